@@ -1,0 +1,238 @@
+// config.json reading. Every dimension is checked here, once, so the engine can size its
+// buffers and check tensor shapes without re-validating.
+#include "model-config.h"
+
+#include "safetensors.h" // LoadError
+
+#include <climits>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace wdmoe
+{
+namespace llm
+{
+
+namespace
+{
+
+using Json = nlohmann::json;
+
+/// Scalars as JSON (cut when long), containers by kind only.
+std::string
+Describe(const Json& j)
+{
+    if (j.is_object())
+    {
+        return "an object";
+    }
+    if (j.is_array())
+    {
+        return "an array";
+    }
+    std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (s.size() > 60)
+    {
+        s = s.substr(0, 57) + "...";
+    }
+    return s;
+}
+
+/// Reads the fields of one config object, naming the file and the field in every error.
+class Reader
+{
+  public:
+    Reader(const std::string& file, const Json& root)
+        : m_file(file),
+          m_root(root)
+    {
+    }
+
+    /// The field, or nullptr when absent or null (HF writes null for "use the default").
+    const Json* Find(const char* key) const
+    {
+        const auto it = m_root.find(key);
+        if (it == m_root.end() || it->is_null())
+        {
+            return nullptr;
+        }
+        return &*it;
+    }
+
+    int RequiredPositiveInt(const char* key) const
+    {
+        const Json* j = Find(key);
+        if (j == nullptr)
+        {
+            throw Fail(key, "is missing (expected a positive integer)");
+        }
+        return PositiveInt(key, *j);
+    }
+
+    int OptionalPositiveInt(const char* key, int fallback) const
+    {
+        const Json* j = Find(key);
+        return j == nullptr ? fallback : PositiveInt(key, *j);
+    }
+
+    double OptionalPositiveNumber(const char* key, double fallback) const
+    {
+        const Json* j = Find(key);
+        if (j == nullptr)
+        {
+            return fallback;
+        }
+        if (!j->is_number() || !(j->get<double>() > 0) || !std::isfinite(j->get<double>()))
+        {
+            throw Fail(key, "must be a positive number, got " + Describe(*j));
+        }
+        return j->get<double>();
+    }
+
+    bool OptionalBool(const char* key, bool fallback) const
+    {
+        const Json* j = Find(key);
+        if (j == nullptr)
+        {
+            return fallback;
+        }
+        if (!j->is_boolean())
+        {
+            throw Fail(key, "must be true or false, got " + Describe(*j));
+        }
+        return j->get<bool>();
+    }
+
+    std::string OptionalString(const char* key, const std::string& fallback) const
+    {
+        const Json* j = Find(key);
+        if (j == nullptr)
+        {
+            return fallback;
+        }
+        if (!j->is_string())
+        {
+            throw Fail(key, "must be a string, got " + Describe(*j));
+        }
+        return j->get<std::string>();
+    }
+
+    LoadError Fail(const char* key, const std::string& problem) const
+    {
+        return LoadError(m_file, std::string("field \"") + key + "\" " + problem);
+    }
+
+  private:
+    int PositiveInt(const char* key, const Json& j) const
+    {
+        // Integers only: 4096.0 in a config is a bug in whatever wrote it.
+        if (j.is_number_unsigned())
+        {
+            const auto v = j.get<std::uint64_t>();
+            if (v == 0)
+            {
+                throw Fail(key, "must be a positive integer, got 0");
+            }
+            if (v > static_cast<std::uint64_t>(INT_MAX))
+            {
+                throw Fail(key, "is too large, got " + Describe(j));
+            }
+            return static_cast<int>(v);
+        }
+        // nlohmann stores every non-negative integer as unsigned: what is left is negative,
+        // fractional or not a number at all.
+        throw Fail(key, "must be a positive integer, got " + Describe(j));
+    }
+
+    std::string m_file;
+    const Json& m_root;
+};
+
+} // namespace
+
+ModelConfig
+ModelConfig::Load(const std::string& configJsonPath)
+{
+    std::ifstream in(configJsonPath, std::ios::binary);
+    if (!in)
+    {
+        throw LoadError(configJsonPath, "cannot open the file");
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string text = ss.str();
+    Json root;
+    try
+    {
+        root = Json::parse(text);
+    }
+    catch (const Json::exception& e)
+    {
+        throw LoadError(configJsonPath, std::string("not valid JSON: ") + e.what());
+    }
+    if (!root.is_object())
+    {
+        throw LoadError(configJsonPath, "must be a JSON object, got " + Describe(root));
+    }
+
+    const Reader r(configJsonPath, root);
+    ModelConfig c;
+    c.modelType = r.OptionalString("model_type", c.modelType);
+    c.vocabSize = r.RequiredPositiveInt("vocab_size");
+    c.hiddenSize = r.RequiredPositiveInt("hidden_size");
+    c.intermediateSize = r.RequiredPositiveInt("intermediate_size");
+    c.numHiddenLayers = r.RequiredPositiveInt("num_hidden_layers");
+    c.numAttentionHeads = r.RequiredPositiveInt("num_attention_heads");
+    c.numKeyValueHeads = r.OptionalPositiveInt("num_key_value_heads", c.numAttentionHeads);
+    c.numLocalExperts = r.RequiredPositiveInt("num_local_experts");
+    c.numExpertsPerTok = r.RequiredPositiveInt("num_experts_per_tok");
+    c.maxPositionEmbeddings = r.RequiredPositiveInt("max_position_embeddings");
+    c.rmsNormEps = r.OptionalPositiveNumber("rms_norm_eps", c.rmsNormEps);
+    c.ropeTheta = r.OptionalPositiveNumber("rope_theta", c.ropeTheta);
+    c.tieWordEmbeddings = r.OptionalBool("tie_word_embeddings", c.tieWordEmbeddings);
+    c.torchDtype = r.OptionalString("torch_dtype", "");
+
+    if (r.Find("head_dim") != nullptr)
+    {
+        // Explicit head_dim need not divide hidden_size (HF allows heads * head_dim != d_model).
+        c.headDim = r.OptionalPositiveInt("head_dim", 0);
+    }
+    else
+    {
+        if (c.hiddenSize % c.numAttentionHeads != 0)
+        {
+            throw r.Fail("hidden_size",
+                         "(" + std::to_string(c.hiddenSize) +
+                             ") must be divisible by num_attention_heads (" +
+                             std::to_string(c.numAttentionHeads) + ") when head_dim is not given");
+        }
+        c.headDim = c.hiddenSize / c.numAttentionHeads;
+    }
+    if (c.numAttentionHeads % c.numKeyValueHeads != 0)
+    {
+        // Grouped-query attention shares each kv head among a whole number of query heads.
+        throw r.Fail("num_attention_heads",
+                     "(" + std::to_string(c.numAttentionHeads) +
+                         ") must be divisible by num_key_value_heads (" +
+                         std::to_string(c.numKeyValueHeads) + ")");
+    }
+    if (c.numExpertsPerTok > c.numLocalExperts)
+    {
+        throw r.Fail("num_experts_per_tok",
+                     "(" + std::to_string(c.numExpertsPerTok) +
+                         ") must not exceed num_local_experts (" +
+                         std::to_string(c.numLocalExperts) + ")");
+    }
+    if (c.headDim % 2 != 0)
+    {
+        // RoPE rotates pairs of dimensions.
+        throw r.Fail("head_dim",
+                     "must be even for rotary embeddings, got " + std::to_string(c.headDim));
+    }
+    return c;
+}
+
+} // namespace llm
+} // namespace wdmoe
