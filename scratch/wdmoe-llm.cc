@@ -1,0 +1,565 @@
+// wdmoe-llm: the MoE engine on its own — score a text, continue a prompt, or run a config.
+// The ./wdmoe driver calls it for `eval`, `generate` and (until the ns-3 cell exists) `run`.
+
+#include "dtype.h"
+#include "evaluation.h"
+#include "expert-kernel.h"
+#include "mixtral-model.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+using namespace wdmoe::llm;
+using nlohmann::ordered_json;
+
+namespace {
+
+/// A command-line mistake: printed with the subcommand's usage, exit code 2.
+struct UsageError
+{
+    std::string message;
+};
+
+/// Bad input (file, config field): printed as is, exit code 1.
+struct InputError
+{
+    std::string message;
+};
+
+const char* kEvalUsage =
+    "usage: wdmoe eval MODEL_DIR TEXT_FILE [--dtype f32|bf16|f16] [--max-tokens N]\n"
+    "                  [--window N] [--threads N] [--kernel auto|avx2|scalar]\n"
+    "Teacher-forced evaluation: scores every next token of TEXT_FILE in non-overlapping\n"
+    "windows of --window tokens (default: the model's max_position_embeddings) and prints\n"
+    "one JSON object with tokens, nll_per_token (nats), perplexity, top1_accuracy,\n"
+    "per-layer expert usage and timing.\n";
+
+const char* kGenerateUsage =
+    "usage: wdmoe generate MODEL_DIR \"PROMPT\" [--tokens N] [--dtype f32|bf16|f16]\n"
+    "                      [--threads N] [--kernel auto|avx2|scalar]\n"
+    "Greedy continuation of PROMPT (default 64 tokens, bounded by the model's context);\n"
+    "prints the prompt followed by the continuation.\n";
+
+const char* kRunUsage =
+    "usage: wdmoe run [CONFIG.json] [--outDir DIR] [--threads N] [--kernel auto|avx2|scalar]\n"
+    "Runs the main job of a config (default configs/default.json): the embedded model's\n"
+    "held-out perplexity and a greedy continuation. Prints a table and writes\n"
+    "summary.json into --outDir (default results/<config name>/), atomically.\n";
+
+struct Args
+{
+    std::vector<std::string> positional;
+    std::map<std::string, std::string> options;
+};
+
+/// Parses --name VALUE and --name=VALUE for the allowed names; anything else starting with
+/// "--" is a usage error.
+Args
+ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& allowed)
+{
+    Args args;
+    for (int i = first; i < argc; ++i)
+    {
+        std::string a = argv[i];
+        if (a.rfind("--", 0) != 0)
+        {
+            args.positional.push_back(a);
+            continue;
+        }
+        std::string name = a.substr(2);
+        std::string value;
+        const auto eq = name.find('=');
+        bool hasValue = eq != std::string::npos;
+        if (hasValue)
+        {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+        }
+        bool known = false;
+        for (const auto& n : allowed)
+        {
+            known = known || n == name;
+        }
+        if (!known)
+        {
+            throw UsageError{"unknown option '--" + name + "'"};
+        }
+        if (!hasValue)
+        {
+            if (i + 1 >= argc)
+            {
+                throw UsageError{"option '--" + name + "' needs a value"};
+            }
+            value = argv[++i];
+        }
+        args.options[name] = value;
+    }
+    return args;
+}
+
+long long
+IntOption(const Args& args, const std::string& name, long long fallback, long long min)
+{
+    auto it = args.options.find(name);
+    if (it == args.options.end())
+    {
+        return fallback;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || errno != 0 || v < min)
+    {
+        throw UsageError{"--" + name + " expects an integer >= " + std::to_string(min) +
+                         ", got '" + it->second + "'"};
+    }
+    return v;
+}
+
+LoadOptions
+ModelOptions(const Args& args)
+{
+    LoadOptions options;
+    auto dtype = args.options.find("dtype");
+    if (dtype != args.options.end())
+    {
+        if (!ParseUserDType(dtype->second, &options.dtype))
+        {
+            throw UsageError{"--dtype expects f32, bf16 or f16, got '" + dtype->second + "'"};
+        }
+        options.overrideDType = true;
+    }
+    options.threads = int(IntOption(args, "threads", 0, 0));
+    auto kernel = args.options.find("kernel");
+    if (kernel != args.options.end() && kernel->second != "auto")
+    {
+        if (kernel->second == "avx2")
+        {
+            options.isa = KernelIsa::Avx2;
+        }
+        else if (kernel->second == "scalar")
+        {
+            options.isa = KernelIsa::Scalar;
+        }
+        else
+        {
+            throw UsageError{"--kernel expects auto, avx2 or scalar, got '" + kernel->second +
+                             "'"};
+        }
+    }
+    return options;
+}
+
+std::string
+ReadFile(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+    {
+        throw InputError{path + ": cannot open file"};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+ordered_json
+EvalJson(const EvalResult& r)
+{
+    ordered_json j;
+    j["tokens"] = r.tokens;
+    j["nll_per_token"] = r.nllPerToken;
+    j["perplexity"] = r.perplexity;
+    j["top1_accuracy"] = r.top1Accuracy;
+    j["mean_experts_per_token_layer"] = r.meanExpertsPerTokenLayer;
+    j["expert_usage"] = r.expertUsage;
+    j["seconds"] = r.seconds;
+    j["tokens_per_second"] = r.seconds > 0 ? r.tokens / r.seconds : 0.0;
+    return j;
+}
+
+ordered_json
+ModelJson(const MixtralModel& m, const Tokenizer& tok)
+{
+    const ModelConfig& c = m.Config();
+    ordered_json j;
+    j["dir"] = m.Dir();
+    j["layers"] = c.numHiddenLayers;
+    j["experts"] = c.numLocalExperts;
+    j["top_k"] = c.numExpertsPerTok;
+    j["d_model"] = c.hiddenSize;
+    j["d_ff"] = c.intermediateSize;
+    j["vocab_size"] = c.vocabSize;
+    j["dtype"] = DTypeName(m.WeightDType());
+    j["layout"] = m.Layout() == ExpertLayout::Classic ? "classic" : "packed";
+    j["tokenizer"] = tok.Kind();
+    j["kernel"] = KernelIsaName(m.Isa());
+    j["threads"] = m.Threads();
+    return j;
+}
+
+int
+CmdEval(int argc, char** argv)
+{
+    Args args = ParseArgs(argc, argv, 2, {"dtype", "max-tokens", "window", "threads", "kernel"});
+    if (args.positional.size() != 2)
+    {
+        throw UsageError{"eval takes MODEL_DIR and TEXT_FILE"};
+    }
+    LoadOptions options = ModelOptions(args);
+    EvalOptions eval;
+    eval.maxTokens = IntOption(args, "max-tokens", 0, 1);
+    eval.window = int(IntOption(args, "window", 0, 2));
+    auto model = MixtralModel::Load(args.positional[0], options);
+    auto tokenizer = Tokenizer::ForModel(args.positional[0], model->Config());
+    const std::string text = ReadFile(args.positional[1]);
+    EvalResult r = EvaluateTokens(*model, tokenizer->Encode(text), eval);
+    ordered_json j;
+    j["model"] = ModelJson(*model, *tokenizer);
+    j["text"] = args.positional[1];
+    const ordered_json metrics = EvalJson(r);
+    for (auto it = metrics.begin(); it != metrics.end(); ++it)
+    {
+        j[it.key()] = it.value();
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+}
+
+int
+CmdGenerate(int argc, char** argv)
+{
+    Args args = ParseArgs(argc, argv, 2, {"tokens", "dtype", "threads", "kernel"});
+    if (args.positional.size() != 2)
+    {
+        throw UsageError{"generate takes MODEL_DIR and PROMPT"};
+    }
+    LoadOptions options = ModelOptions(args);
+    const int tokens = int(IntOption(args, "tokens", 64, 1));
+    auto model = MixtralModel::Load(args.positional[0], options);
+    auto tokenizer = Tokenizer::ForModel(args.positional[0], model->Config());
+    const std::vector<int> prompt = tokenizer->Encode(args.positional[1]);
+    if (prompt.empty())
+    {
+        throw InputError{"the prompt is empty"};
+    }
+    std::cout << args.positional[1] << tokenizer->Decode(GenerateGreedy(*model, prompt, tokens))
+              << "\n";
+    return 0;
+}
+
+// ----------------------------------------------------------------------------- run
+
+std::string
+DirName(const std::string& path)
+{
+    const auto slash = path.rfind('/');
+    return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+std::string
+StemName(const std::string& path)
+{
+    std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    const auto dot = base.rfind(".json");
+    return dot == std::string::npos ? base : base.substr(0, dot);
+}
+
+/// Paths in a config are relative to the config file's folder.
+std::string
+Resolve(const std::string& configPath, const std::string& p)
+{
+    return p.empty() || p[0] == '/' ? p : DirName(configPath) + "/" + p;
+}
+
+/// Typed access to a config object that reports the file and the dotted path of a field,
+/// and rejects keys it does not know.
+class ConfigReader
+{
+  public:
+    ConfigReader(std::string file, const nlohmann::json& j, std::string path)
+        : m_file(std::move(file)),
+          m_json(j),
+          m_path(std::move(path))
+    {
+        if (!m_json.is_object())
+        {
+            Fail(m_path.empty() ? "(top level)" : m_path, "must be a JSON object");
+        }
+    }
+
+    void AllowOnly(const std::vector<std::string>& keys) const
+    {
+        for (auto it = m_json.begin(); it != m_json.end(); ++it)
+        {
+            bool known = false;
+            for (const auto& k : keys)
+            {
+                known = known || k == it.key();
+            }
+            if (!known)
+            {
+                std::string expected;
+                for (const auto& k : keys)
+                {
+                    expected += (expected.empty() ? "" : ", ") + k;
+                }
+                Fail(Dotted(it.key()), "unknown key (expected one of: " + expected + ")");
+            }
+        }
+    }
+
+    std::string String(const std::string& key, const std::string& fallback, bool required) const
+    {
+        if (!m_json.contains(key))
+        {
+            if (required)
+            {
+                Fail(Dotted(key), "is required (a string)");
+            }
+            return fallback;
+        }
+        if (!m_json[key].is_string())
+        {
+            Fail(Dotted(key), "must be a string, got " + m_json[key].dump());
+        }
+        return m_json[key].get<std::string>();
+    }
+
+    long long Integer(const std::string& key, long long fallback, long long min) const
+    {
+        if (!m_json.contains(key))
+        {
+            return fallback;
+        }
+        const auto& v = m_json[key];
+        if (!v.is_number_integer() || v.get<long long>() < min)
+        {
+            Fail(Dotted(key), "must be an integer >= " + std::to_string(min) + ", got " + v.dump());
+        }
+        return v.get<long long>();
+    }
+
+    ConfigReader Object(const std::string& key) const
+    {
+        static const nlohmann::json empty = nlohmann::json::object();
+        return ConfigReader(m_file, m_json.contains(key) ? m_json[key] : empty, Dotted(key));
+    }
+
+    [[noreturn]] void Fail(const std::string& field, const std::string& problem) const
+    {
+        throw InputError{m_file + ": field \"" + field + "\" " + problem};
+    }
+
+    std::string Dotted(const std::string& key) const
+    {
+        return m_path.empty() ? key : m_path + "." + key;
+    }
+
+  private:
+    std::string m_file;
+    const nlohmann::json& m_json;
+    std::string m_path;
+};
+
+void
+MakeDirs(const std::string& dir)
+{
+    std::string partial;
+    std::stringstream parts(dir);
+    std::string part;
+    if (!dir.empty() && dir[0] == '/')
+    {
+        partial = "/";
+    }
+    while (std::getline(parts, part, '/'))
+    {
+        if (part.empty())
+        {
+            continue;
+        }
+        partial += part + "/";
+        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+        {
+            throw InputError{partial + ": cannot create folder"};
+        }
+    }
+}
+
+/// Writes the whole file under a temporary name, then renames it: readers see all or none.
+void
+WriteAtomically(const std::string& path, const std::string& content)
+{
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << content;
+        out.flush();
+        if (!out)
+        {
+            std::remove(tmp.c_str());
+            throw InputError{tmp + ": write failed"};
+        }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    {
+        std::remove(tmp.c_str());
+        throw InputError{path + ": cannot rename the finished file into place"};
+    }
+}
+
+int
+CmdRun(int argc, char** argv)
+{
+    Args args = ParseArgs(argc, argv, 2, {"config", "outDir", "threads", "kernel"});
+    std::string configPath = "configs/default.json";
+    if (args.options.count("config"))
+    {
+        configPath = args.options["config"];
+    }
+    if (args.positional.size() > 1 || (args.positional.size() == 1 && args.options.count("config")))
+    {
+        throw UsageError{"run takes at most one CONFIG.json"};
+    }
+    if (args.positional.size() == 1)
+    {
+        configPath = args.positional[0];
+    }
+    nlohmann::json config;
+    try
+    {
+        config = nlohmann::json::parse(ReadFile(configPath));
+    }
+    catch (const nlohmann::json::parse_error& e)
+    {
+        throw InputError{configPath + ": not valid JSON: " + e.what()};
+    }
+    ConfigReader root(configPath, config, "");
+    root.AllowOnly({"description", "model", "dtype", "evaluation", "generation"});
+    const std::string modelDir = Resolve(configPath, root.String("model", "", true));
+    LoadOptions options = ModelOptions(args);
+    const std::string dtype = root.String("dtype", "", false);
+    if (!dtype.empty())
+    {
+        if (!ParseUserDType(dtype, &options.dtype))
+        {
+            root.Fail("dtype", "must be \"f32\", \"bf16\" or \"f16\", got \"" + dtype + "\"");
+        }
+        options.overrideDType = true;
+    }
+    ConfigReader evalConfig = root.Object("evaluation");
+    evalConfig.AllowOnly({"text", "max_tokens", "window"});
+    const std::string textPath = Resolve(configPath, evalConfig.String("text", "", true));
+    EvalOptions eval;
+    eval.maxTokens = evalConfig.Integer("max_tokens", 0, 1);
+    eval.window = int(evalConfig.Integer("window", 0, 2));
+    ConfigReader genConfig = root.Object("generation");
+    genConfig.AllowOnly({"prompt", "tokens"});
+    const std::string prompt = genConfig.String("prompt", "", true);
+    const int genTokens = int(genConfig.Integer("tokens", 64, 1));
+    const std::string outDir =
+        args.options.count("outDir") ? args.options["outDir"] : "results/" + StemName(configPath);
+
+    auto model = MixtralModel::Load(modelDir, options);
+    auto tokenizer = Tokenizer::ForModel(modelDir, model->Config());
+    EvalResult r = EvaluateTokens(*model, tokenizer->Encode(ReadFile(textPath)), eval);
+    const std::vector<int> promptIds = tokenizer->Encode(prompt);
+    if (promptIds.empty())
+    {
+        root.Fail("generation.prompt", "must not be empty");
+    }
+    const std::string continuation =
+        tokenizer->Decode(GenerateGreedy(*model, promptIds, genTokens));
+
+    ordered_json summary;
+    summary["config"] = configPath;
+    summary["config_echo"] = config;
+    summary["model"] = ModelJson(*model, *tokenizer);
+    summary["evaluation"] = EvalJson(r);
+    summary["evaluation"]["text"] = textPath;
+    summary["generation"] = {{"prompt", prompt}, {"continuation", continuation}};
+    MakeDirs(outDir);
+    WriteAtomically(outDir + "/summary.json", summary.dump(2) + "\n");
+
+    const ModelConfig& c = model->Config();
+    std::printf("wdmoe run %s\n", configPath.c_str());
+    std::printf("  model          %s (Mixtral: %d layers, %d experts, top-%d, d_model %d, %s, "
+                "%s kernel)\n",
+                modelDir.c_str(), c.numHiddenLayers, c.numLocalExperts, c.numExpertsPerTok,
+                c.hiddenSize, DTypeName(model->WeightDType()), KernelIsaName(model->Isa()));
+    std::printf("  held-out text  %s (%lld tokens scored)\n", textPath.c_str(),
+                (long long)r.tokens);
+    std::printf("  perplexity     %.4f  (NLL %.4f nats/token, top-1 accuracy %.4f)\n",
+                r.perplexity, r.nllPerToken, r.top1Accuracy);
+    std::printf("  experts/token  %.3f per layer; %.0f tokens/s scored\n",
+                r.meanExpertsPerTokenLayer, r.seconds > 0 ? r.tokens / r.seconds : 0.0);
+    std::printf("  continuation   %s", prompt.c_str());
+    std::printf("%s\n", continuation.c_str());
+    std::printf("  summary        %s/summary.json\n", outDir.c_str());
+    return 0;
+}
+
+const char* kTopUsage = "usage: wdmoe-llm eval|generate|run ... (each takes --help)\n";
+
+} // namespace
+
+int
+main(int argc, char** argv)
+{
+    const std::string cmd = argc > 1 ? argv[1] : "";
+    const std::map<std::string, std::pair<int (*)(int, char**), const char*>> commands = {
+        {"eval", {CmdEval, kEvalUsage}},
+        {"generate", {CmdGenerate, kGenerateUsage}},
+        {"run", {CmdRun, kRunUsage}},
+    };
+    auto it = commands.find(cmd);
+    if (cmd == "--help" || cmd == "-h")
+    {
+        std::cout << kTopUsage;
+        return 0;
+    }
+    if (it == commands.end())
+    {
+        std::cerr << "wdmoe-llm: unknown subcommand '" << cmd << "'\n" << kTopUsage;
+        return 2;
+    }
+    for (int i = 2; i < argc; ++i)
+    {
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h")
+        {
+            std::cout << it->second.second;
+            return 0;
+        }
+    }
+    try
+    {
+        return it->second.first(argc, argv);
+    }
+    catch (const UsageError& e)
+    {
+        std::cerr << "wdmoe " << cmd << ": " << e.message << "\n" << it->second.second;
+        return 2;
+    }
+    catch (const InputError& e)
+    {
+        std::cerr << "wdmoe " << cmd << ": error: " << e.message << "\n";
+        return 1;
+    }
+    catch (const std::exception& e)
+    {
+        std::cerr << "wdmoe " << cmd << ": error: " << e.what() << "\n";
+        return 1;
+    }
+}

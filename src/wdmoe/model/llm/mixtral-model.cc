@@ -1,0 +1,496 @@
+#include "mixtral-model.h"
+
+#include "safetensors.h"
+#include "thread-pool.h"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace wdmoe {
+namespace llm {
+
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstRowMap = Eigen::Map<const RowMatrix>;
+using RowMap = Eigen::Map<RowMatrix>;
+
+/// out[n][rows] = in[n][cols] * W^T, with W stored [rows][cols] as Hugging Face's Linear.
+void
+Linear(const std::vector<float>& w, int rows, int cols, const float* in, int n, float* out)
+{
+    ConstRowMap weight(w.data(), rows, cols);
+    ConstRowMap x(in, n, cols);
+    RowMap y(out, n, rows);
+    y.noalias() = x * weight.transpose();
+}
+
+/// Hugging Face's MixtralRMSNorm: x / sqrt(mean(x^2) + eps) * weight, in float32.
+void
+RmsNorm(const float* x, const std::vector<float>& weight, int d, double eps, float* out)
+{
+    double sumSquares = 0.0;
+    for (int i = 0; i < d; ++i)
+    {
+        sumSquares += double(x[i]) * x[i];
+    }
+    const float scale = float(1.0 / std::sqrt(sumSquares / d + eps));
+    for (int i = 0; i < d; ++i)
+    {
+        out[i] = weight[i] * (x[i] * scale);
+    }
+}
+
+/// Rotate-half RoPE on one head vector (transformers' apply_rotary_pos_emb).
+void
+ApplyRope(float* v, int headDim, int position, const std::vector<float>& invFreq)
+{
+    const int half = headDim / 2;
+    for (int i = 0; i < half; ++i)
+    {
+        const float angle = float(position) * invFreq[i];
+        const float c = float(std::cos(double(angle)));
+        const float s = float(std::sin(double(angle)));
+        const float x1 = v[i];
+        const float x2 = v[i + half];
+        v[i] = x1 * c - x2 * s;
+        v[i + half] = x2 * c + x1 * s;
+    }
+}
+
+void
+SoftmaxInPlace(float* x, int n)
+{
+    const float maxValue = *std::max_element(x, x + n);
+    double sum = 0.0;
+    for (int i = 0; i < n; ++i)
+    {
+        const double e = std::exp(double(x[i]) - maxValue);
+        x[i] = float(e);
+        sum += e;
+    }
+    for (int i = 0; i < n; ++i)
+    {
+        x[i] = float(x[i] / sum);
+    }
+}
+
+/// A float32 copy of a tensor, rounded through `storage` when that differs from float32, so
+/// that a bf16 or f16 run sees exactly the precision it would have stored.
+std::vector<float>
+Widen(const TensorView& t, DType storage)
+{
+    std::vector<float> out(std::size_t(t.Numel()));
+    ToF32(t.dtype, t.data, out.data(), out.size());
+    if (storage != DType::F32 && storage != t.dtype)
+    {
+        std::vector<std::uint8_t> narrow(out.size() * DTypeSize(storage));
+        FromF32(storage, out.data(), narrow.data(), out.size());
+        ToF32(storage, narrow.data(), out.data(), out.size());
+    }
+    return out;
+}
+
+std::string
+LayerPrefix(int layer)
+{
+    return "model.layers." + std::to_string(layer) + ".";
+}
+
+} // namespace
+
+struct MixtralModel::Layer
+{
+    std::vector<float> inputNorm;
+    std::vector<float> postNorm;
+    std::vector<float> wq, wk, wv, wo; ///< [out][in]
+    std::vector<float> gate;           ///< [experts][d_model]
+    std::vector<ExpertWeights> experts;
+};
+
+KvCache::KvCache(int layers, int capacity, int kvWidth)
+    : m_capacity(capacity),
+      m_kvWidth(kvWidth),
+      m_keys(layers, std::vector<float>(std::size_t(capacity) * kvWidth)),
+      m_values(layers, std::vector<float>(std::size_t(capacity) * kvWidth))
+{
+}
+
+MixtralModel::~MixtralModel() = default;
+
+std::unique_ptr<MixtralModel>
+MixtralModel::Load(const std::string& modelDir, const LoadOptions& options)
+{
+    std::unique_ptr<MixtralModel> model(new MixtralModel());
+    model->m_dir = modelDir;
+    model->m_config = ModelConfig::Load(modelDir + "/config.json");
+    if (options.isa == KernelIsa::Avx2 && !CpuSupportsAvx2())
+    {
+        throw std::invalid_argument("the AVX2 expert kernel was requested but this CPU lacks "
+                                    "AVX2, FMA or F16C");
+    }
+    model->m_isa = options.isa;
+    model->m_pool = std::make_unique<ThreadPool>(options.threads);
+    model->m_store = std::make_shared<WeightStore>(WeightStore::Open(modelDir));
+    model->LoadWeights(*model->m_store, options);
+    return model;
+}
+
+void
+MixtralModel::LoadWeights(const WeightStore& store, const LoadOptions& options)
+{
+    const ModelConfig& c = m_config;
+    const std::int64_t d = c.hiddenSize;
+    const std::int64_t ff = c.intermediateSize;
+    const std::int64_t experts = c.numLocalExperts;
+    const std::int64_t qWidth = std::int64_t(c.numAttentionHeads) * c.headDim;
+    const std::int64_t kvWidth = std::int64_t(c.numKeyValueHeads) * c.headDim;
+
+    const TensorView& embed = store.Get("model.embed_tokens.weight", {c.vocabSize, d});
+    m_dtype = options.overrideDType ? options.dtype : embed.dtype;
+
+    if (store.Has(LayerPrefix(0) + "block_sparse_moe.gate.weight"))
+    {
+        m_layout = ExpertLayout::Classic;
+    }
+    else if (store.Has(LayerPrefix(0) + "mlp.gate.weight"))
+    {
+        m_layout = ExpertLayout::Packed;
+    }
+    else
+    {
+        throw LoadError(store.Dir(),
+                        "no MoE router for layer 0: expected either "
+                        "model.layers.0.block_sparse_moe.gate.weight (classic layout) or "
+                        "model.layers.0.mlp.gate.weight (packed layout)");
+    }
+
+    // An expert stays in the mapping when it already has the wanted type; otherwise it is
+    // converted once into a buffer the model owns.
+    auto expertMatrix = [this](const TensorView& t, std::size_t offsetElements,
+                               std::size_t count) -> const void* {
+        const std::uint8_t* src = t.data + offsetElements * DTypeSize(t.dtype);
+        if (t.dtype == m_dtype)
+        {
+            return src;
+        }
+        std::vector<float> wide(count);
+        ToF32(t.dtype, src, wide.data(), count);
+        m_ownedExperts.emplace_back(count * DTypeSize(m_dtype));
+        FromF32(m_dtype, wide.data(), m_ownedExperts.back().data(), count);
+        return m_ownedExperts.back().data();
+    };
+
+    m_embed = Widen(embed, m_dtype);
+    for (int l = 0; l < c.numHiddenLayers; ++l)
+    {
+        const std::string p = LayerPrefix(l);
+        auto layer = std::make_unique<Layer>();
+        layer->inputNorm = Widen(store.Get(p + "input_layernorm.weight", {d}), m_dtype);
+        layer->postNorm = Widen(store.Get(p + "post_attention_layernorm.weight", {d}), m_dtype);
+        layer->wq = Widen(store.Get(p + "self_attn.q_proj.weight", {qWidth, d}), m_dtype);
+        layer->wk = Widen(store.Get(p + "self_attn.k_proj.weight", {kvWidth, d}), m_dtype);
+        layer->wv = Widen(store.Get(p + "self_attn.v_proj.weight", {kvWidth, d}), m_dtype);
+        layer->wo = Widen(store.Get(p + "self_attn.o_proj.weight", {d, qWidth}), m_dtype);
+        const std::size_t matrix = std::size_t(d * ff);
+        if (m_layout == ExpertLayout::Classic)
+        {
+            layer->gate =
+                Widen(store.Get(p + "block_sparse_moe.gate.weight", {experts, d}), m_dtype);
+            for (int e = 0; e < experts; ++e)
+            {
+                const std::string q = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+                ExpertWeights w;
+                w.dtype = m_dtype;
+                w.dModel = int(d);
+                w.dFf = int(ff);
+                w.w1 = expertMatrix(store.Get(q + "w1.weight", {ff, d}), 0, matrix);
+                w.w3 = expertMatrix(store.Get(q + "w3.weight", {ff, d}), 0, matrix);
+                w.w2 = expertMatrix(store.Get(q + "w2.weight", {d, ff}), 0, matrix);
+                layer->experts.push_back(w);
+            }
+        }
+        else
+        {
+            layer->gate = Widen(store.Get(p + "mlp.gate.weight", {experts, d}), m_dtype);
+            const TensorView& gateUp =
+                store.Get(p + "mlp.experts.gate_up_proj", {experts, 2 * ff, d});
+            const TensorView& down = store.Get(p + "mlp.experts.down_proj", {experts, d, ff});
+            for (int e = 0; e < experts; ++e)
+            {
+                // gate_up_proj[e] holds the gate (w1) rows, then the up (w3) rows.
+                ExpertWeights w;
+                w.dtype = m_dtype;
+                w.dModel = int(d);
+                w.dFf = int(ff);
+                w.w1 = expertMatrix(gateUp, std::size_t(e) * 2 * matrix, matrix);
+                w.w3 = expertMatrix(gateUp, std::size_t(e) * 2 * matrix + matrix, matrix);
+                w.w2 = expertMatrix(down, std::size_t(e) * matrix, matrix);
+                layer->experts.push_back(w);
+            }
+        }
+        m_layers.push_back(std::move(layer));
+    }
+    m_norm = Widen(store.Get("model.norm.weight", {d}), m_dtype);
+    if (c.tieWordEmbeddings)
+    {
+        m_lmHead = m_embed;
+    }
+    else
+    {
+        m_lmHead = Widen(store.Get("lm_head.weight", {c.vocabSize, d}), m_dtype);
+    }
+
+    // transformers computes inv_freq in float32: 1 / theta^(2i / head_dim).
+    for (int i = 0; i < c.headDim / 2; ++i)
+    {
+        const float exponent = float(2 * i) / float(c.headDim);
+        m_invFreq.push_back(1.0f / float(std::pow(c.ropeTheta, double(exponent))));
+    }
+}
+
+int
+MixtralModel::Threads() const
+{
+    return m_pool->Size();
+}
+
+KvCache
+MixtralModel::NewCache(int capacity) const
+{
+    if (capacity <= 0)
+    {
+        capacity = m_config.maxPositionEmbeddings;
+    }
+    return KvCache(m_config.numHiddenLayers, capacity,
+                   m_config.numKeyValueHeads * m_config.headDim);
+}
+
+const ExpertWeights&
+MixtralModel::Expert(int layer, int expert) const
+{
+    return m_layers.at(layer)->experts.at(expert);
+}
+
+void
+MixtralModel::Forward(KvCache& cache, const int* tokens, int n, float* logits,
+                      RoutingPolicy* policy)
+{
+    const ModelConfig& c = m_config;
+    const int d = c.hiddenSize;
+    if (n <= 0)
+    {
+        throw std::invalid_argument("Forward needs at least one token");
+    }
+    if (cache.Length() + n > cache.Capacity())
+    {
+        throw std::out_of_range("KV cache holds " + std::to_string(cache.Capacity()) +
+                                " tokens; " + std::to_string(cache.Length() + n) +
+                                " requested");
+    }
+    std::vector<float> x(std::size_t(n) * d);
+    for (int i = 0; i < n; ++i)
+    {
+        if (tokens[i] < 0 || tokens[i] >= c.vocabSize)
+        {
+            throw std::invalid_argument("token " + std::to_string(tokens[i]) +
+                                        " is outside the vocabulary [0, " +
+                                        std::to_string(c.vocabSize) + ")");
+        }
+        std::memcpy(&x[std::size_t(i) * d], &m_embed[std::size_t(tokens[i]) * d],
+                    sizeof(float) * d);
+    }
+    const int position0 = cache.Length();
+    std::vector<float> normed(x.size());
+    std::vector<float> attention(x.size());
+    for (int l = 0; l < c.numHiddenLayers; ++l)
+    {
+        const Layer& layer = *m_layers[l];
+        for (int i = 0; i < n; ++i)
+        {
+            RmsNorm(&x[std::size_t(i) * d], layer.inputNorm, d, c.rmsNormEps,
+                    &normed[std::size_t(i) * d]);
+        }
+        Attention(l, cache, n, normed.data(), attention.data());
+        for (std::size_t i = 0; i < x.size(); ++i)
+        {
+            x[i] += attention[i];
+        }
+        for (int i = 0; i < n; ++i)
+        {
+            RmsNorm(&x[std::size_t(i) * d], layer.postNorm, d, c.rmsNormEps,
+                    &normed[std::size_t(i) * d]);
+        }
+        Moe(l, n, position0, normed.data(), x.data(), policy);
+    }
+    cache.m_length += n;
+    if (logits)
+    {
+        for (int i = 0; i < n; ++i)
+        {
+            RmsNorm(&x[std::size_t(i) * d], m_norm, d, c.rmsNormEps,
+                    &normed[std::size_t(i) * d]);
+        }
+        Linear(m_lmHead, c.vocabSize, d, normed.data(), n, logits);
+    }
+}
+
+void
+MixtralModel::Attention(int layerIndex, KvCache& cache, int n, const float* normed, float* out)
+{
+    const ModelConfig& c = m_config;
+    const Layer& layer = *m_layers[layerIndex];
+    const int d = c.hiddenSize;
+    const int hd = c.headDim;
+    const int heads = c.numAttentionHeads;
+    const int kvHeads = c.numKeyValueHeads;
+    const int qWidth = heads * hd;
+    const int kvWidth = kvHeads * hd;
+    const int groupSize = heads / kvHeads;
+    const int position0 = cache.Length();
+
+    std::vector<float> q(std::size_t(n) * qWidth);
+    float* keys = cache.m_keys[layerIndex].data();
+    float* values = cache.m_values[layerIndex].data();
+    Linear(layer.wq, qWidth, d, normed, n, q.data());
+    // Keys and values go straight into the cache rows of their positions.
+    Linear(layer.wk, kvWidth, d, normed, n, keys + std::size_t(position0) * kvWidth);
+    Linear(layer.wv, kvWidth, d, normed, n, values + std::size_t(position0) * kvWidth);
+    for (int i = 0; i < n; ++i)
+    {
+        const int position = position0 + i;
+        for (int h = 0; h < heads; ++h)
+        {
+            ApplyRope(&q[std::size_t(i) * qWidth + h * hd], hd, position, m_invFreq);
+        }
+        for (int h = 0; h < kvHeads; ++h)
+        {
+            ApplyRope(keys + std::size_t(position) * kvWidth + h * hd, hd, position, m_invFreq);
+        }
+    }
+
+    const float scale = float(1.0 / std::sqrt(double(hd)));
+    std::vector<float> context(std::size_t(n) * qWidth, 0.0f);
+    std::vector<float> scores(position0 + n);
+    for (int i = 0; i < n; ++i)
+    {
+        const int visible = position0 + i + 1; // causal: itself and everything before
+        for (int h = 0; h < heads; ++h)
+        {
+            const float* qh = &q[std::size_t(i) * qWidth + h * hd];
+            const int kvh = h / groupSize; // grouped-query attention: heads share kv heads
+            for (int j = 0; j < visible; ++j)
+            {
+                const float* kj = keys + std::size_t(j) * kvWidth + kvh * hd;
+                float dot = 0.0f;
+                for (int t = 0; t < hd; ++t)
+                {
+                    dot += qh[t] * kj[t];
+                }
+                scores[j] = dot * scale;
+            }
+            SoftmaxInPlace(scores.data(), visible);
+            float* ctx = &context[std::size_t(i) * qWidth + h * hd];
+            for (int j = 0; j < visible; ++j)
+            {
+                const float* vj = values + std::size_t(j) * kvWidth + kvh * hd;
+                for (int t = 0; t < hd; ++t)
+                {
+                    ctx[t] += scores[j] * vj[t];
+                }
+            }
+        }
+    }
+    Linear(layer.wo, d, qWidth, context.data(), n, out);
+}
+
+void
+MixtralModel::Moe(int layerIndex, int n, int position0, const float* normed, float* residual,
+                  RoutingPolicy* policy)
+{
+    const ModelConfig& c = m_config;
+    const Layer& layer = *m_layers[layerIndex];
+    const int d = c.hiddenSize;
+    const int experts = c.numLocalExperts;
+    if (!policy)
+    {
+        policy = &m_topK;
+    }
+
+    std::vector<float> probs(std::size_t(n) * experts);
+    Linear(layer.gate, experts, d, normed, n, probs.data());
+
+    // Which tokens each expert serves, and with what weight.
+    std::vector<std::vector<int>> tokensOf(experts);
+    std::vector<std::vector<float>> weightsOf(experts);
+    RoutingDecision decision;
+    for (int i = 0; i < n; ++i)
+    {
+        float* p = &probs[std::size_t(i) * experts];
+        SoftmaxInPlace(p, experts);
+        RoutingRequest request;
+        request.layer = layerIndex;
+        request.position = position0 + i;
+        request.batchIndex = i;
+        request.batchSize = n;
+        request.topK = c.numExpertsPerTok;
+        request.numExperts = experts;
+        request.gateProbs = p;
+        request.dModel = d;
+        request.hidden = normed + std::size_t(i) * d;
+        decision.Clear();
+        policy->Decide(request, decision);
+        ValidateDecision(decision, experts, layerIndex);
+        for (std::size_t k = 0; k < decision.experts.size(); ++k)
+        {
+            tokensOf[decision.experts[k]].push_back(i);
+            weightsOf[decision.experts[k]].push_back(decision.weights[k]);
+        }
+    }
+
+    // Prefill groups the tokens of each expert into one small matrix product, so each
+    // expert's weights are read once per layer whatever the batch.
+    std::vector<float> in, out;
+    for (int e = 0; e < experts; ++e)
+    {
+        const std::vector<int>& rows = tokensOf[e];
+        const int m = int(rows.size());
+        if (m == 0)
+        {
+            continue;
+        }
+        in.resize(std::size_t(m) * d);
+        out.resize(std::size_t(m) * d);
+        for (int r = 0; r < m; ++r)
+        {
+            std::memcpy(&in[std::size_t(r) * d], normed + std::size_t(rows[r]) * d,
+                        sizeof(float) * d);
+        }
+        if (m == 1)
+        {
+            ExpertForward(layer.experts[e], in.data(), out.data(), m_pool.get(), m_isa);
+        }
+        else
+        {
+            ExpertForwardBatch(layer.experts[e], in.data(), m, out.data(), m_pool.get(), m_isa);
+        }
+        for (int r = 0; r < m; ++r)
+        {
+            float* dst = residual + std::size_t(rows[r]) * d;
+            const float* src = &out[std::size_t(r) * d];
+            const float w = weightsOf[e][r];
+            for (int t = 0; t < d; ++t)
+            {
+                dst[t] += w * src[t];
+            }
+        }
+    }
+}
+
+} // namespace llm
+} // namespace wdmoe

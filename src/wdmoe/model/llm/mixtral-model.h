@@ -1,0 +1,114 @@
+// A Mixtral-architecture MoE language model (Hugging Face MixtralForCausalLM), on the CPU.
+#ifndef WDMOE_LLM_MIXTRAL_MODEL_H
+#define WDMOE_LLM_MIXTRAL_MODEL_H
+
+#include "dtype.h"
+#include "expert-kernel.h"
+#include "model-config.h"
+#include "routing.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wdmoe {
+namespace llm {
+
+class ThreadPool;
+class WeightStore;
+
+struct LoadOptions
+{
+    /// Store and compute every weight matrix in this type (rounding from the file's type when
+    /// it differs). Unset: the file's own type. Activations are always float32.
+    bool overrideDType = false;
+    DType dtype = DType::F32;
+    /// Expert kernel threads; <= 0: one per hardware core.
+    int threads = 0;
+    KernelIsa isa = BestKernelIsa();
+};
+
+/// Which tensor layout the checkpoint uses for its experts.
+enum class ExpertLayout
+{
+    Classic, ///< model.layers.N.block_sparse_moe.{gate, experts.E.w1/w2/w3}.weight
+    Packed,  ///< model.layers.N.mlp.{gate.weight, experts.gate_up_proj, experts.down_proj}
+};
+
+/// Keys and values of every layer for the tokens seen so far.
+class KvCache
+{
+  public:
+    KvCache(int layers, int capacity, int kvWidth);
+    int Length() const { return m_length; }
+    int Capacity() const { return m_capacity; }
+    void Clear() { m_length = 0; }
+
+  private:
+    friend class MixtralModel;
+    int m_capacity;
+    int m_kvWidth;
+    int m_length = 0;
+    std::vector<std::vector<float>> m_keys;   ///< per layer [capacity][kvWidth]
+    std::vector<std::vector<float>> m_values; ///< per layer [capacity][kvWidth]
+};
+
+class MixtralModel
+{
+  public:
+    /// Loads config.json and the safetensors weights of a model folder. Every tensor is
+    /// checked against the config; problems are LoadError naming the file and the tensor.
+    static std::unique_ptr<MixtralModel> Load(const std::string& modelDir,
+                                              const LoadOptions& options = LoadOptions());
+    ~MixtralModel();
+
+    const ModelConfig& Config() const { return m_config; }
+    const std::string& Dir() const { return m_dir; }
+    DType WeightDType() const { return m_dtype; }
+    ExpertLayout Layout() const { return m_layout; }
+    KernelIsa Isa() const { return m_isa; }
+    int Threads() const;
+
+    /// A cache for up to capacity tokens (default: max_position_embeddings).
+    KvCache NewCache(int capacity = 0) const;
+
+    /// Runs n tokens at positions cache.Length() .. cache.Length() + n - 1 (n = 1 is decode,
+    /// n > 1 is prefill), appends them to the cache and writes logits[n][vocab] (logits may
+    /// be null to skip the LM head). policy answers the routing question per token and layer;
+    /// null means the model's own top-k. Throws std::out_of_range when the cache is full and
+    /// std::invalid_argument for a token outside the vocabulary or an invalid decision.
+    void Forward(KvCache& cache, const int* tokens, int n, float* logits,
+                 RoutingPolicy* policy = nullptr);
+
+    /// One expert's weights, as the kernel sees them.
+    const ExpertWeights& Expert(int layer, int expert) const;
+
+  private:
+    MixtralModel() = default;
+    struct Layer;
+    void LoadWeights(const WeightStore& store, const LoadOptions& options);
+    void Attention(int layerIndex, KvCache& cache, int n, const float* normed, float* out);
+    void Moe(int layerIndex, int n, int position0, const float* normed, float* residual,
+             RoutingPolicy* policy);
+
+    ModelConfig m_config;
+    std::string m_dir;
+    DType m_dtype = DType::F32;
+    ExpertLayout m_layout = ExpertLayout::Classic;
+    KernelIsa m_isa = KernelIsa::Scalar;
+    std::unique_ptr<ThreadPool> m_pool;
+    std::shared_ptr<WeightStore> m_store; ///< keeps the mappings alive
+    std::vector<std::unique_ptr<Layer>> m_layers;
+    std::vector<float> m_embed;  ///< [vocab][d_model]
+    std::vector<float> m_norm;   ///< final RMSNorm weight
+    std::vector<float> m_lmHead; ///< [vocab][d_model]; a copy of m_embed when tied
+    std::vector<float> m_invFreq;
+    std::vector<std::vector<std::uint8_t>> m_ownedExperts; ///< converted expert weights
+    TopKRouting m_topK;
+};
+
+} // namespace llm
+} // namespace wdmoe
+
+#endif
