@@ -165,9 +165,10 @@ TEST_CASE("routing seam: forcing top-1 matches PyTorch's top-1 forward", "[model
 TEST_CASE("embedded model: bf16 and f16 weights stay within the stated tolerance",
           "[model][golden]")
 {
-    // Stated tolerance: rounding every weight to bf16 (8 significant bits) moves no logit by
-    // more than 0.25 and the prompt's mean NLL by less than 0.02 nats; f16 (11 bits) by 0.05
-    // and 0.005.
+    // Stated tolerance: rounding every weight to bf16 (8 significant bits) moves no logit of
+    // the golden prompt by more than 0.25 and its mean NLL by less than 0.005 nats; f16
+    // (11 bits) by 0.02 and 0.001. Measured on models/kjv-moe: bf16 0.13 and 0.0005, f16
+    // 0.007 and 0.00001.
     const nlohmann::json golden = ReadJson(kModelDir + "/golden.json");
     const std::vector<int> ids = golden["input_ids"].get<std::vector<int>>();
     auto reference = MixtralModel::Load(kModelDir);
@@ -180,7 +181,7 @@ TEST_CASE("embedded model: bf16 and f16 weights stay within the stated tolerance
         double maxNll;
     };
 
-    for (const Case& c : {Case{DType::BF16, 0.25, 0.02}, Case{DType::F16, 0.05, 0.005}})
+    for (const Case& c : {Case{DType::BF16, 0.25, 0.005}, Case{DType::F16, 0.02, 0.001}})
     {
         LoadOptions options;
         options.overrideDType = true;
