@@ -1,0 +1,56 @@
+// The SwiGLU expert feed-forward network: y = w2 (silu(w1 x) * (w3 x)).
+#ifndef WDMOE_LLM_EXPERT_KERNEL_H
+#define WDMOE_LLM_EXPERT_KERNEL_H
+
+#include "dtype.h"
+
+#include <cstddef>
+
+namespace wdmoe {
+namespace llm {
+
+class ThreadPool;
+
+/// One expert's weights, row-major, in their storage type, at any alignment (they usually
+/// point into a memory-mapped safetensors file). w1 and w3 are [d_ff][d_model]; w2 is
+/// [d_model][d_ff]. Row strides are in elements, so a packed gate_up_proj can be addressed
+/// in place.
+struct ExpertWeights
+{
+    DType dtype = DType::F32;
+    const void* w1 = nullptr;
+    const void* w3 = nullptr;
+    const void* w2 = nullptr;
+    int dModel = 0;
+    int dFf = 0;
+    std::size_t w1RowStride = 0; ///< elements between rows of w1; 0 means d_model
+    std::size_t w3RowStride = 0; ///< elements between rows of w3; 0 means d_model
+    std::size_t w2RowStride = 0; ///< elements between rows of w2; 0 means d_ff
+};
+
+enum class KernelIsa
+{
+    Scalar, ///< portable reference, any CPU
+    Avx2,   ///< AVX2 + FMA + F16C, chosen at run time
+};
+
+/// True when this CPU has AVX2, FMA and F16C (and the OS saves YMM state).
+bool CpuSupportsAvx2();
+/// Avx2 when the CPU supports it, else Scalar.
+KernelIsa BestKernelIsa();
+const char* KernelIsaName(KernelIsa isa);
+
+/// Decode: one token. x and y hold d_model floats (y may not alias x). pool may be null
+/// (single-threaded). Throws std::invalid_argument when isa is Avx2 on a CPU without it.
+void ExpertForward(const ExpertWeights& w, const float* x, float* y, ThreadPool* pool,
+                   KernelIsa isa);
+
+/// Prefill: n tokens routed to the same expert, as one small matrix product so each weight
+/// row is read once for all n tokens. X and Y are [n][d_model] row-major.
+void ExpertForwardBatch(const ExpertWeights& w, const float* X, int n, float* Y,
+                        ThreadPool* pool, KernelIsa isa);
+
+} // namespace llm
+} // namespace wdmoe
+
+#endif
