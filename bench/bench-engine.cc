@@ -5,20 +5,20 @@
 #include "mixtral-model.h"
 #include "tokenizer.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 using namespace wdmoe::llm;
 
-namespace {
+namespace
+{
 
 const char* kUsage =
     "usage: wdmoe bench engine [--model DIR] [--prompt TEXT] [--tokens N] [--runs N]\n"
@@ -187,8 +187,10 @@ main(int argc, char** argv)
         std::printf("runs: %d\n", runs);
         std::printf("kernel: %s\n", KernelIsaName(model->Isa()));
         std::printf("wdmoe_tokens_per_s: %.1f\n", ours);
-        std::printf("wdmoe_tokens_per_s_min: %.1f\n", *std::min_element(rates.begin(), rates.end()));
-        std::printf("wdmoe_tokens_per_s_max: %.1f\n", *std::max_element(rates.begin(), rates.end()));
+        std::printf("wdmoe_tokens_per_s_min: %.1f\n",
+                    *std::min_element(rates.begin(), rates.end()));
+        std::printf("wdmoe_tokens_per_s_max: %.1f\n",
+                    *std::max_element(rates.begin(), rates.end()));
         std::fflush(stdout);
 
         int status = 0;
@@ -202,8 +204,7 @@ main(int argc, char** argv)
         const std::string command = python + " " + ShellQuote(reference) + " decode " +
                                     ShellQuote(modelDir) + " --prompt " + ShellQuote(prompt) +
                                     " --tokens " + std::to_string(tokens) + " --runs " +
-                                    std::to_string(runs) + " --threads " +
-                                    std::to_string(threads);
+                                    std::to_string(runs) + " --threads " + std::to_string(threads);
         const std::string out = Capture(command, &status);
         if (status != 0)
         {

@@ -55,9 +55,13 @@ main(int argc, char** argv)
         const EvalResult single = EvaluateTokens(*model, ids, options);
 
         std::printf("%-8s %10s %22s\n", "routing", "perplexity", "experts/token-layer");
-        std::printf("%-8s %10.4f %22.3f\n", "top-k", topK.perplexity,
+        std::printf("%-8s %10.4f %22.3f\n",
+                    "top-k",
+                    topK.perplexity,
                     topK.meanExpertsPerTokenLayer);
-        std::printf("%-8s %10.4f %22.3f\n", "top-1", single.perplexity,
+        std::printf("%-8s %10.4f %22.3f\n",
+                    "top-1",
+                    single.perplexity,
                     single.meanExpertsPerTokenLayer);
         return 0;
     }

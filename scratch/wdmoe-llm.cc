@@ -8,14 +8,13 @@
 #include "safetensors.h"
 #include "tokenizer.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
@@ -24,7 +23,8 @@
 using namespace wdmoe::llm;
 using nlohmann::ordered_json;
 
-namespace {
+namespace
+{
 
 /// A command-line mistake: printed with the subcommand's usage, exit code 2.
 struct UsageError
@@ -122,8 +122,8 @@ IntOption(const Args& args, const std::string& name, long long fallback, long lo
     const long long v = std::strtoll(it->second.c_str(), &end, 10);
     if (it->second.empty() || *end != '\0' || errno != 0 || v < min)
     {
-        throw UsageError{"--" + name + " expects an integer >= " + std::to_string(min) +
-                         ", got '" + it->second + "'"};
+        throw UsageError{"--" + name + " expects an integer >= " + std::to_string(min) + ", got '" +
+                         it->second + "'"};
     }
     return v;
 }
@@ -155,8 +155,7 @@ ModelOptions(const Args& args)
         }
         else
         {
-            throw UsageError{"--kernel expects auto, avx2 or scalar, got '" + kernel->second +
-                             "'"};
+            throw UsageError{"--kernel expects auto, avx2 or scalar, got '" + kernel->second + "'"};
         }
     }
     return options;
@@ -497,14 +496,23 @@ CmdRun(int argc, char** argv)
     std::printf("wdmoe run %s\n", configPath.c_str());
     std::printf("  model          %s (Mixtral: %d layers, %d experts, top-%d, d_model %d, %s, "
                 "%s kernel)\n",
-                modelDir.c_str(), c.numHiddenLayers, c.numLocalExperts, c.numExpertsPerTok,
-                c.hiddenSize, DTypeName(model->WeightDType()), KernelIsaName(model->Isa()));
-    std::printf("  held-out text  %s (%lld tokens scored)\n", textPath.c_str(),
+                modelDir.c_str(),
+                c.numHiddenLayers,
+                c.numLocalExperts,
+                c.numExpertsPerTok,
+                c.hiddenSize,
+                DTypeName(model->WeightDType()),
+                KernelIsaName(model->Isa()));
+    std::printf("  held-out text  %s (%lld tokens scored)\n",
+                textPath.c_str(),
                 (long long)r.tokens);
     std::printf("  perplexity     %.4f  (NLL %.4f nats/token, top-1 accuracy %.4f)\n",
-                r.perplexity, r.nllPerToken, r.top1Accuracy);
+                r.perplexity,
+                r.nllPerToken,
+                r.top1Accuracy);
     std::printf("  experts/token  %.3f per layer; %.0f tokens/s scored\n",
-                r.meanExpertsPerTokenLayer, r.seconds > 0 ? r.tokens / r.seconds : 0.0);
+                r.meanExpertsPerTokenLayer,
+                r.seconds > 0 ? r.tokens / r.seconds : 0.0);
     std::printf("  continuation   %s", prompt.c_str());
     std::printf("%s\n", continuation.c_str());
     std::printf("  summary        %s/summary.json\n", outDir.c_str());

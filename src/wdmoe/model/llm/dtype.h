@@ -6,8 +6,10 @@
 #include <cstdint>
 #include <string>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 enum class DType
 {

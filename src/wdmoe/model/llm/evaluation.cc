@@ -7,10 +7,13 @@
 #include <cmath>
 #include <stdexcept>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
-namespace {
+namespace
+{
 
 /// Passes every question to the wrapped policy and counts which experts it ran.
 class CountingPolicy : public RoutingPolicy
@@ -78,7 +81,8 @@ EvaluateTokens(MixtralModel& model, const std::vector<int>& ids, const EvalOptio
         throw std::invalid_argument("text has fewer than 2 tokens: nothing to score");
     }
     TopKRouting topK;
-    CountingPolicy counter(options.policy ? options.policy : &topK, c.numHiddenLayers,
+    CountingPolicy counter(options.policy ? options.policy : &topK,
+                           c.numHiddenLayers,
                            c.numLocalExperts);
     const auto start = std::chrono::steady_clock::now();
 
@@ -89,8 +93,8 @@ EvaluateTokens(MixtralModel& model, const std::vector<int>& ids, const EvalOptio
     std::vector<float> logits;
     for (std::size_t begin = 0; begin + 1 < ids.size(); begin += window)
     {
-        std::int64_t remaining = options.maxTokens > 0 ? options.maxTokens - result.tokens
-                                                       : std::int64_t(ids.size());
+        std::int64_t remaining =
+            options.maxTokens > 0 ? options.maxTokens - result.tokens : std::int64_t(ids.size());
         if (remaining <= 0)
         {
             break;
@@ -136,7 +140,9 @@ EvaluateTokens(MixtralModel& model, const std::vector<int>& ids, const EvalOptio
 }
 
 std::vector<int>
-GenerateGreedy(MixtralModel& model, const std::vector<int>& prompt, int tokens,
+GenerateGreedy(MixtralModel& model,
+               const std::vector<int>& prompt,
+               int tokens,
                RoutingPolicy* policy)
 {
     if (prompt.empty())

@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <vector>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 class MixtralModel;
 class RoutingPolicy;
@@ -35,12 +37,15 @@ struct EvalResult
 };
 
 /// Scores ids (already tokenized) under teacher forcing.
-EvalResult EvaluateTokens(MixtralModel& model, const std::vector<int>& ids,
+EvalResult EvaluateTokens(MixtralModel& model,
+                          const std::vector<int>& ids,
                           const EvalOptions& options = EvalOptions());
 
 /// Greedy continuation: prefill the prompt, then decode one token at a time with the KV
 /// cache, taking the argmax (lowest id on ties). Stops at the cache capacity.
-std::vector<int> GenerateGreedy(MixtralModel& model, const std::vector<int>& prompt, int tokens,
+std::vector<int> GenerateGreedy(MixtralModel& model,
+                                const std::vector<int>& prompt,
+                                int tokens,
                                 RoutingPolicy* policy = nullptr);
 
 } // namespace llm

@@ -6,8 +6,10 @@
 
 #include <cstddef>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 class ThreadPool;
 
@@ -42,13 +44,20 @@ const char* KernelIsaName(KernelIsa isa);
 
 /// Decode: one token. x and y hold d_model floats (y may not alias x). pool may be null
 /// (single-threaded). Throws std::invalid_argument when isa is Avx2 on a CPU without it.
-void ExpertForward(const ExpertWeights& w, const float* x, float* y, ThreadPool* pool,
+void ExpertForward(const ExpertWeights& w,
+                   const float* x,
+                   float* y,
+                   ThreadPool* pool,
                    KernelIsa isa);
 
 /// Prefill: n tokens routed to the same expert, as one small matrix product so each weight
 /// row is read once for all n tokens. X and Y are [n][d_model] row-major.
-void ExpertForwardBatch(const ExpertWeights& w, const float* X, int n, float* Y,
-                        ThreadPool* pool, KernelIsa isa);
+void ExpertForwardBatch(const ExpertWeights& w,
+                        const float* X,
+                        int n,
+                        float* Y,
+                        ThreadPool* pool,
+                        KernelIsa isa);
 
 } // namespace llm
 } // namespace wdmoe

@@ -4,17 +4,19 @@
 #include "thread-pool.h"
 
 #include <Eigen/Core>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
-namespace {
+namespace
+{
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstRowMap = Eigen::Map<const RowMatrix>;
@@ -172,8 +174,8 @@ MixtralModel::LoadWeights(const WeightStore& store, const LoadOptions& options)
 
     // An expert stays in the mapping when it already has the wanted type; otherwise it is
     // converted once into a buffer the model owns.
-    auto expertMatrix = [this](const TensorView& t, std::size_t offsetElements,
-                               std::size_t count) -> const void* {
+    auto expertMatrix =
+        [this](const TensorView& t, std::size_t offsetElements, std::size_t count) -> const void* {
         const std::uint8_t* src = t.data + offsetElements * DTypeSize(t.dtype);
         if (t.dtype == m_dtype)
         {
@@ -267,7 +269,8 @@ MixtralModel::NewCache(int capacity) const
     {
         capacity = m_config.maxPositionEmbeddings;
     }
-    return KvCache(m_config.numHiddenLayers, capacity,
+    return KvCache(m_config.numHiddenLayers,
+                   capacity,
                    m_config.numKeyValueHeads * m_config.headDim);
 }
 
@@ -278,7 +281,10 @@ MixtralModel::Expert(int layer, int expert) const
 }
 
 void
-MixtralModel::Forward(KvCache& cache, const int* tokens, int n, float* logits,
+MixtralModel::Forward(KvCache& cache,
+                      const int* tokens,
+                      int n,
+                      float* logits,
                       RoutingPolicy* policy)
 {
     const ModelConfig& c = m_config;
@@ -289,9 +295,8 @@ MixtralModel::Forward(KvCache& cache, const int* tokens, int n, float* logits,
     }
     if (cache.Length() + n > cache.Capacity())
     {
-        throw std::out_of_range("KV cache holds " + std::to_string(cache.Capacity()) +
-                                " tokens; " + std::to_string(cache.Length() + n) +
-                                " requested");
+        throw std::out_of_range("KV cache holds " + std::to_string(cache.Capacity()) + " tokens; " +
+                                std::to_string(cache.Length() + n) + " requested");
     }
     std::vector<float> x(std::size_t(n) * d);
     for (int i = 0; i < n; ++i)
@@ -302,7 +307,8 @@ MixtralModel::Forward(KvCache& cache, const int* tokens, int n, float* logits,
                                         " is outside the vocabulary [0, " +
                                         std::to_string(c.vocabSize) + ")");
         }
-        std::memcpy(&x[std::size_t(i) * d], &m_embed[std::size_t(tokens[i]) * d],
+        std::memcpy(&x[std::size_t(i) * d],
+                    &m_embed[std::size_t(tokens[i]) * d],
                     sizeof(float) * d);
     }
     const int position0 = cache.Length();
@@ -313,7 +319,10 @@ MixtralModel::Forward(KvCache& cache, const int* tokens, int n, float* logits,
         const Layer& layer = *m_layers[l];
         for (int i = 0; i < n; ++i)
         {
-            RmsNorm(&x[std::size_t(i) * d], layer.inputNorm, d, c.rmsNormEps,
+            RmsNorm(&x[std::size_t(i) * d],
+                    layer.inputNorm,
+                    d,
+                    c.rmsNormEps,
                     &normed[std::size_t(i) * d]);
         }
         Attention(l, cache, n, normed.data(), attention.data());
@@ -323,7 +332,10 @@ MixtralModel::Forward(KvCache& cache, const int* tokens, int n, float* logits,
         }
         for (int i = 0; i < n; ++i)
         {
-            RmsNorm(&x[std::size_t(i) * d], layer.postNorm, d, c.rmsNormEps,
+            RmsNorm(&x[std::size_t(i) * d],
+                    layer.postNorm,
+                    d,
+                    c.rmsNormEps,
                     &normed[std::size_t(i) * d]);
         }
         Moe(l, n, position0, normed.data(), x.data(), policy);
@@ -333,8 +345,7 @@ MixtralModel::Forward(KvCache& cache, const int* tokens, int n, float* logits,
     {
         for (int i = 0; i < n; ++i)
         {
-            RmsNorm(&x[std::size_t(i) * d], m_norm, d, c.rmsNormEps,
-                    &normed[std::size_t(i) * d]);
+            RmsNorm(&x[std::size_t(i) * d], m_norm, d, c.rmsNormEps, &normed[std::size_t(i) * d]);
         }
         Linear(m_lmHead, c.vocabSize, d, normed.data(), n, logits);
     }
@@ -410,7 +421,11 @@ MixtralModel::Attention(int layerIndex, KvCache& cache, int n, const float* norm
 }
 
 void
-MixtralModel::Moe(int layerIndex, int n, int position0, const float* normed, float* residual,
+MixtralModel::Moe(int layerIndex,
+                  int n,
+                  int position0,
+                  const float* normed,
+                  float* residual,
                   RoutingPolicy* policy)
 {
     const ModelConfig& c = m_config;
@@ -468,7 +483,8 @@ MixtralModel::Moe(int layerIndex, int n, int position0, const float* normed, flo
         out.resize(std::size_t(m) * d);
         for (int r = 0; r < m; ++r)
         {
-            std::memcpy(&in[std::size_t(r) * d], normed + std::size_t(rows[r]) * d,
+            std::memcpy(&in[std::size_t(r) * d],
+                        normed + std::size_t(rows[r]) * d,
                         sizeof(float) * d);
         }
         if (m == 1)

@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 class ThreadPool;
 class WeightStore;
@@ -41,8 +43,11 @@ class KvCache
 {
   public:
     KvCache(int layers, int capacity, int kvWidth);
+
     int Length() const { return m_length; }
+
     int Capacity() const { return m_capacity; }
+
     void Clear() { m_length = 0; }
 
   private:
@@ -64,10 +69,15 @@ class MixtralModel
     ~MixtralModel();
 
     const ModelConfig& Config() const { return m_config; }
+
     const std::string& Dir() const { return m_dir; }
+
     DType WeightDType() const { return m_dtype; }
+
     ExpertLayout Layout() const { return m_layout; }
+
     KernelIsa Isa() const { return m_isa; }
+
     int Threads() const;
 
     /// A cache for up to capacity tokens (default: max_position_embeddings).
@@ -78,7 +88,10 @@ class MixtralModel
     /// be null to skip the LM head). policy answers the routing question per token and layer;
     /// null means the model's own top-k. Throws std::out_of_range when the cache is full and
     /// std::invalid_argument for a token outside the vocabulary or an invalid decision.
-    void Forward(KvCache& cache, const int* tokens, int n, float* logits,
+    void Forward(KvCache& cache,
+                 const int* tokens,
+                 int n,
+                 float* logits,
                  RoutingPolicy* policy = nullptr);
 
     /// One expert's weights, as the kernel sees them.
@@ -89,7 +102,11 @@ class MixtralModel
     struct Layer;
     void LoadWeights(const WeightStore& store, const LoadOptions& options);
     void Attention(int layerIndex, KvCache& cache, int n, const float* normed, float* out);
-    void Moe(int layerIndex, int n, int position0, const float* normed, float* residual,
+    void Moe(int layerIndex,
+             int n,
+             int position0,
+             const float* normed,
+             float* residual,
              RoutingPolicy* policy);
 
     ModelConfig m_config;

@@ -4,8 +4,10 @@
 
 #include <string>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 struct ModelConfig
 {

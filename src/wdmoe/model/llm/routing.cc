@@ -6,8 +6,10 @@
 #include <stdexcept>
 #include <string>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 void
 TopKDecision(const float* probs, int numExperts, int k, RoutingDecision& decision)
@@ -17,8 +19,9 @@ TopKDecision(const float* probs, int numExperts, int k, RoutingDecision& decisio
     std::vector<int> order(numExperts);
     std::iota(order.begin(), order.end(), 0);
     // Stable: equal probabilities keep the lower expert index first.
-    std::stable_sort(order.begin(), order.end(),
-                     [probs](int a, int b) { return probs[a] > probs[b]; });
+    std::stable_sort(order.begin(), order.end(), [probs](int a, int b) {
+        return probs[a] > probs[b];
+    });
     float sum = 0.0f;
     for (int i = 0; i < k; ++i)
     {
@@ -53,8 +56,8 @@ ValidateDecision(const RoutingDecision& decision, int numExperts, int layer)
         const int e = decision.experts[i];
         if (e < 0 || e >= numExperts)
         {
-            throw std::invalid_argument(where + "expert " + std::to_string(e) +
-                                        " is outside [0, " + std::to_string(numExperts) + ")");
+            throw std::invalid_argument(where + "expert " + std::to_string(e) + " is outside [0, " +
+                                        std::to_string(numExperts) + ")");
         }
         if (seen[e])
         {

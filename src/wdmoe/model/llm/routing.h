@@ -4,8 +4,10 @@
 
 #include <vector>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 /// What the MoE layer knows when it asks which experts to run for one token.
 struct RoutingRequest

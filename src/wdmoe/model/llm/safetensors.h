@@ -12,14 +12,17 @@
 #include <string>
 #include <vector>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 /// A weights or config file that cannot be used. what() names the file and the problem.
 class LoadError : public std::runtime_error
 {
   public:
     LoadError(const std::string& file, const std::string& problem);
+
     const std::string& File() const { return m_file; }
 
   private:
@@ -55,9 +58,12 @@ class SafetensorsFile
     SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
     const std::string& Path() const { return m_path; }
+
     /// nullptr when absent.
     const TensorView* Find(const std::string& name) const;
+
     const std::map<std::string, TensorView>& Tensors() const { return m_tensors; }
+
     const std::map<std::string, std::string>& Metadata() const { return m_metadata; }
 
   private:
@@ -84,6 +90,7 @@ class WeightStore
     const TensorView& Get(const std::string& name, const std::vector<std::int64_t>& shape) const;
     /// Names of all tensors, sorted.
     std::vector<std::string> Names() const;
+
     const std::string& Dir() const { return m_dir; }
 
   private:

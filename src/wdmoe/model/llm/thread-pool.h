@@ -4,8 +4,10 @@
 
 #include <functional>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 /// Runs chunks of a loop on a fixed set of threads that live as long as the pool, so a
 /// decode step pays a wake-up, not a thread start. The calling thread takes part, so a pool

@@ -4,13 +4,15 @@
 #include "safetensors.h"
 
 #include <sentencepiece_processor.h>
-
 #include <sys/stat.h>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
-namespace {
+namespace
+{
 
 bool
 FileExists(const std::string& path)
@@ -30,9 +32,10 @@ Tokenizer::ForModel(const std::string& modelDir, const ModelConfig& config)
         auto tokenizer = std::make_unique<SentencePieceTokenizer>(spm);
         if (tokenizer->VocabSize() > config.vocabSize)
         {
-            throw LoadError(spm, "tokenizer has " + std::to_string(tokenizer->VocabSize()) +
-                                     " pieces but config.json says vocab_size " +
-                                     std::to_string(config.vocabSize));
+            throw LoadError(spm,
+                            "tokenizer has " + std::to_string(tokenizer->VocabSize()) +
+                                " pieces but config.json says vocab_size " +
+                                std::to_string(config.vocabSize));
         }
         return tokenizer;
     }
@@ -40,9 +43,9 @@ Tokenizer::ForModel(const std::string& modelDir, const ModelConfig& config)
     {
         return std::make_unique<ByteTokenizer>();
     }
-    throw LoadError(modelDir, "no tokenizer.model, and vocab_size " +
-                                  std::to_string(config.vocabSize) +
-                                  " is not byte-level (256): cannot tokenize text");
+    throw LoadError(modelDir,
+                    "no tokenizer.model, and vocab_size " + std::to_string(config.vocabSize) +
+                        " is not byte-level (256): cannot tokenize text");
 }
 
 std::vector<int>

@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
-namespace wdmoe {
-namespace llm {
+namespace wdmoe
+{
+namespace llm
+{
 
 struct ModelConfig;
 
@@ -33,7 +35,9 @@ class ByteTokenizer : public Tokenizer
   public:
     std::vector<int> Encode(const std::string& text) const override;
     std::string Decode(const std::vector<int>& ids) const override;
+
     int VocabSize() const override { return 256; }
+
     std::string Kind() const override { return "byte"; }
 };
 
@@ -47,6 +51,7 @@ class SentencePieceTokenizer : public Tokenizer
     std::vector<int> Encode(const std::string& text) const override;
     std::string Decode(const std::vector<int>& ids) const override;
     int VocabSize() const override;
+
     std::string Kind() const override { return "sentencepiece"; }
 
   private:
