@@ -4,7 +4,9 @@
 #include "dtype.h"
 #include "evaluation.h"
 #include "expert-kernel.h"
+#include "json-config.h"
 #include "mixtral-model.h"
+#include "result-files.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
@@ -17,11 +19,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 using namespace wdmoe::llm;
 using nlohmann::ordered_json;
+using ns3::CreateResultDirectory;
+using ns3::JsonConfigReader;
+using ns3::ReadJsonConfigFile;
+using ns3::WriteFileAtomically;
 
 namespace
 {
@@ -262,161 +267,11 @@ CmdGenerate(int argc, char** argv)
 // ----------------------------------------------------------------------------- run
 
 std::string
-DirName(const std::string& path)
-{
-    const auto slash = path.rfind('/');
-    return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-std::string
 StemName(const std::string& path)
 {
     std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
     const auto dot = base.rfind(".json");
     return dot == std::string::npos ? base : base.substr(0, dot);
-}
-
-/// Paths in a config are relative to the config file's folder.
-std::string
-Resolve(const std::string& configPath, const std::string& p)
-{
-    return p.empty() || p[0] == '/' ? p : DirName(configPath) + "/" + p;
-}
-
-/// Typed access to a config object that reports the file and the dotted path of a field,
-/// and rejects keys it does not know.
-class ConfigReader
-{
-  public:
-    ConfigReader(std::string file, const nlohmann::json& j, std::string path)
-        : m_file(std::move(file)),
-          m_json(j),
-          m_path(std::move(path))
-    {
-        if (!m_json.is_object())
-        {
-            Fail(m_path.empty() ? "(top level)" : m_path, "must be a JSON object");
-        }
-    }
-
-    void AllowOnly(const std::vector<std::string>& keys) const
-    {
-        for (auto it = m_json.begin(); it != m_json.end(); ++it)
-        {
-            bool known = false;
-            for (const auto& k : keys)
-            {
-                known = known || k == it.key();
-            }
-            if (!known)
-            {
-                std::string expected;
-                for (const auto& k : keys)
-                {
-                    expected += (expected.empty() ? "" : ", ") + k;
-                }
-                Fail(Dotted(it.key()), "unknown key (expected one of: " + expected + ")");
-            }
-        }
-    }
-
-    std::string String(const std::string& key, const std::string& fallback, bool required) const
-    {
-        if (!m_json.contains(key))
-        {
-            if (required)
-            {
-                Fail(Dotted(key), "is required (a string)");
-            }
-            return fallback;
-        }
-        if (!m_json[key].is_string())
-        {
-            Fail(Dotted(key), "must be a string, got " + m_json[key].dump());
-        }
-        return m_json[key].get<std::string>();
-    }
-
-    long long Integer(const std::string& key, long long fallback, long long min) const
-    {
-        if (!m_json.contains(key))
-        {
-            return fallback;
-        }
-        const auto& v = m_json[key];
-        if (!v.is_number_integer() || v.get<long long>() < min)
-        {
-            Fail(Dotted(key), "must be an integer >= " + std::to_string(min) + ", got " + v.dump());
-        }
-        return v.get<long long>();
-    }
-
-    ConfigReader Object(const std::string& key) const
-    {
-        static const nlohmann::json empty = nlohmann::json::object();
-        return ConfigReader(m_file, m_json.contains(key) ? m_json[key] : empty, Dotted(key));
-    }
-
-    [[noreturn]] void Fail(const std::string& field, const std::string& problem) const
-    {
-        throw InputError{m_file + ": field \"" + field + "\" " + problem};
-    }
-
-    std::string Dotted(const std::string& key) const
-    {
-        return m_path.empty() ? key : m_path + "." + key;
-    }
-
-  private:
-    std::string m_file;
-    const nlohmann::json& m_json;
-    std::string m_path;
-};
-
-void
-MakeDirs(const std::string& dir)
-{
-    std::string partial;
-    std::stringstream parts(dir);
-    std::string part;
-    if (!dir.empty() && dir[0] == '/')
-    {
-        partial = "/";
-    }
-    while (std::getline(parts, part, '/'))
-    {
-        if (part.empty())
-        {
-            continue;
-        }
-        partial += part + "/";
-        if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-        {
-            throw InputError{partial + ": cannot create folder"};
-        }
-    }
-}
-
-/// Writes the whole file under a temporary name, then renames it: readers see all or none.
-void
-WriteAtomically(const std::string& path, const std::string& content)
-{
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << content;
-        out.flush();
-        if (!out)
-        {
-            std::remove(tmp.c_str());
-            throw InputError{tmp + ": write failed"};
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    {
-        std::remove(tmp.c_str());
-        throw InputError{path + ": cannot rename the finished file into place"};
-    }
 }
 
 int
@@ -436,20 +291,13 @@ CmdRun(int argc, char** argv)
     {
         configPath = args.positional[0];
     }
-    nlohmann::json config;
-    try
-    {
-        config = nlohmann::json::parse(ReadFile(configPath));
-    }
-    catch (const nlohmann::json::parse_error& e)
-    {
-        throw InputError{configPath + ": not valid JSON: " + e.what()};
-    }
-    ConfigReader root(configPath, config, "");
+    const nlohmann::json config = ReadJsonConfigFile(configPath);
+    JsonConfigReader root(configPath, config);
     root.AllowOnly({"description", "model", "dtype", "evaluation", "generation"});
-    const std::string modelDir = Resolve(configPath, root.String("model", "", true));
+    root.String("description", "");
+    const std::string modelDir = root.PathRelativeToFile(root.String("model"));
     LoadOptions options = ModelOptions(args);
-    const std::string dtype = root.String("dtype", "", false);
+    const std::string dtype = root.String("dtype", "");
     if (!dtype.empty())
     {
         if (!ParseUserDType(dtype, &options.dtype))
@@ -458,16 +306,16 @@ CmdRun(int argc, char** argv)
         }
         options.overrideDType = true;
     }
-    ConfigReader evalConfig = root.Object("evaluation");
+    const JsonConfigReader evalConfig = root.Object("evaluation");
     evalConfig.AllowOnly({"text", "max_tokens", "window"});
-    const std::string textPath = Resolve(configPath, evalConfig.String("text", "", true));
+    const std::string textPath = root.PathRelativeToFile(evalConfig.String("text"));
     EvalOptions eval;
-    eval.maxTokens = evalConfig.Integer("max_tokens", 0, 1);
-    eval.window = int(evalConfig.Integer("window", 0, 2));
-    ConfigReader genConfig = root.Object("generation");
+    eval.maxTokens = evalConfig.Integer("max_tokens", 0, 1, 1LL << 40);
+    eval.window = int(evalConfig.Integer("window", 0, 2, 1 << 20));
+    const JsonConfigReader genConfig = root.Object("generation");
     genConfig.AllowOnly({"prompt", "tokens"});
-    const std::string prompt = genConfig.String("prompt", "", true);
-    const int genTokens = int(genConfig.Integer("tokens", 64, 1));
+    const std::string prompt = genConfig.String("prompt");
+    const int genTokens = int(genConfig.Integer("tokens", 64, 1, 1 << 20));
     const std::string outDir =
         args.options.count("outDir") ? args.options["outDir"] : "results/" + StemName(configPath);
 
@@ -489,8 +337,8 @@ CmdRun(int argc, char** argv)
     summary["evaluation"] = EvalJson(r);
     summary["evaluation"]["text"] = textPath;
     summary["generation"] = {{"prompt", prompt}, {"continuation", continuation}};
-    MakeDirs(outDir);
-    WriteAtomically(outDir + "/summary.json", summary.dump(2) + "\n");
+    CreateResultDirectory(outDir);
+    WriteFileAtomically(outDir + "/summary.json", summary.dump(2) + "\n");
 
     const ModelConfig& c = model->Config();
     std::printf("wdmoe run %s\n", configPath.c_str());

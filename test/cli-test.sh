@@ -46,7 +46,7 @@ expect 0 "^In the beginning" "$llm" generate models/kjv-moe "In the beginning" -
 
 # A malformed config names the file and the dotted field; nothing is written.
 printf '{"model": "../models/kjv-moe", "evaluation": {"text": "x.txt", "max_tokns": 5}, "generation": {"prompt": "a"}}' >"$tmp/typo.json"
-expect 1 "typo.json: field \"evaluation.max_tokns\" unknown key" "$llm" run "$tmp/typo.json" --outDir "$tmp/out-typo"
+expect 1 "typo.json: field \"evaluation.max_tokns\" is not a known key" "$llm" run "$tmp/typo.json" --outDir "$tmp/out-typo"
 [[ ! -e "$tmp/out-typo" ]] || { echo "FAIL: a failed run left $tmp/out-typo behind"; fails=$((fails + 1)); }
 printf '{"model": "%s/models/kjv-moe", "evaluation": {"text": "%s/models/kjv-moe/heldout.txt", "max_tokens": 200}, "generation": {"prompt": "And", "tokens": 5}}' "$root" "$root" >"$tmp/small.json"
 expect 0 "perplexity" "$llm" run "$tmp/small.json" --outDir "$tmp/out-small"

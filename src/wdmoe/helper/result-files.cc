@@ -1,0 +1,43 @@
+#include "result-files.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace ns3
+{
+
+void
+CreateResultDirectory(const std::string& dir)
+{
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    if (error)
+    {
+        throw std::runtime_error(dir + ": cannot create folder: " + error.message());
+    }
+}
+
+void
+WriteFileAtomically(const std::string& path, const std::string& content)
+{
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << content;
+        out.flush();
+        if (!out)
+        {
+            std::remove(tmp.c_str());
+            throw std::runtime_error(tmp + ": write failed");
+        }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(path + ": cannot move the finished file into place");
+    }
+}
+
+} // namespace ns3
