@@ -611,3 +611,40 @@ TEST_CASE("tokenizers: bytes round-trip; a SentencePiece model is picked up from
     CHECK_THROWS_WITH(Tokenizer::ForModel(empty.Path(), config),
                       Catch::Contains("tokenizer.model"));
 }
+
+TEST_CASE("layer stepper: a stepped pass equals Forward and enforces its order", "[model][seam]")
+{
+    TinyModel tiny(13);
+    TempDir dir;
+    WriteModel(dir, tiny.Config(), tiny.Classic(DType::F32));
+    auto model = MixtralModel::Load(dir.Path());
+    const auto reference = PrefillLogits(*model, kTinyIds);
+
+    KvCache cache = model->NewCache();
+    LayerStepper pass(*model, cache, kTinyIds.data(), int(kTinyIds.size()));
+    CHECK_THROWS_AS(pass.Request(0), std::logic_error); // the router has not run yet
+    CHECK_THROWS_AS(pass.Logits(nullptr), std::logic_error);
+    std::vector<RoutingDecision> decisions(kTinyIds.size());
+    int layers = 0;
+    while (!pass.Done())
+    {
+        pass.Attend();
+        CHECK_THROWS_AS(pass.Attend(), std::logic_error);
+        CHECK_THROWS_AS(pass.RunExperts({}), std::invalid_argument); // one decision per token
+        for (std::size_t i = 0; i < kTinyIds.size(); ++i)
+        {
+            const RoutingRequest r = pass.Request(int(i));
+            CHECK(r.layer == layers);
+            CHECK(r.position == int(i));
+            TopKDecision(r.gateProbs, r.numExperts, r.topK, decisions[i]);
+        }
+        CHECK(cache.Length() == 0); // tokens are committed after the last layer only
+        pass.RunExperts(decisions);
+        ++layers;
+    }
+    CHECK(layers == tiny.layers);
+    CHECK(cache.Length() == int(kTinyIds.size()));
+    std::vector<float> logits(reference.size());
+    pass.Logits(logits.data());
+    CHECK(logits == reference);
+}

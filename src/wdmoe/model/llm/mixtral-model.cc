@@ -287,7 +287,35 @@ MixtralModel::Forward(KvCache& cache,
                       float* logits,
                       RoutingPolicy* policy)
 {
-    const ModelConfig& c = m_config;
+    if (!policy)
+    {
+        policy = &m_topK;
+    }
+    LayerStepper pass(*this, cache, tokens, n);
+    std::vector<RoutingDecision> decisions(n);
+    while (!pass.Done())
+    {
+        pass.Attend();
+        for (int i = 0; i < n; ++i)
+        {
+            decisions[i].Clear();
+            policy->Decide(pass.Request(i), decisions[i]);
+        }
+        pass.RunExperts(decisions);
+    }
+    if (logits)
+    {
+        pass.Logits(logits);
+    }
+}
+
+LayerStepper::LayerStepper(MixtralModel& model, KvCache& cache, const int* tokens, int n)
+    : m_model(model),
+      m_cache(cache),
+      m_n(n),
+      m_position0(cache.Length())
+{
+    const ModelConfig& c = model.m_config;
     const int d = c.hiddenSize;
     if (n <= 0)
     {
@@ -298,7 +326,9 @@ MixtralModel::Forward(KvCache& cache,
         throw std::out_of_range("KV cache holds " + std::to_string(cache.Capacity()) + " tokens; " +
                                 std::to_string(cache.Length() + n) + " requested");
     }
-    std::vector<float> x(std::size_t(n) * d);
+    m_x.resize(std::size_t(n) * d);
+    m_normed.resize(m_x.size());
+    m_probs.resize(std::size_t(n) * c.numLocalExperts);
     for (int i = 0; i < n; ++i)
     {
         if (tokens[i] < 0 || tokens[i] >= c.vocabSize)
@@ -307,48 +337,183 @@ MixtralModel::Forward(KvCache& cache,
                                         " is outside the vocabulary [0, " +
                                         std::to_string(c.vocabSize) + ")");
         }
-        std::memcpy(&x[std::size_t(i) * d],
-                    &m_embed[std::size_t(tokens[i]) * d],
+        std::memcpy(&m_x[std::size_t(i) * d],
+                    &model.m_embed[std::size_t(tokens[i]) * d],
                     sizeof(float) * d);
     }
-    const int position0 = cache.Length();
-    std::vector<float> normed(x.size());
-    std::vector<float> attention(x.size());
-    for (int l = 0; l < c.numHiddenLayers; ++l)
+}
+
+bool
+LayerStepper::Done() const
+{
+    return m_layer >= m_model.m_config.numHiddenLayers;
+}
+
+void
+LayerStepper::Attend()
+{
+    if (Done() || m_attended)
     {
-        const Layer& layer = *m_layers[l];
-        for (int i = 0; i < n; ++i)
-        {
-            RmsNorm(&x[std::size_t(i) * d],
-                    layer.inputNorm,
-                    d,
-                    c.rmsNormEps,
-                    &normed[std::size_t(i) * d]);
-        }
-        Attention(l, cache, n, normed.data(), attention.data());
-        for (std::size_t i = 0; i < x.size(); ++i)
-        {
-            x[i] += attention[i];
-        }
-        for (int i = 0; i < n; ++i)
-        {
-            RmsNorm(&x[std::size_t(i) * d],
-                    layer.postNorm,
-                    d,
-                    c.rmsNormEps,
-                    &normed[std::size_t(i) * d]);
-        }
-        Moe(l, n, position0, normed.data(), x.data(), policy);
+        throw std::logic_error("LayerStepper::Attend called twice for a layer or after the end");
     }
-    cache.m_length += n;
-    if (logits)
+    const ModelConfig& c = m_model.m_config;
+    const int d = c.hiddenSize;
+    const MixtralModel::Layer& layer = *m_model.m_layers[m_layer];
+    for (int i = 0; i < m_n; ++i)
     {
-        for (int i = 0; i < n; ++i)
-        {
-            RmsNorm(&x[std::size_t(i) * d], m_norm, d, c.rmsNormEps, &normed[std::size_t(i) * d]);
-        }
-        Linear(m_lmHead, c.vocabSize, d, normed.data(), n, logits);
+        RmsNorm(&m_x[std::size_t(i) * d],
+                layer.inputNorm,
+                d,
+                c.rmsNormEps,
+                &m_normed[std::size_t(i) * d]);
     }
+    std::vector<float> attention(m_x.size());
+    m_model.Attention(m_layer, m_cache, m_n, m_normed.data(), attention.data());
+    for (std::size_t i = 0; i < m_x.size(); ++i)
+    {
+        m_x[i] += attention[i];
+    }
+    for (int i = 0; i < m_n; ++i)
+    {
+        RmsNorm(&m_x[std::size_t(i) * d],
+                layer.postNorm,
+                d,
+                c.rmsNormEps,
+                &m_normed[std::size_t(i) * d]);
+    }
+    Linear(layer.gate, c.numLocalExperts, d, m_normed.data(), m_n, m_probs.data());
+    for (int i = 0; i < m_n; ++i)
+    {
+        SoftmaxInPlace(&m_probs[std::size_t(i) * c.numLocalExperts], c.numLocalExperts);
+    }
+    m_attended = true;
+}
+
+RoutingRequest
+LayerStepper::Request(int token) const
+{
+    if (!m_attended || token < 0 || token >= m_n)
+    {
+        throw std::logic_error("LayerStepper::Request needs Attend() and a token of this pass");
+    }
+    const ModelConfig& c = m_model.m_config;
+    RoutingRequest request;
+    request.layer = m_layer;
+    request.position = m_position0 + token;
+    request.batchIndex = token;
+    request.batchSize = m_n;
+    request.topK = c.numExpertsPerTok;
+    request.numExperts = c.numLocalExperts;
+    request.gateProbs = &m_probs[std::size_t(token) * c.numLocalExperts];
+    request.dModel = c.hiddenSize;
+    request.hidden = &m_normed[std::size_t(token) * c.hiddenSize];
+    return request;
+}
+
+void
+LayerStepper::RunExperts(const std::vector<RoutingDecision>& decisions)
+{
+    if (!m_attended)
+    {
+        throw std::logic_error("LayerStepper::RunExperts needs Attend() first");
+    }
+    if (int(decisions.size()) != m_n)
+    {
+        throw std::invalid_argument(
+            "RunExperts needs one decision per token: " + std::to_string(decisions.size()) +
+            " for " + std::to_string(m_n) + " tokens");
+    }
+    const ModelConfig& c = m_model.m_config;
+    const MixtralModel::Layer& layer = *m_model.m_layers[m_layer];
+    const int d = c.hiddenSize;
+    const int experts = c.numLocalExperts;
+
+    // Which tokens each expert serves, and with what weight.
+    std::vector<std::vector<int>> tokensOf(experts);
+    std::vector<std::vector<float>> weightsOf(experts);
+    for (int i = 0; i < m_n; ++i)
+    {
+        ValidateDecision(decisions[i], experts, m_layer);
+        for (std::size_t k = 0; k < decisions[i].experts.size(); ++k)
+        {
+            tokensOf[decisions[i].experts[k]].push_back(i);
+            weightsOf[decisions[i].experts[k]].push_back(decisions[i].weights[k]);
+        }
+    }
+
+    // Prefill groups the tokens of each expert into one small matrix product, so each
+    // expert's weights are read once per layer whatever the batch.
+    std::vector<float> in;
+    std::vector<float> out;
+    for (int e = 0; e < experts; ++e)
+    {
+        const std::vector<int>& rows = tokensOf[e];
+        const int m = int(rows.size());
+        if (m == 0)
+        {
+            continue;
+        }
+        in.resize(std::size_t(m) * d);
+        out.resize(std::size_t(m) * d);
+        for (int r = 0; r < m; ++r)
+        {
+            std::memcpy(&in[std::size_t(r) * d],
+                        &m_normed[std::size_t(rows[r]) * d],
+                        sizeof(float) * d);
+        }
+        if (m == 1)
+        {
+            ExpertForward(layer.experts[e],
+                          in.data(),
+                          out.data(),
+                          m_model.m_pool.get(),
+                          m_model.m_isa);
+        }
+        else
+        {
+            ExpertForwardBatch(layer.experts[e],
+                               in.data(),
+                               m,
+                               out.data(),
+                               m_model.m_pool.get(),
+                               m_model.m_isa);
+        }
+        for (int r = 0; r < m; ++r)
+        {
+            float* dst = &m_x[std::size_t(rows[r]) * d];
+            const float* src = &out[std::size_t(r) * d];
+            const float w = weightsOf[e][r];
+            for (int t = 0; t < d; ++t)
+            {
+                dst[t] += w * src[t];
+            }
+        }
+    }
+    m_attended = false;
+    if (++m_layer == c.numHiddenLayers)
+    {
+        m_cache.m_length += m_n; // every layer has written its keys and values
+    }
+}
+
+void
+LayerStepper::Logits(float* logits)
+{
+    if (!Done())
+    {
+        throw std::logic_error("LayerStepper::Logits before the last layer has run");
+    }
+    const ModelConfig& c = m_model.m_config;
+    const int d = c.hiddenSize;
+    for (int i = 0; i < m_n; ++i)
+    {
+        RmsNorm(&m_x[std::size_t(i) * d],
+                m_model.m_norm,
+                d,
+                c.rmsNormEps,
+                &m_normed[std::size_t(i) * d]);
+    }
+    Linear(m_model.m_lmHead, c.vocabSize, d, m_normed.data(), m_n, logits);
 }
 
 void
@@ -418,94 +583,6 @@ MixtralModel::Attention(int layerIndex, KvCache& cache, int n, const float* norm
         }
     }
     Linear(layer.wo, d, qWidth, context.data(), n, out);
-}
-
-void
-MixtralModel::Moe(int layerIndex,
-                  int n,
-                  int position0,
-                  const float* normed,
-                  float* residual,
-                  RoutingPolicy* policy)
-{
-    const ModelConfig& c = m_config;
-    const Layer& layer = *m_layers[layerIndex];
-    const int d = c.hiddenSize;
-    const int experts = c.numLocalExperts;
-    if (!policy)
-    {
-        policy = &m_topK;
-    }
-
-    std::vector<float> probs(std::size_t(n) * experts);
-    Linear(layer.gate, experts, d, normed, n, probs.data());
-
-    // Which tokens each expert serves, and with what weight.
-    std::vector<std::vector<int>> tokensOf(experts);
-    std::vector<std::vector<float>> weightsOf(experts);
-    RoutingDecision decision;
-    for (int i = 0; i < n; ++i)
-    {
-        float* p = &probs[std::size_t(i) * experts];
-        SoftmaxInPlace(p, experts);
-        RoutingRequest request;
-        request.layer = layerIndex;
-        request.position = position0 + i;
-        request.batchIndex = i;
-        request.batchSize = n;
-        request.topK = c.numExpertsPerTok;
-        request.numExperts = experts;
-        request.gateProbs = p;
-        request.dModel = d;
-        request.hidden = normed + std::size_t(i) * d;
-        decision.Clear();
-        policy->Decide(request, decision);
-        ValidateDecision(decision, experts, layerIndex);
-        for (std::size_t k = 0; k < decision.experts.size(); ++k)
-        {
-            tokensOf[decision.experts[k]].push_back(i);
-            weightsOf[decision.experts[k]].push_back(decision.weights[k]);
-        }
-    }
-
-    // Prefill groups the tokens of each expert into one small matrix product, so each
-    // expert's weights are read once per layer whatever the batch.
-    std::vector<float> in, out;
-    for (int e = 0; e < experts; ++e)
-    {
-        const std::vector<int>& rows = tokensOf[e];
-        const int m = int(rows.size());
-        if (m == 0)
-        {
-            continue;
-        }
-        in.resize(std::size_t(m) * d);
-        out.resize(std::size_t(m) * d);
-        for (int r = 0; r < m; ++r)
-        {
-            std::memcpy(&in[std::size_t(r) * d],
-                        normed + std::size_t(rows[r]) * d,
-                        sizeof(float) * d);
-        }
-        if (m == 1)
-        {
-            ExpertForward(layer.experts[e], in.data(), out.data(), m_pool.get(), m_isa);
-        }
-        else
-        {
-            ExpertForwardBatch(layer.experts[e], in.data(), m, out.data(), m_pool.get(), m_isa);
-        }
-        for (int r = 0; r < m; ++r)
-        {
-            float* dst = residual + std::size_t(rows[r]) * d;
-            const float* src = &out[std::size_t(r) * d];
-            const float w = weightsOf[e][r];
-            for (int t = 0; t < d; ++t)
-            {
-                dst[t] += w * src[t];
-            }
-        }
-    }
 }
 
 } // namespace llm

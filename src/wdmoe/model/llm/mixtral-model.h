@@ -52,6 +52,7 @@ class KvCache
 
   private:
     friend class MixtralModel;
+    friend class LayerStepper;
     int m_capacity;
     int m_kvWidth;
     int m_length = 0;
@@ -98,16 +99,11 @@ class MixtralModel
     const ExpertWeights& Expert(int layer, int expert) const;
 
   private:
+    friend class LayerStepper;
     MixtralModel() = default;
     struct Layer;
     void LoadWeights(const WeightStore& store, const LoadOptions& options);
     void Attention(int layerIndex, KvCache& cache, int n, const float* normed, float* out);
-    void Moe(int layerIndex,
-             int n,
-             int position0,
-             const float* normed,
-             float* residual,
-             RoutingPolicy* policy);
 
     ModelConfig m_config;
     std::string m_dir;
@@ -123,6 +119,54 @@ class MixtralModel
     std::vector<float> m_invFreq;
     std::vector<std::vector<std::uint8_t>> m_ownedExperts; ///< converted expert weights
     TopKRouting m_topK;
+};
+
+/// A forward pass that stops at every MoE layer, so that the caller can decide the experts
+/// after the router has run and run them when it is ready (the network simulator times the
+/// transfers between the two). MixtralModel::Forward is this loop with a RoutingPolicy:
+///
+///   LayerStepper pass(model, cache, tokens, n);
+///   while (!pass.Done()) {
+///       pass.Attend();                      // attention + router of pass.Layer()
+///       ... decide experts from pass.Request(i) for every token i ...
+///       pass.RunExperts(decisions);         // experts, residual add, next layer
+///   }
+///   pass.Logits(out);
+class LayerStepper
+{
+  public:
+    /// Starts a pass over n tokens placed after those already in the cache. Throws like
+    /// MixtralModel::Forward for a full cache or a token outside the vocabulary.
+    LayerStepper(MixtralModel& model, KvCache& cache, const int* tokens, int n);
+
+    int Layer() const { return m_layer; }
+
+    int Tokens() const { return m_n; }
+
+    /// Position of the first token of this pass in its sequence.
+    int FirstPosition() const { return m_position0; }
+
+    bool Done() const;
+    /// Runs attention and the router of the current layer (once per layer).
+    void Attend();
+    /// After Attend(): what the MoE layer knows about token i (0 <= i < Tokens()).
+    RoutingRequest Request(int token) const;
+    /// Runs decisions[i] for token i (validated), adds them to the residual stream and moves
+    /// to the next layer. After the last layer the tokens are committed to the cache.
+    void RunExperts(const std::vector<RoutingDecision>& decisions);
+    /// After the last layer: final norm and LM head, logits[n][vocab].
+    void Logits(float* logits);
+
+  private:
+    MixtralModel& m_model;
+    KvCache& m_cache;
+    int m_n;
+    int m_position0;
+    int m_layer = 0;
+    bool m_attended = false;
+    std::vector<float> m_x;      ///< residual stream [n][d]
+    std::vector<float> m_normed; ///< MoE input of the current layer [n][d]
+    std::vector<float> m_probs;  ///< router softmax of the current layer [n][experts]
 };
 
 } // namespace llm
