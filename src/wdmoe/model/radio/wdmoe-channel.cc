@@ -1,0 +1,406 @@
+#include "wdmoe-channel.h"
+
+#include "ns3/abort.h"
+#include "ns3/boolean.h"
+#include "ns3/channel-condition-model.h"
+#include "ns3/double.h"
+#include "ns3/log.h"
+#include "ns3/node.h"
+#include "ns3/pointer.h"
+#include "ns3/three-gpp-propagation-loss-model.h"
+#include "ns3/trace-source-accessor.h"
+
+#include <cmath>
+#include <limits>
+
+namespace ns3
+{
+
+NS_LOG_COMPONENT_DEFINE("WdmoeChannel");
+
+NS_OBJECT_ENSURE_REGISTERED(WdmoeChannel);
+
+namespace
+{
+
+/// Above this many fading blocks per link a query is refused (8 bytes each are kept).
+constexpr uint64_t kMaxFadingBlocks = 50000000;
+
+double
+DbToLinear(double db)
+{
+    return std::pow(10.0, db / 10.0);
+}
+
+const char*
+DirectionName(WdmoeChannel::Direction dir)
+{
+    return dir == WdmoeChannel::DOWNLINK ? "DL" : "UL";
+}
+
+} // namespace
+
+TypeId
+WdmoeChannel::GetTypeId()
+{
+    static TypeId tid =
+        TypeId("ns3::WdmoeChannel")
+            .SetParent<Object>()
+            .SetGroupName("Wdmoe")
+            .AddConstructor<WdmoeChannel>()
+            .AddAttribute("PropagationLossModel",
+                          "The path loss model between the BS and the devices (no default: see "
+                          "WdmoeChannel::CreateThreeGppUma and CreateLogDistance128).",
+                          PointerValue(),
+                          MakePointerAccessor(&WdmoeChannel::m_lossModel),
+                          MakePointerChecker<PropagationLossModel>())
+            .AddAttribute("ShadowingSigmaDb",
+                          "Standard deviation (dB) of the static per-device log-normal shadowing, "
+                          "applied only when the loss model has no shadowing of its own.",
+                          DoubleValue(8.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_shadowingSigmaDb),
+                          MakeDoubleChecker<double>(0.0))
+            .AddAttribute("CoherenceTime",
+                          "Length of a Rayleigh block-fading block (s); |h|^2 ~ Exp(1) is redrawn "
+                          "every block.",
+                          TimeValue(MilliSeconds(10)),
+                          MakeTimeAccessor(&WdmoeChannel::m_coherenceTime),
+                          MakeTimeChecker(TimeStep(1)))
+            .AddAttribute("FadingEnabled",
+                          "Whether Rayleigh block fading applies (|h|^2 = 1 otherwise).",
+                          BooleanValue(true),
+                          MakeBooleanAccessor(&WdmoeChannel::m_fadingEnabled),
+                          MakeBooleanChecker())
+            .AddAttribute("BsTxPowerDbm",
+                          "BS transmit power over the whole TotalBandwidth (dBm).",
+                          DoubleValue(43.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_bsTxPowerDbm),
+                          MakeDoubleChecker<double>())
+            .AddAttribute("DeviceTxPowerDbm",
+                          "Device transmit power (dBm), whatever its bandwidth slice.",
+                          DoubleValue(23.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_deviceTxPowerDbm),
+                          MakeDoubleChecker<double>())
+            .AddAttribute("NoisePsdDbmPerHz",
+                          "Thermal noise power spectral density (dBm/Hz).",
+                          DoubleValue(-174.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_noisePsdDbmPerHz),
+                          MakeDoubleChecker<double>())
+            .AddAttribute("BsNoiseFigureDb",
+                          "Noise figure of the BS receiver, i.e. of the uplink (dB).",
+                          DoubleValue(5.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_bsNoiseFigureDb),
+                          MakeDoubleChecker<double>())
+            .AddAttribute("DeviceNoiseFigureDb",
+                          "Noise figure of the device receivers, i.e. of the downlink (dB).",
+                          DoubleValue(7.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_deviceNoiseFigureDb),
+                          MakeDoubleChecker<double>())
+            .AddAttribute("Efficiency",
+                          "eta in rate = eta * B * log2(1 + SNR) (dimensionless; 1 = Shannon).",
+                          DoubleValue(1.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_efficiency),
+                          MakeDoubleChecker<double>(0.0))
+            .AddAttribute("TotalBandwidth",
+                          "The band (Hz) the BS spreads BsTxPowerDbm over at constant PSD: a "
+                          "downlink slice B_i gets P_BS * B_i / TotalBandwidth (in FDD: the "
+                          "downlink pool).",
+                          DoubleValue(20e6),
+                          MakeDoubleAccessor(&WdmoeChannel::m_totalBandwidthHz),
+                          MakeDoubleChecker<double>(std::numeric_limits<double>::min()))
+            .AddTraceSource("FadingDraw",
+                            "A Rayleigh fading block was drawn: device index, direction, block "
+                            "index, linear gain |h|^2.",
+                            MakeTraceSourceAccessor(&WdmoeChannel::m_fadingDrawTrace),
+                            "ns3::WdmoeChannel::FadingDrawTracedCallback");
+    return tid;
+}
+
+WdmoeChannel::WdmoeChannel()
+    : m_shadowingSigmaDb(8.0),
+      m_coherenceTime(MilliSeconds(10)),
+      m_fadingEnabled(true),
+      m_bsTxPowerDbm(43.0),
+      m_deviceTxPowerDbm(23.0),
+      m_noisePsdDbmPerHz(-174.0),
+      m_bsNoiseFigureDb(5.0),
+      m_deviceNoiseFigureDb(7.0),
+      m_efficiency(1.0),
+      m_totalBandwidthHz(20e6)
+{
+    NS_LOG_FUNCTION(this);
+}
+
+WdmoeChannel::~WdmoeChannel()
+{
+    NS_LOG_FUNCTION(this);
+}
+
+void
+WdmoeChannel::DoDispose()
+{
+    NS_LOG_FUNCTION(this);
+    m_lossModel = nullptr;
+    m_bs = nullptr;
+    m_links.clear();
+    Object::DoDispose();
+}
+
+Ptr<PropagationLossModel>
+WdmoeChannel::CreateThreeGppUma(double carrierHz)
+{
+    NS_LOG_FUNCTION(carrierHz);
+    NS_ABORT_MSG_IF(!(carrierHz >= 0.5e9 && carrierHz <= 100e9),
+                    "WdmoeChannel::CreateThreeGppUma: carrier " << carrierHz
+                                                                << " Hz outside 0.5-100 GHz");
+    Ptr<ThreeGppUmaPropagationLossModel> model = CreateObject<ThreeGppUmaPropagationLossModel>();
+    model->SetAttribute("Frequency", DoubleValue(carrierHz));
+    model->SetChannelConditionModel(CreateObject<ThreeGppUmaChannelConditionModel>());
+    return model;
+}
+
+Ptr<PropagationLossModel>
+WdmoeChannel::CreateLogDistance128(double minDistanceM)
+{
+    NS_LOG_FUNCTION(minDistanceM);
+    NS_ABORT_MSG_IF(!(minDistanceM > 0.0),
+                    "WdmoeChannel::CreateLogDistance128: minimum distance must be > 0 m");
+    // 128.1 + 37.6 log10(d / 1000) = L0 + 10 n log10(d / d0) with n = 3.76, d0 = minDistanceM
+    // and L0 = 128.1 + 37.6 log10(d0 / 1000). ns-3 returns txPower - L0 for d <= d0.
+    Ptr<LogDistancePropagationLossModel> model = CreateObject<LogDistancePropagationLossModel>();
+    model->SetAttribute("Exponent", DoubleValue(3.76));
+    model->SetAttribute("ReferenceDistance", DoubleValue(minDistanceM));
+    model->SetAttribute("ReferenceLoss",
+                        DoubleValue(128.1 + 37.6 * std::log10(minDistanceM / 1000.0)));
+    return model;
+}
+
+void
+WdmoeChannel::SetBs(Ptr<MobilityModel> bs)
+{
+    NS_LOG_FUNCTION(this << bs);
+    NS_ABORT_MSG_IF(!bs, "WdmoeChannel::SetBs: null mobility model");
+    m_bs = bs;
+}
+
+uint32_t
+WdmoeChannel::AddDevice(Ptr<MobilityModel> device)
+{
+    NS_LOG_FUNCTION(this << device);
+    NS_ABORT_MSG_IF(!device, "WdmoeChannel::AddDevice: null mobility model");
+    DeviceLink link;
+    link.mobility = device;
+    for (auto& rv : link.fading)
+    {
+        rv = CreateObject<ExponentialRandomVariable>();
+        rv->SetAttribute("Mean", DoubleValue(1.0)); // Bound 0 (default): no truncation
+    }
+    link.shadowing = CreateObject<NormalRandomVariable>();
+    link.shadowing->SetAttribute("Mean", DoubleValue(0.0));
+    link.shadowing->SetAttribute("Variance", DoubleValue(1.0));
+    m_links.push_back(link);
+    return static_cast<uint32_t>(m_links.size() - 1);
+}
+
+uint32_t
+WdmoeChannel::GetNDevices() const
+{
+    return static_cast<uint32_t>(m_links.size());
+}
+
+Ptr<PropagationLossModel>
+WdmoeChannel::GetLossModel() const
+{
+    NS_ABORT_MSG_IF(!m_lossModel,
+                    "WdmoeChannel: no PropagationLossModel set (use "
+                    "WdmoeChannel::CreateThreeGppUma(carrierHz) or CreateLogDistance128())");
+    return m_lossModel;
+}
+
+WdmoeChannel::DeviceLink&
+WdmoeChannel::GetLink(uint32_t dev)
+{
+    NS_ABORT_MSG_IF(dev >= m_links.size(),
+                    "WdmoeChannel: device " << dev << " unknown (" << m_links.size()
+                                            << " registered)");
+    return m_links[dev];
+}
+
+void
+WdmoeChannel::CheckBandwidth(double bandwidthHz) const
+{
+    NS_ABORT_MSG_IF(!(bandwidthHz >= 0.0) || !std::isfinite(bandwidthHz),
+                    "WdmoeChannel: invalid bandwidth " << bandwidthHz << " Hz");
+}
+
+bool
+WdmoeChannel::LossModelHasShadowing() const
+{
+    for (Ptr<PropagationLossModel> m = GetLossModel(); m; m = m->GetNext())
+    {
+        BooleanValue enabled;
+        if (m->GetAttributeFailSafe("ShadowingEnabled", enabled) && enabled.Get())
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+double
+WdmoeChannel::ShadowingDb(uint32_t dev)
+{
+    DeviceLink& link = GetLink(dev);
+    if (LossModelHasShadowing())
+    {
+        return 0.0;
+    }
+    if (!link.shadowingDrawn)
+    {
+        link.shadowingZ = link.shadowing->GetValue();
+        link.shadowingDrawn = true;
+    }
+    return m_shadowingSigmaDb * link.shadowingZ;
+}
+
+double
+WdmoeChannel::PathGainDb(uint32_t dev)
+{
+    DeviceLink& link = GetLink(dev);
+    Ptr<PropagationLossModel> model = GetLossModel();
+    NS_ABORT_MSG_IF(!m_bs, "WdmoeChannel: SetBs was not called");
+    for (Ptr<PropagationLossModel> m = model; m; m = m->GetNext())
+    {
+        if (DynamicCast<ThreeGppPropagationLossModel>(m))
+        {
+            NS_ABORT_MSG_IF(!m_bs->GetObject<Node>() || !link.mobility->GetObject<Node>(),
+                            "WdmoeChannel: the 3GPP loss models need the BS and device "
+                            "mobility models aggregated to Nodes");
+            break;
+        }
+    }
+    if (link.primedModel != model)
+    {
+        // ns-3 3.37's 3GPP models store the displacement (0,0,0) with a link's first shadowing
+        // value, so their second evaluation sees the whole BS-device vector as a move and
+        // redraws the shadowing; evaluate once and discard so every query returns the stable one.
+        model->CalcRxPower(0.0, m_bs, link.mobility);
+        link.primedModel = model;
+    }
+    const double lossGainDb = model->CalcRxPower(0.0, m_bs, link.mobility);
+    const double shadowDb = ShadowingDb(dev);
+    NS_LOG_LOGIC("device " << dev << " distance " << m_bs->GetDistanceFrom(link.mobility)
+                           << " m: loss model gain " << lossGainDb << " dB, shadowing " << shadowDb
+                           << " dB");
+    return lossGainDb + shadowDb;
+}
+
+double
+WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
+{
+    DeviceLink& link = GetLink(dev);
+    if (!m_fadingEnabled)
+    {
+        return 1.0;
+    }
+    NS_ABORT_MSG_IF(now.IsStrictlyNegative(), "WdmoeChannel::FadingGain: negative time");
+    const uint64_t block = static_cast<uint64_t>(now.GetTimeStep()) /
+                           static_cast<uint64_t>(m_coherenceTime.GetTimeStep());
+    NS_ABORT_MSG_IF(block >= kMaxFadingBlocks,
+                    "WdmoeChannel::FadingGain: block " << block << " exceeds " << kMaxFadingBlocks
+                                                       << "; use a longer CoherenceTime");
+    const int d = dir == DOWNLINK ? 0 : 1;
+    std::vector<double>& blocks = link.fadingBlocks[d];
+    while (blocks.size() <= block)
+    {
+        const double gain = link.fading[d]->GetValue();
+        const uint64_t b = blocks.size();
+        blocks.push_back(gain);
+        NS_LOG_LOGIC("device " << dev << " " << DirectionName(dir) << " fading block " << b
+                               << ": |h|^2 = " << gain);
+        m_fadingDrawTrace(dev, dir, b, gain);
+    }
+    return blocks[block];
+}
+
+double
+WdmoeChannel::DownlinkSnr(uint32_t dev, double bandwidthHz, Time now)
+{
+    CheckBandwidth(bandwidthHz);
+    NS_ABORT_MSG_IF(bandwidthHz > m_totalBandwidthHz * (1.0 + 1e-9),
+                    "WdmoeChannel::DownlinkSnr: slice "
+                        << bandwidthHz << " Hz exceeds TotalBandwidth " << m_totalBandwidthHz
+                        << " Hz");
+    const double gainDb = PathGainDb(dev);
+    const double fading = FadingGain(dev, DOWNLINK, now);
+    // P_i = P_BS B_i / B_total and N = N0 NF B_i: B_i cancels.
+    const double rxPsdDb = m_bsTxPowerDbm - 10.0 * std::log10(m_totalBandwidthHz) + gainDb;
+    const double noisePsdDb = m_noisePsdDbmPerHz + m_deviceNoiseFigureDb;
+    const double snr = DbToLinear(rxPsdDb - noisePsdDb) * fading;
+    NS_LOG_LOGIC("DL device " << dev << " t=" << now.As(Time::MS) << ": P_BS " << m_bsTxPowerDbm
+                              << " dBm over " << m_totalBandwidthHz << " Hz, gain " << gainDb
+                              << " dB, |h|^2 " << fading << ", noise PSD " << noisePsdDb
+                              << " dBm/Hz, SNR " << 10.0 * std::log10(snr) << " dB");
+    return snr;
+}
+
+double
+WdmoeChannel::UplinkSnr(uint32_t dev, double bandwidthHz, Time now)
+{
+    CheckBandwidth(bandwidthHz);
+    const double gainDb = PathGainDb(dev);
+    const double fading = FadingGain(dev, UPLINK, now);
+    if (bandwidthHz == 0.0)
+    {
+        return std::numeric_limits<double>::infinity();
+    }
+    const double noiseDbm = m_noisePsdDbmPerHz + m_bsNoiseFigureDb + 10.0 * std::log10(bandwidthHz);
+    const double snr = DbToLinear(m_deviceTxPowerDbm + gainDb - noiseDbm) * fading;
+    NS_LOG_LOGIC("UL device " << dev << " t=" << now.As(Time::MS) << ": P_dev "
+                              << m_deviceTxPowerDbm << " dBm, gain " << gainDb << " dB, |h|^2 "
+                              << fading << ", noise " << noiseDbm << " dBm in " << bandwidthHz
+                              << " Hz, SNR " << 10.0 * std::log10(snr) << " dB");
+    return snr;
+}
+
+double
+WdmoeChannel::DownlinkRate(uint32_t dev, double bandwidthHz, Time now)
+{
+    const double snr = DownlinkSnr(dev, bandwidthHz, now);
+    return bandwidthHz == 0.0 ? 0.0 : m_efficiency * bandwidthHz * std::log2(1.0 + snr);
+}
+
+double
+WdmoeChannel::UplinkRate(uint32_t dev, double bandwidthHz, Time now)
+{
+    const double snr = UplinkSnr(dev, bandwidthHz, now);
+    return bandwidthHz == 0.0 ? 0.0 : m_efficiency * bandwidthHz * std::log2(1.0 + snr);
+}
+
+int64_t
+WdmoeChannel::AssignStreams(int64_t stream)
+{
+    NS_LOG_FUNCTION(this << stream);
+    int64_t used = 0;
+    for (DeviceLink& link : m_links)
+    {
+        link.fading[DOWNLINK]->SetStream(stream + used);
+        link.fading[UPLINK]->SetStream(stream + used + 1);
+        link.shadowing->SetStream(stream + used + 2);
+        used += 3;
+    }
+    Ptr<PropagationLossModel> model = GetLossModel();
+    used += model->AssignStreams(stream + used);
+    // ThreeGppPropagationLossModel::DoAssignStreams leaves its channel condition model alone.
+    for (Ptr<PropagationLossModel> m = model; m; m = m->GetNext())
+    {
+        Ptr<ThreeGppPropagationLossModel> tgpp = DynamicCast<ThreeGppPropagationLossModel>(m);
+        if (tgpp && tgpp->GetChannelConditionModel())
+        {
+            used += tgpp->GetChannelConditionModel()->AssignStreams(stream + used);
+        }
+    }
+    return used;
+}
+
+} // namespace ns3

@@ -1,0 +1,238 @@
+/*
+ * The link budget between the base station (BS) of a wdmoe cell and its devices: path loss from
+ * an ns-3 PropagationLossModel, static log-normal shadowing where that model has none, Rayleigh
+ * block fading, noise, powers, and the Shannon rate of a bandwidth slice.
+ */
+#ifndef WDMOE_CHANNEL_H
+#define WDMOE_CHANNEL_H
+
+#include "ns3/mobility-model.h"
+#include "ns3/nstime.h"
+#include "ns3/object.h"
+#include "ns3/propagation-loss-model.h"
+#include "ns3/random-variable-stream.h"
+#include "ns3/traced-callback.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace ns3
+{
+
+/**
+ * \ingroup wdmoe
+ * \brief The radio links between the BS and N devices of a wdmoe cell (SI units inside).
+ *
+ * For device i with a bandwidth slice B_i (Hz):
+ *
+ * - path gain G_i (dB, negative) = rx power - tx power of the PropagationLossModel for the
+ *   current positions of the BS and the device, plus a static log-normal shadowing term
+ *   sigma * z_i (z_i ~ N(0,1), drawn once per device) ONLY when the loss model (or a model chained
+ *   after it) has no shadowing of its own (a 3GPP model with ShadowingEnabled = true has it);
+ * - fading |h|^2 ~ Exp(1), redrawn every CoherenceTime (block b = floor(now / CoherenceTime)),
+ *   independently per device and direction; 1 when FadingEnabled is false;
+ * - downlink: the BS spreads BsTxPower over TotalBandwidth at constant PSD, so slice i gets
+ *   P_BS * B_i / B_total; noise N0 * NF_dev * B_i; SNR = P_BS G |h|^2 / (N0 NF_dev B_total),
+ *   independent of B_i;
+ * - uplink: fixed device power, noise N0 * NF_bs * B_i; SNR = P_dev G |h|^2 / (N0 NF_bs B_i);
+ * - rate = Efficiency * B_i * log2(1 + SNR) (bit/s).
+ *
+ * Randomness: each device owns three streams (downlink fading, uplink fading, shadowing), so the
+ * order in which devices or directions are queried never changes a draw. Fading block b of a link
+ * is always the (b+1)-th draw of its stream: blocks skipped by the queries are drawn (and kept)
+ * too, so a link's fading is a fixed function of (RngRun, stream, block), identical across
+ * policies that query at different times. Drawn blocks are kept for the whole run (8 bytes per
+ * block and link).
+ *
+ * The first query of a device evaluates the loss model twice and keeps the second value: ns-3
+ * 3.37's ThreeGppPropagationLossModel stores a zero displacement on a link's first evaluation, so
+ * its second evaluation redraws most of the link's shadowing (the displacement seen is the whole
+ * BS-device vector); from the second evaluation on, a static link keeps its shadowing.
+ *
+ * Call order: set the attributes and the loss model, SetBs, AddDevice for every device, then
+ * AssignStreams, then query. Devices added after AssignStreams get automatically assigned
+ * streams, which depend on every other random variable created before them.
+ */
+class WdmoeChannel : public Object
+{
+  public:
+    /// Link direction.
+    enum Direction
+    {
+        DOWNLINK, ///< BS -> device
+        UPLINK    ///< device -> BS
+    };
+
+    /**
+     * TracedCallback signature of FadingDraw.
+     * \param device the device index
+     * \param direction the link direction
+     * \param block the coherence block index (floor(now / CoherenceTime))
+     * \param gain the linear fading power gain |h|^2 of that block
+     */
+    typedef void (*FadingDrawTracedCallback)(uint32_t device,
+                                             Direction direction,
+                                             uint64_t block,
+                                             double gain);
+
+    /**
+     * \brief Get the type ID.
+     * \return the object TypeId
+     */
+    static TypeId GetTypeId();
+
+    WdmoeChannel();
+    ~WdmoeChannel() override;
+
+    /**
+     * A ThreeGppUmaPropagationLossModel at the given carrier frequency with a
+     * ThreeGppUmaChannelConditionModel attached (without a channel condition model the 3GPP
+     * models fail). Its own shadowing is on (ShadowingEnabled default), so WdmoeChannel adds
+     * none. The 3GPP models need the mobility models aggregated to Nodes (they key their caches
+     * by node id) and assume the taller end is the BS (UMa: BS 25 m, devices 1.5-22.5 m).
+     * \param carrierHz the carrier frequency in Hz (0.5e9 to 100e9)
+     * \return the loss model
+     */
+    static Ptr<PropagationLossModel> CreateThreeGppUma(double carrierHz);
+
+    /**
+     * A LogDistancePropagationLossModel giving exactly 128.1 + 37.6 log10(d / 1 km) dB for
+     * d >= minDistanceM. ns-3's LogDistance model returns txPower - ReferenceLoss for every
+     * distance at or below ReferenceDistance, so the reference distance is set to the minimum
+     * device distance (not to 1 km) with ReferenceLoss = 128.1 + 37.6 log10(minDistanceM / 1000)
+     * and Exponent = 3.76; closer devices see the loss at minDistanceM.
+     * \param minDistanceM the reference (= minimum device) distance in m
+     * \return the loss model
+     */
+    static Ptr<PropagationLossModel> CreateLogDistance128(double minDistanceM = 35.0);
+
+    /**
+     * \param bs the mobility model of the BS
+     */
+    void SetBs(Ptr<MobilityModel> bs);
+
+    /**
+     * Registers a device. Its position is read from the mobility model at every query.
+     * \param device the mobility model of the device
+     * \return the device index (0, 1, ...)
+     */
+    uint32_t AddDevice(Ptr<MobilityModel> device);
+
+    /// \return the number of registered devices
+    uint32_t GetNDevices() const;
+
+    /**
+     * \param dev the device index
+     * \return rx power - tx power in dB (negative) for the current positions: the loss model
+     *         plus this channel's shadowing where it applies; fading excluded
+     */
+    double PathGainDb(uint32_t dev);
+
+    /**
+     * \param dev the device index
+     * \return this channel's static shadowing of the device in dB (0 when the loss model has
+     *         its own shadowing)
+     */
+    double ShadowingDb(uint32_t dev);
+
+    /**
+     * \param dev the device index
+     * \param dir the direction
+     * \param now the time (>= 0)
+     * \return the linear fading power gain |h|^2 of the coherence block holding now; 1 when
+     *         fading is disabled
+     */
+    double FadingGain(uint32_t dev, Direction dir, Time now);
+
+    /**
+     * \param dev the device index
+     * \param bandwidthHz the device's slice B_i in Hz (0 < B_i <= TotalBandwidth)
+     * \param now the time
+     * \return the linear downlink SNR (does not depend on B_i)
+     */
+    double DownlinkSnr(uint32_t dev, double bandwidthHz, Time now);
+
+    /**
+     * \param dev the device index
+     * \param bandwidthHz the device's slice B_i in Hz (> 0)
+     * \param now the time
+     * \return the linear uplink SNR (inversely proportional to B_i)
+     */
+    double UplinkSnr(uint32_t dev, double bandwidthHz, Time now);
+
+    /**
+     * \param dev the device index
+     * \param bandwidthHz the device's slice B_i in Hz (0 gives rate 0)
+     * \param now the time
+     * \return Efficiency * B_i * log2(1 + downlink SNR) in bit/s
+     */
+    double DownlinkRate(uint32_t dev, double bandwidthHz, Time now);
+
+    /**
+     * \param dev the device index
+     * \param bandwidthHz the device's slice B_i in Hz (0 gives rate 0)
+     * \param now the time
+     * \return Efficiency * B_i * log2(1 + uplink SNR) in bit/s
+     */
+    double UplinkRate(uint32_t dev, double bandwidthHz, Time now);
+
+    /**
+     * Assigns fixed streams: device i uses stream + 3 i (downlink fading), + 3 i + 1 (uplink
+     * fading), + 3 i + 2 (shadowing); the loss model (and its chain) starts at stream + 3 N, and a
+     * 3GPP model's channel condition model follows it. Add every device first.
+     * \param stream the first stream index
+     * \return the number of streams used
+     */
+    int64_t AssignStreams(int64_t stream);
+
+    /**
+     * \return true when the loss model or a model chained to it has its own shadowing (an
+     *         attribute ShadowingEnabled that is true)
+     */
+    bool LossModelHasShadowing() const;
+
+  protected:
+    void DoDispose() override;
+
+  private:
+    /// Per device state.
+    struct DeviceLink
+    {
+        Ptr<MobilityModel> mobility;              ///< the device's position
+        Ptr<ExponentialRandomVariable> fading[2]; ///< |h|^2 streams, by Direction
+        std::vector<double> fadingBlocks[2];      ///< drawn blocks, by Direction
+        Ptr<NormalRandomVariable> shadowing;      ///< z ~ N(0,1)
+        Ptr<PropagationLossModel> primedModel;    ///< the loss model evaluated once and discarded
+        bool shadowingDrawn{false};               ///< z drawn yet?
+        double shadowingZ{0.0};                   ///< the draw
+    };
+
+    /// \return the loss model (aborts when none is set)
+    Ptr<PropagationLossModel> GetLossModel() const;
+    /// \param dev the device index (aborts when out of range)
+    /// \return the device's state
+    DeviceLink& GetLink(uint32_t dev);
+    /// \param bandwidthHz a slice (aborts when negative or not finite)
+    void CheckBandwidth(double bandwidthHz) const;
+
+    Ptr<PropagationLossModel> m_lossModel; ///< path loss (+ maybe shadowing)
+    Ptr<MobilityModel> m_bs;               ///< the BS position
+    std::vector<DeviceLink> m_links;       ///< by device index
+    double m_shadowingSigmaDb;             ///< our shadowing sigma (dB)
+    Time m_coherenceTime;                  ///< fading block length
+    bool m_fadingEnabled;                  ///< Rayleigh block fading on?
+    double m_bsTxPowerDbm;                 ///< BS power over the whole band (dBm)
+    double m_deviceTxPowerDbm;             ///< device power (dBm)
+    double m_noisePsdDbmPerHz;             ///< thermal noise PSD (dBm/Hz)
+    double m_bsNoiseFigureDb;              ///< BS receiver noise figure (dB)
+    double m_deviceNoiseFigureDb;          ///< device receiver noise figure (dB)
+    double m_efficiency;                   ///< eta in rate = eta B log2(1 + SNR)
+    double m_totalBandwidthHz;             ///< the band the BS power is spread over (Hz)
+
+    /// Fires once per drawn fading block.
+    TracedCallback<uint32_t, Direction, uint64_t, double> m_fadingDrawTrace;
+};
+
+} // namespace ns3
+
+#endif // WDMOE_CHANNEL_H
