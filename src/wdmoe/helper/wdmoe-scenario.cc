@@ -1,0 +1,556 @@
+#include "wdmoe-scenario.h"
+
+#include "compute-profile.h"
+#include "cost-model.h"
+#include "expert-placement.h"
+#include "json-config.h"
+#include "mixtral-model.h"
+#include "moe-inference-app.h"
+#include "result-files.h"
+#include "tokenizer.h"
+#include "wdmoe-channel.h"
+
+#include "ns3/boolean.h"
+#include "ns3/constant-position-mobility-model.h"
+#include "ns3/double.h"
+#include "ns3/log.h"
+#include "ns3/mobility-model.h"
+#include "ns3/node-container.h"
+#include "ns3/object-factory.h"
+#include "ns3/pointer.h"
+#include "ns3/random-variable-stream.h"
+#include "ns3/rectangle.h"
+#include "ns3/rng-seed-manager.h"
+#include "ns3/simulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+namespace ns3
+{
+
+NS_LOG_COMPONENT_DEFINE("WdmoeScenario");
+
+namespace
+{
+
+std::string
+ReadText(const std::string& path, const JsonConfigReader& where, const std::string& field)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+    {
+        where.Fail(field, "names a file that cannot be read: " + path);
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+double
+Percentile(std::vector<double> v, double p)
+{
+    if (v.empty())
+    {
+        return 0;
+    }
+    std::sort(v.begin(), v.end());
+    // Linear interpolation between closest ranks (numpy's default).
+    const double rank = p / 100.0 * (v.size() - 1);
+    const std::size_t lo = std::size_t(std::floor(rank));
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (rank - lo) * (v[hi] - v[lo]);
+}
+
+} // namespace
+
+ScenarioConfig
+ScenarioConfig::Load(const std::string& path)
+{
+    ScenarioConfig c;
+    c.file = path;
+    c.echo = ReadJsonConfigFile(path);
+    const JsonConfigReader root(path, c.echo);
+    root.AllowOnly({"description",
+                    "model",
+                    "workload",
+                    "cost_model",
+                    "cell",
+                    "bs",
+                    "devices",
+                    "placement",
+                    "failures",
+                    "seed",
+                    "run"});
+    root.String("description", "");
+
+    const JsonConfigReader model = root.Object("model");
+    model.AllowOnly({"path", "dtype", "threads"});
+    c.modelDir = root.PathRelativeToFile(model.String("path"));
+    c.dtype = model.String("dtype", "");
+    if (!c.dtype.empty() && c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16")
+    {
+        model.Fail("dtype", "must be \"f32\", \"bf16\" or \"f16\", got \"" + c.dtype + "\"");
+    }
+    c.threads = int(model.Integer("threads", 1, 0, 256));
+
+    const JsonConfigReader workload = root.Object("workload");
+    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens"});
+    c.textPath = root.PathRelativeToFile(workload.String("text"));
+    c.promptTokens = int(workload.Integer("prompt_tokens", 64, 1, 1 << 20));
+    c.scoredTokens = int(workload.Integer("scored_tokens", 256, 1, 1 << 24));
+
+    if (c.echo.contains("cost_model"))
+    {
+        c.costModel = c.echo["cost_model"];
+        if (c.costModel.is_string())
+        {
+            const std::string name = c.costModel.get<std::string>();
+            const auto presets = CostModel::PresetNames();
+            if (name != "self" && std::find(presets.begin(), presets.end(), name) == presets.end())
+            {
+                std::string list = "\"self\"";
+                for (const auto& p : presets)
+                {
+                    list += ", \"" + p + "\"";
+                }
+                root.Fail("cost_model",
+                          "must be one of " + list +
+                              " or an object of dimensions, "
+                              "got \"" +
+                              name + "\"");
+            }
+        }
+        else if (c.costModel.is_object())
+        {
+            CostModel::FromConfig(root.Object("cost_model")); // checked now, used later
+        }
+        else
+        {
+            root.Fail("cost_model", "must be a string or an object, got " + c.costModel.dump());
+        }
+    }
+
+    const JsonConfigReader cell = root.Object("cell");
+    cell.AllowOnly({"bandwidth_mhz",
+                    "duplex",
+                    "ul_share",
+                    "radius_m",
+                    "min_distance_m",
+                    "propagation",
+                    "carrier_ghz",
+                    "shadowing_sigma_db",
+                    "coherence_time_ms",
+                    "fading",
+                    "bs_power_dbm",
+                    "device_power_dbm",
+                    "noise_psd_dbm_hz",
+                    "bs_noise_figure_db",
+                    "device_noise_figure_db",
+                    "efficiency",
+                    "min_rate_mbps",
+                    "mobility",
+                    "layer_deadline_ms"});
+    c.bandwidthHz = cell.Number("bandwidth_mhz", 100, 1e-3, 1e5) * 1e6;
+    const std::string duplex = cell.String("duplex", "shared");
+    if (duplex != "shared" && duplex != "fdd")
+    {
+        cell.Fail("duplex", "must be \"shared\" or \"fdd\", got \"" + duplex + "\"");
+    }
+    c.duplex = duplex == "fdd" ? DuplexMode::FDD : DuplexMode::SHARED;
+    c.ulShare = cell.Number("ul_share", 0.5, 0.01, 0.99);
+    c.radiusM = cell.Number("radius_m", 500, 1, 1e5);
+    c.minDistanceM = cell.Number("min_distance_m", 35, 1, 1e5);
+    c.propagation = cell.String("propagation", "3gpp-uma");
+    if (c.propagation != "3gpp-uma" && c.propagation != "log-distance-128")
+    {
+        cell.Fail("propagation",
+                  "must be \"3gpp-uma\" or \"log-distance-128\", got \"" + c.propagation + "\"");
+    }
+    c.carrierHz = cell.Number("carrier_ghz", 3.5, 0.5, 100) * 1e9;
+    c.shadowingSigmaDb = cell.Number("shadowing_sigma_db", 8, 0, 30);
+    c.coherenceTimeS = cell.Number("coherence_time_ms", 10, 1e-3, 1e6) * 1e-3;
+    c.fading = cell.Bool("fading", true);
+    c.bsPowerDbm = cell.Number("bs_power_dbm", 43, -30, 80);
+    c.devicePowerDbm = cell.Number("device_power_dbm", 23, -30, 60);
+    c.noisePsdDbmHz = cell.Number("noise_psd_dbm_hz", -174, -250, -100);
+    c.bsNoiseFigureDb = cell.Number("bs_noise_figure_db", 5, 0, 30);
+    c.deviceNoiseFigureDb = cell.Number("device_noise_figure_db", 7, 0, 30);
+    c.efficiency = cell.Number("efficiency", 1.0, 1e-3, 1.0);
+    c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
+    c.mobility = cell.String("mobility", "static");
+    c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
+
+    const JsonConfigReader bs = root.Object("bs");
+    bs.AllowOnly({"profile"});
+    c.bsProfile = bs.String("profile", "edge-server-gpu");
+
+    const JsonConfigReader devices = root.Object("devices");
+    devices.AllowOnly({"count", "profile", "memory_fraction", "warm_cache"});
+    c.devices = int(devices.Integer("count", 8, 1, 4096));
+    c.deviceProfile = devices.String("profile", "jetson-agx-orin");
+    c.memoryFraction = devices.Number("memory_fraction", 0.75, 0, 1);
+    c.warmCache = devices.Bool("warm_cache", true);
+
+    const JsonConfigReader placement = root.Object("placement");
+    placement.AllowOnly({"algorithm", "replicas"});
+    c.placement = placement.String("algorithm", "min-cost");
+    if (c.placement != "min-cost" && c.placement != "round-robin")
+    {
+        placement.Fail("algorithm",
+                       "must be \"min-cost\" or \"round-robin\", got \"" + c.placement + "\"");
+    }
+    c.replicas = placement.Bool("replicas", false);
+
+    if (c.echo.contains("failures"))
+    {
+        const nlohmann::json& list = c.echo["failures"];
+        if (!list.is_array())
+        {
+            root.Fail("failures", "must be a list of {\"device\": N, \"at_s\": T}");
+        }
+        for (std::size_t i = 0; i < list.size(); ++i)
+        {
+            const JsonConfigReader f(path, list[i], "failures[" + std::to_string(i) + "]");
+            f.AllowOnly({"device", "at_s"});
+            if (!f.Has("device") || !f.Has("at_s"))
+            {
+                f.Fail("device", "and \"at_s\" are both required");
+            }
+            c.failures.push_back(
+                {int(f.Integer("device", 0, 0, 4095)), f.Number("at_s", 0, 0, 1e9)});
+        }
+    }
+    c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));
+    c.run = uint32_t(root.Integer("run", 1, 1, 0xffffffffLL));
+    c.profilesDir = root.PathRelativeToFile("profiles");
+    c.Validate();
+    return c;
+}
+
+void
+ScenarioConfig::Validate() const
+{
+    const JsonConfigReader root(file, nlohmann::json::object());
+    if (radiusM <= minDistanceM)
+    {
+        root.Fail("cell.radius_m",
+                  "must exceed cell.min_distance_m (" + std::to_string(minDistanceM) + " m), got " +
+                      std::to_string(radiusM));
+    }
+    for (std::size_t i = 0; i < failures.size(); ++i)
+    {
+        if (failures[i].device >= devices)
+        {
+            root.Fail("failures[" + std::to_string(i) + "].device",
+                      "names device " + std::to_string(failures[i].device) + " but the cell has " +
+                          std::to_string(devices) + " devices (0-based)");
+        }
+    }
+    if (mobility != "static" && !TypeId::LookupByNameFailSafe(mobility, nullptr))
+    {
+        root.Fail("cell.mobility",
+                  "must be \"static\" or an ns-3 mobility model TypeId name "
+                  "(e.g. \"ns3::RandomWalk2dMobilityModel\"), got \"" +
+                      mobility + "\"");
+    }
+    for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),
+                                      std::make_pair("devices.profile", deviceProfile)})
+    {
+        const auto names = ComputeProfile::AvailableNames(profilesDir);
+        if (std::find(names.begin(), names.end(), name) == names.end())
+        {
+            std::string list;
+            for (const auto& n : names)
+            {
+                list += (list.empty() ? "" : ", ") + n;
+            }
+            root.Fail(field,
+                      "names no profile in " + profilesDir + " (available: " + list + "), got \"" +
+                          name + "\"");
+        }
+    }
+}
+
+ScenarioResult
+RunScenario(const ScenarioConfig& c)
+{
+    RngSeedManager::SetSeed(c.seed);
+    RngSeedManager::SetRun(c.run);
+    int64_t stream = 0;
+
+    // The model that runs and routes.
+    wdmoe::llm::LoadOptions options;
+    options.threads = c.threads;
+    if (!c.dtype.empty())
+    {
+        options.overrideDType = true;
+        wdmoe::llm::ParseUserDType(c.dtype, &options.dtype);
+    }
+    auto model = std::shared_ptr<wdmoe::llm::MixtralModel>(
+        wdmoe::llm::MixtralModel::Load(c.modelDir, options));
+    const wdmoe::llm::ModelConfig& mc = model->Config();
+    auto tokenizer = wdmoe::llm::Tokenizer::ForModel(c.modelDir, mc);
+    const JsonConfigReader root(c.file, c.echo);
+    const std::vector<int> tokens = tokenizer->Encode(ReadText(c.textPath, root, "workload.text"));
+    if (c.promptTokens >= mc.maxPositionEmbeddings)
+    {
+        root.Fail("workload.prompt_tokens",
+                  "must be below the model's context of " +
+                      std::to_string(mc.maxPositionEmbeddings) + " tokens, got " +
+                      std::to_string(c.promptTokens));
+    }
+
+    // The model that is priced.
+    CostModel cost;
+    if (c.costModel.is_string() && c.costModel.get<std::string>() == "self")
+    {
+        cost = CostModel::FromDimensions("self (" + c.modelDir + ")",
+                                         mc.hiddenSize,
+                                         mc.intermediateSize,
+                                         mc.numHiddenLayers,
+                                         mc.numLocalExperts,
+                                         mc.numExpertsPerTok,
+                                         mc.numAttentionHeads,
+                                         mc.numKeyValueHeads,
+                                         mc.headDim,
+                                         mc.vocabSize,
+                                         double(DTypeSize(model->WeightDType())));
+    }
+    else if (c.costModel.is_string())
+    {
+        cost = CostModel::FromPreset(c.costModel.get<std::string>());
+    }
+    else
+    {
+        cost = CostModel::FromConfig(root.Object("cost_model"));
+    }
+    const ComputeProfile bsProfile = ComputeProfile::LoadByName(c.profilesDir, c.bsProfile);
+    const ComputeProfile deviceProfile = ComputeProfile::LoadByName(c.profilesDir, c.deviceProfile);
+
+    // Nodes and positions: the BS at the centre (25 m high), devices uniform in the annulus
+    // [min_distance, radius] at 1.5 m.
+    NodeContainer bsNode;
+    bsNode.Create(1);
+    NodeContainer deviceNodes;
+    deviceNodes.Create(c.devices);
+    Ptr<MobilityModel> bsMobility = CreateObject<ConstantPositionMobilityModel>();
+    bsMobility->SetPosition(Vector(0, 0, 25));
+    bsNode.Get(0)->AggregateObject(bsMobility);
+    Ptr<UniformRandomVariable> radius2 = CreateObject<UniformRandomVariable>();
+    radius2->SetAttribute("Min", DoubleValue(c.minDistanceM * c.minDistanceM));
+    radius2->SetAttribute("Max", DoubleValue(c.radiusM * c.radiusM));
+    Ptr<UniformRandomVariable> angle = CreateObject<UniformRandomVariable>();
+    angle->SetAttribute("Max", DoubleValue(2 * M_PI));
+    radius2->SetStream(stream++);
+    angle->SetStream(stream++);
+    ObjectFactory mobilityFactory;
+    mobilityFactory.SetTypeId(c.mobility == "static" ? "ns3::ConstantPositionMobilityModel"
+                                                     : c.mobility);
+    std::vector<Ptr<MobilityModel>> deviceMobility;
+    for (int i = 0; i < c.devices; ++i)
+    {
+        Ptr<MobilityModel> m = mobilityFactory.Create<MobilityModel>();
+        const double r = std::sqrt(radius2->GetValue());
+        const double a = angle->GetValue();
+        if (c.mobility != "static")
+        {
+            // Random walks stay inside the square around the cell.
+            TypeId::AttributeInformation info;
+            if (m->GetInstanceTypeId().LookupAttributeByName("Bounds", &info))
+            {
+                m->SetAttribute(
+                    "Bounds",
+                    RectangleValue(Rectangle(-c.radiusM, c.radiusM, -c.radiusM, c.radiusM)));
+            }
+            stream += m->AssignStreams(stream);
+        }
+        m->SetPosition(Vector(r * std::cos(a), r * std::sin(a), 1.5));
+        deviceNodes.Get(i)->AggregateObject(m);
+        deviceMobility.push_back(m);
+    }
+
+    // The radio links.
+    Ptr<WdmoeChannel> channel = CreateObject<WdmoeChannel>();
+    channel->SetAttribute("PropagationLossModel",
+                          PointerValue(c.propagation == "3gpp-uma"
+                                           ? WdmoeChannel::CreateThreeGppUma(c.carrierHz)
+                                           : WdmoeChannel::CreateLogDistance128(c.minDistanceM)));
+    channel->SetAttribute("ShadowingSigmaDb", DoubleValue(c.shadowingSigmaDb));
+    channel->SetAttribute("CoherenceTime", TimeValue(Seconds(c.coherenceTimeS)));
+    channel->SetAttribute("FadingEnabled", BooleanValue(c.fading));
+    channel->SetAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
+    channel->SetAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
+    channel->SetAttribute("NoisePsdDbmPerHz", DoubleValue(c.noisePsdDbmHz));
+    channel->SetAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
+    channel->SetAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
+    channel->SetAttribute("Efficiency", DoubleValue(c.efficiency));
+    const BandPlan band = BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare);
+    channel->SetAttribute("TotalBandwidth", DoubleValue(band.dlHz));
+    channel->SetBs(bsMobility);
+    for (const auto& m : deviceMobility)
+    {
+        channel->AddDevice(m);
+    }
+    stream += channel->AssignStreams(stream);
+
+    // Devices, placement (over the layers and experts of the model that routes) and caches.
+    const int memorySlots =
+        int(std::floor(c.memoryFraction * deviceProfile.memoryBytes / cost.ExpertBytes()));
+    PlacementProblem problem;
+    problem.layers = mc.numHiddenLayers;
+    problem.experts = mc.numLocalExperts;
+    problem.replicas = c.replicas;
+    std::vector<ExpertDevice> devices(c.devices);
+    const double share = band.dlHz / c.devices;
+    for (int i = 0; i < c.devices; ++i)
+    {
+        devices[i].channelIndex = uint32_t(i);
+        devices[i].profile = deviceProfile;
+        devices[i].memory = ExpertCache(memorySlots);
+        // Storage holds any number of experts; memory caches the ones in use.
+        problem.deviceCapacity.push_back(problem.layers * problem.experts);
+        const double bits = cost.HiddenStateBits(1);
+        problem.deviceCost.push_back(bits / channel->DownlinkRate(i, share, Seconds(0)) +
+                                     cost.ExpertSeconds(deviceProfile, 1) +
+                                     bits / channel->UplinkRate(i, share, Seconds(0)));
+    }
+    const ExpertPlacement placement =
+        c.placement == "min-cost" ? PlaceMinCost(problem) : PlaceRoundRobin(problem);
+    if (c.warmCache)
+    {
+        for (int i = 0; i < c.devices; ++i)
+        {
+            const auto held = placement.ExpertsOn(i);
+            for (std::size_t k = 0; k < held.size() && int(k) < memorySlots; ++k)
+            {
+                devices[i].memory.Touch(held[k].first, held[k].second);
+            }
+        }
+    }
+
+    Ptr<MoeInferenceApp> app = CreateObject<MoeInferenceApp>();
+    app->SetAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
+    app->SetAttribute("MinRate", DoubleValue(c.minRateBps));
+    app->SetModel(model);
+    app->SetWorkload(tokens, c.promptTokens, c.scoredTokens);
+    app->SetCell(channel, band, devices, placement);
+    app->SetCosts(cost, bsProfile);
+    bsNode.Get(0)->AddApplication(app);
+    for (const auto& f : c.failures)
+    {
+        app->ScheduleSwitchOff(uint32_t(f.device), Seconds(f.atS));
+    }
+    app->SetStartTime(Seconds(0));
+    Simulator::Run();
+    const std::vector<TokenRecord> records = app->Records();
+    const bool finished = app->Finished();
+    Simulator::Destroy();
+    if (!finished)
+    {
+        throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
+    }
+
+    // Results.
+    ScenarioResult result;
+    std::vector<double> latencyMs;
+    double nll = 0;
+    long long agree = 0, run = 0, dropped = 0, empty = 0, hits = 0, misses = 0, tokenLayers = 0;
+    double bsMs = 0, dlMs = 0, loadMs = 0, computeMs = 0, ulMs = 0, waitMs = 0;
+    std::ostringstream csv;
+    csv << "index,phase,request,position,tokens_fed,start_s,latency_ms,bs_compute_ms,"
+           "downlink_ms,load_ms,device_compute_ms,uplink_ms,waiting_ms,experts_run,"
+           "experts_dropped,empty_layers,cache_hits,cache_misses,nll,agrees_with_topk\n";
+    csv << std::setprecision(9);
+    int decodes = 0;
+    for (std::size_t i = 0; i < records.size(); ++i)
+    {
+        const TokenRecord& r = records[i];
+        csv << i << "," << r.phase << "," << r.request << "," << r.position << "," << r.tokensFed
+            << "," << r.start.GetSeconds() << "," << r.latency.GetSeconds() * 1e3 << ","
+            << r.bsCompute.GetSeconds() * 1e3 << "," << r.downlink.GetSeconds() * 1e3 << ","
+            << r.load.GetSeconds() * 1e3 << "," << r.deviceCompute.GetSeconds() * 1e3 << ","
+            << r.uplink.GetSeconds() * 1e3 << "," << r.waiting.GetSeconds() * 1e3 << ","
+            << r.expertsRun << "," << r.expertsDropped << "," << r.emptyLayers << "," << r.cacheHits
+            << "," << r.cacheMisses << "," << r.nll << "," << (r.agreesWithTopK ? 1 : 0) << "\n";
+        nll += r.nll;
+        agree += r.agreesWithTopK;
+        run += r.expertsRun;
+        dropped += r.expertsDropped;
+        empty += r.emptyLayers;
+        hits += r.cacheHits;
+        misses += r.cacheMisses;
+        tokenLayers += (long long)r.tokensFed * mc.numHiddenLayers;
+        if (r.phase == "decode")
+        {
+            ++decodes;
+            latencyMs.push_back(r.latency.GetSeconds() * 1e3);
+            bsMs += r.bsCompute.GetSeconds() * 1e3;
+            dlMs += r.downlink.GetSeconds() * 1e3;
+            loadMs += r.load.GetSeconds() * 1e3;
+            computeMs += r.deviceCompute.GetSeconds() * 1e3;
+            ulMs += r.uplink.GetSeconds() * 1e3;
+            waitMs += r.waiting.GetSeconds() * 1e3;
+        }
+    }
+    const double n = double(records.size());
+    const double d = std::max(1, decodes);
+    double mean = 0;
+    for (double v : latencyMs)
+    {
+        mean += v / d;
+    }
+    nlohmann::ordered_json& s = result.summary;
+    s["config"] = c.file;
+    s["config_echo"] = c.echo;
+    s["seed"] = c.seed;
+    s["run"] = c.run;
+    s["model_routed"] = {{"dir", c.modelDir},
+                         {"layers", mc.numHiddenLayers},
+                         {"experts", mc.numLocalExperts},
+                         {"top_k", mc.numExpertsPerTok},
+                         {"d_model", mc.hiddenSize},
+                         {"d_ff", mc.intermediateSize},
+                         {"dtype", wdmoe::llm::DTypeName(model->WeightDType())}};
+    s["model_priced"] = cost.ToJson();
+    s["cell"] = {{"devices", c.devices},
+                 {"device_profile", c.deviceProfile},
+                 {"bs_profile", c.bsProfile},
+                 {"bandwidth_mhz", c.bandwidthHz / 1e6},
+                 {"expert_memory_slots_per_device", memorySlots},
+                 {"placement", c.placement}};
+    s["tokens_scored"] = records.size();
+    s["decode_tokens"] = decodes;
+    s["latency_ms"] = {{"mean", mean},
+                       {"p50", Percentile(latencyMs, 50)},
+                       {"p95", Percentile(latencyMs, 95)},
+                       {"p99", Percentile(latencyMs, 99)}};
+    s["latency_breakdown_ms"] = {{"bs_compute", bsMs / d},
+                                 {"downlink", dlMs / d},
+                                 {"load", loadMs / d},
+                                 {"device_compute", computeMs / d},
+                                 {"uplink", ulMs / d},
+                                 {"waiting", waitMs / d}};
+    s["experts_per_token_layer"] = tokenLayers ? double(run) / tokenLayers : 0.0;
+    s["experts_dropped"] = dropped;
+    s["empty_token_layers"] = empty;
+    s["cache_hit_rate"] = hits + misses ? double(hits) / double(hits + misses) : 1.0;
+    s["nll_per_token"] = nll / n;
+    s["perplexity"] = std::exp(nll / n);
+    s["top1_agreement_with_topk"] = agree / n;
+    result.tokensCsv = csv.str();
+    return result;
+}
+
+void
+WriteScenarioResult(const ScenarioResult& result, const std::string& outDir)
+{
+    CreateResultDirectory(outDir);
+    WriteFileAtomically(outDir + "/tokens.csv", result.tokensCsv);
+    WriteFileAtomically(outDir + "/summary.json", result.summary.dump(2) + "\n");
+}
+
+} // namespace ns3

@@ -1,0 +1,98 @@
+// A scenario: a JSON config parsed into typed fields, the cell it builds, and its results.
+#ifndef WDMOE_SCENARIO_H
+#define WDMOE_SCENARIO_H
+
+#include "bandwidth-slices.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ns3
+{
+
+/// Every field of a scenario config, in SI units (the JSON names carry their units).
+struct ScenarioConfig
+{
+    std::string file; ///< the config file, for messages and the results folder name
+    nlohmann::json echo;
+
+    // model that runs and routes
+    std::string modelDir;
+    std::string dtype; ///< "" (the file's), "f32", "bf16", "f16"
+    int threads = 1;
+
+    // workload: teacher-forced scoring of a text
+    std::string textPath;
+    int promptTokens = 64;
+    int scoredTokens = 256;
+
+    // model that is priced: "self", a preset name, or inline dimensions
+    nlohmann::json costModel = "mixtral-8x7b";
+
+    // cell
+    double bandwidthHz = 100e6;
+    DuplexMode duplex = DuplexMode::SHARED;
+    double ulShare = 0.5;
+    double radiusM = 500;
+    double minDistanceM = 35;
+    std::string propagation = "3gpp-uma"; ///< or "log-distance-128"
+    double carrierHz = 3.5e9;
+    double shadowingSigmaDb = 8;
+    double coherenceTimeS = 0.01;
+    bool fading = true;
+    double bsPowerDbm = 43;
+    double devicePowerDbm = 23;
+    double noisePsdDbmHz = -174;
+    double bsNoiseFigureDb = 5;
+    double deviceNoiseFigureDb = 7;
+    double efficiency = 1.0;
+    double minRateBps = 0;
+    std::string mobility = "static"; ///< or an ns-3 MobilityModel TypeId name
+    double layerDeadlineS = 0;
+
+    // nodes
+    std::string profilesDir;
+    std::string bsProfile = "edge-server-gpu";
+    int devices = 8;
+    std::string deviceProfile = "jetson-agx-orin";
+    double memoryFraction = 0.75;       ///< share of device memory for experts
+    bool warmCache = true;              ///< devices start with their placed experts in memory
+    std::string placement = "min-cost"; ///< or "round-robin"
+    bool replicas = false;
+
+    struct Failure
+    {
+        int device;
+        double atS;
+    };
+
+    std::vector<Failure> failures;
+
+    uint32_t seed = 1;
+    uint32_t run = 1;
+
+    /// Reads and checks a config: unknown keys, wrong types and out-of-range values are
+    /// JsonConfigError naming the file and the dotted field. Paths are relative to the file.
+    static ScenarioConfig Load(const std::string& path);
+    /// Checks relations between fields (radius > minimum distance, failure devices exist...).
+    void Validate() const;
+};
+
+/// Summary of a finished run, as written to summary.json.
+struct ScenarioResult
+{
+    nlohmann::ordered_json summary;
+    std::string tokensCsv;
+};
+
+/// Builds the cell of config on ns-3 nodes, runs the workload through the model and returns
+/// the summary and the per-token table. Uses RngSeedManager seed/run from the config.
+ScenarioResult RunScenario(const ScenarioConfig& config);
+
+/// Writes summary.json and tokens.csv into outDir, each atomically.
+void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);
+
+} // namespace ns3
+
+#endif

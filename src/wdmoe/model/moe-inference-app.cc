@@ -1,0 +1,567 @@
+#include "moe-inference-app.h"
+
+#include "mixtral-model.h"
+#include "routing.h"
+
+#include "ns3/double.h"
+#include "ns3/log.h"
+#include "ns3/nstime.h"
+#include "ns3/simulator.h"
+#include "ns3/trace-source-accessor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace ns3
+{
+
+NS_LOG_COMPONENT_DEFINE("MoeInferenceApp");
+NS_OBJECT_ENSURE_REGISTERED(MoeInferenceApp);
+
+using wdmoe::llm::KvCache;
+using wdmoe::llm::LayerStepper;
+using wdmoe::llm::MixtralModel;
+using wdmoe::llm::RoutingDecision;
+using wdmoe::llm::RoutingRequest;
+
+/// One device's share of the current layer.
+struct MoeInferenceApp::Work
+{
+    bool active = false;
+    bool returned = false;
+    bool lost = false;
+    std::vector<std::pair<int, int>> items; ///< (token, expert) pairs it serves
+    std::vector<int> experts;               ///< distinct experts, in dispatch order
+    std::vector<int> tokensOf;              ///< tokens routed to each of experts
+    int uniqueTokens = 0;                   ///< distinct tokens carried on the air
+    double dlHz = 0;
+    double ulHz = 0;
+    Time downlink, queue, load, compute, uplink;
+};
+
+TypeId
+MoeInferenceApp::GetTypeId()
+{
+    static TypeId tid =
+        TypeId("ns3::MoeInferenceApp")
+            .SetParent<Application>()
+            .SetGroupName("Wdmoe")
+            .AddConstructor<MoeInferenceApp>()
+            .AddAttribute("LayerDeadline",
+                          "Longest wait for the experts of one layer after dispatch; experts "
+                          "not back by then are dropped and the remaining weights "
+                          "renormalised. 0 waits for all.",
+                          TimeValue(Seconds(0)),
+                          MakeTimeAccessor(&MoeInferenceApp::m_deadline),
+                          MakeTimeChecker(Seconds(0)))
+            .AddAttribute("MinRate",
+                          "Coverage floor (bit/s): a device whose downlink or uplink rate on "
+                          "its slice is below it at dispatch is out of coverage and its "
+                          "experts are dropped.",
+                          DoubleValue(0.0),
+                          MakeDoubleAccessor(&MoeInferenceApp::m_minRateBps),
+                          MakeDoubleChecker<double>(0.0))
+            .AddTraceSource("TokenLatency",
+                            "A token (or prefill) finished: its index and latency",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_tokenLatencyTrace),
+                            "ns3::MoeInferenceApp::TokenTracedCallback")
+            .AddTraceSource("ExpertDispatch",
+                            "An expert's input left the BS: layer, expert, device",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_dispatchTrace),
+                            "ns3::MoeInferenceApp::ExpertTracedCallback")
+            .AddTraceSource("ExpertReturn",
+                            "An expert's output reached the BS: layer, expert, device",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_returnTrace),
+                            "ns3::MoeInferenceApp::ExpertTracedCallback")
+            .AddTraceSource("CacheMiss",
+                            "A device loaded an expert from storage: layer, expert, device",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_cacheMissTrace),
+                            "ns3::MoeInferenceApp::ExpertTracedCallback")
+            .AddTraceSource("ExpertDropped",
+                            "A dispatched expert was lost (deadline, switch-off, coverage): "
+                            "layer, expert, device",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_droppedTrace),
+                            "ns3::MoeInferenceApp::ExpertTracedCallback");
+    return tid;
+}
+
+MoeInferenceApp::MoeInferenceApp() = default;
+MoeInferenceApp::~MoeInferenceApp() = default;
+
+void
+MoeInferenceApp::DoDispose()
+{
+    m_pass.reset();
+    m_cache.reset();
+    m_referenceCache.reset();
+    m_model.reset();
+    m_channel = nullptr;
+    Application::DoDispose();
+}
+
+void
+MoeInferenceApp::SetModel(std::shared_ptr<MixtralModel> model)
+{
+    m_model = std::move(model);
+}
+
+void
+MoeInferenceApp::SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens)
+{
+    if (promptTokens < 1 || scoredTokens < 1 ||
+        std::size_t(promptTokens) + std::size_t(scoredTokens) > tokens.size())
+    {
+        throw std::invalid_argument(
+            "the workload needs prompt_tokens + scored_tokens <= the text's tokens (" +
+            std::to_string(promptTokens) + " + " + std::to_string(scoredTokens) + " > " +
+            std::to_string(tokens.size()) + ")");
+    }
+    m_tokens = tokens;
+    m_promptTokens = promptTokens;
+    m_scoredTokens = scoredTokens;
+}
+
+void
+MoeInferenceApp::SetCell(Ptr<WdmoeChannel> channel,
+                         const BandPlan& band,
+                         std::vector<ExpertDevice> devices,
+                         const ExpertPlacement& placement)
+{
+    m_channel = channel;
+    m_band = band;
+    m_devices = std::move(devices);
+    m_placement = placement;
+    m_work.assign(m_devices.size(), Work());
+}
+
+void
+MoeInferenceApp::SetCosts(const CostModel& cost, const ComputeProfile& bs)
+{
+    m_cost = cost;
+    m_bs = bs;
+}
+
+void
+MoeInferenceApp::ScheduleSwitchOff(uint32_t device, Time at)
+{
+    NS_ABORT_MSG_IF(device >= m_devices.size(), "no device " << device);
+    m_devices[device].offAt = std::min(m_devices[device].offAt, at);
+    Simulator::Schedule(at - Simulator::Now(), &MoeInferenceApp::OnSwitchOff, this, device);
+}
+
+void
+MoeInferenceApp::StartApplication()
+{
+    NS_ABORT_MSG_IF(!m_model || !m_channel || m_tokens.empty(),
+                    "MoeInferenceApp needs SetModel, SetCell and SetWorkload before it starts");
+    const int context = m_model->Config().maxPositionEmbeddings;
+    NS_ABORT_MSG_IF(m_promptTokens >= context,
+                    "prompt of " << m_promptTokens << " tokens leaves no room in a context of "
+                                 << context);
+    m_cache = std::make_unique<KvCache>(m_model->NewCache());
+    m_referenceCache = std::make_unique<KvCache>(m_model->NewCache());
+    m_nextToken = 0;
+    m_scored = 0;
+    StartPass();
+}
+
+void
+MoeInferenceApp::StopApplication()
+{
+    Simulator::Cancel(m_deadlineEvent);
+}
+
+void
+MoeInferenceApp::StartPass()
+{
+    // A new request (context window) when the cache cannot take one more token: prefill the
+    // prompt, then one decode step per scored token.
+    m_passTokens.clear();
+    m_current = TokenRecord();
+    if (m_request < 0 || m_cache->Length() >= m_cache->Capacity())
+    {
+        // The first window starts at the text's beginning; a later one re-reads the last
+        // promptTokens - 1 tokens fed and feeds the next token with them.
+        const int begin = m_request < 0 ? 0 : m_nextToken - m_promptTokens + 1;
+        ++m_request;
+        m_cache->Clear();
+        m_referenceCache->Clear();
+        m_passTokens.assign(m_tokens.begin() + begin, m_tokens.begin() + begin + m_promptTokens);
+        m_nextToken = begin + m_promptTokens;
+        m_current.phase = "prefill";
+    }
+    else
+    {
+        m_passTokens.push_back(m_tokens[m_nextToken]); // teacher forcing: the true token
+        ++m_nextToken;
+        m_current.phase = "decode";
+    }
+    m_current.request = m_request;
+    m_current.tokensFed = int(m_passTokens.size());
+    m_current.position = m_cache->Length() + int(m_passTokens.size()) - 1;
+    m_current.start = Simulator::Now();
+    m_pass = std::make_unique<LayerStepper>(*m_model,
+                                            *m_cache,
+                                            m_passTokens.data(),
+                                            int(m_passTokens.size()));
+    StartLayer();
+}
+
+void
+MoeInferenceApp::StartLayer()
+{
+    m_layerStart = Simulator::Now();
+    ++m_generation;
+    m_pass->Attend(); // real attention + router at the BS
+    const Time bs = Seconds(m_cost.BsLayerSeconds(m_bs, m_pass->Tokens(), m_pass->FirstPosition()));
+    m_current.bsCompute += bs;
+    Simulator::Schedule(bs, &MoeInferenceApp::DispatchLayer, this);
+}
+
+double
+MoeInferenceApp::PredictedRoundTrip(uint32_t device, int tokens) const
+{
+    // An equal share of the band among all devices, the channel as it is now.
+    const double share = 1.0 / std::max<std::size_t>(1, m_devices.size());
+    const Time now = Simulator::Now();
+    const uint32_t ch = m_devices[device].channelIndex;
+    const double bits = m_cost.HiddenStateBits(tokens);
+    const double dl = bits / m_channel->DownlinkRate(ch, m_band.dlHz * share, now);
+    const double ul = bits / m_channel->UplinkRate(ch, m_band.ulHz * share, now);
+    return dl + m_cost.ExpertSeconds(m_devices[device].profile, tokens) + ul;
+}
+
+void
+MoeInferenceApp::DispatchLayer()
+{
+    const int layer = m_pass->Layer();
+    const int n = m_pass->Tokens();
+    const Time now = Simulator::Now();
+    m_dispatchAt = now;
+    m_decisions.assign(n, RoutingDecision());
+    for (auto& w : m_work)
+    {
+        w = Work();
+    }
+    // The model's own top-k decides; each chosen expert goes to its least loaded replica.
+    for (int i = 0; i < n; ++i)
+    {
+        const RoutingRequest r = m_pass->Request(i);
+        wdmoe::llm::TopKDecision(r.gateProbs, r.numExperts, r.topK, m_decisions[i]);
+        for (int e : m_decisions[i].experts)
+        {
+            const int d = ChooseReplica(m_placement.Holders(layer, e),
+                                        [this](int dev) { return PredictedRoundTrip(dev, 1); });
+            Work& w = m_work[d];
+            w.active = true;
+            w.items.push_back({i, e});
+        }
+    }
+    std::vector<uint32_t> active;
+    for (uint32_t d = 0; d < m_work.size(); ++d)
+    {
+        Work& w = m_work[d];
+        if (!w.active)
+        {
+            continue;
+        }
+        active.push_back(d);
+        std::vector<bool> tokenSeen(n, false);
+        for (const auto& [token, expert] : w.items)
+        {
+            auto it = std::find(w.experts.begin(), w.experts.end(), expert);
+            if (it == w.experts.end())
+            {
+                w.experts.push_back(expert);
+                w.tokensOf.push_back(1);
+            }
+            else
+            {
+                ++w.tokensOf[it - w.experts.begin()];
+            }
+            if (!tokenSeen[token])
+            {
+                tokenSeen[token] = true;
+                ++w.uniqueTokens;
+            }
+        }
+    }
+    // Equal slices among the devices this layer uses.
+    const std::vector<double> dl = EqualBandwidthSlices(m_band.dlHz, active.size());
+    const std::vector<double> ul = EqualBandwidthSlices(m_band.ulHz, active.size());
+    m_pending = 0;
+    for (std::size_t k = 0; k < active.size(); ++k)
+    {
+        const uint32_t d = active[k];
+        Work& w = m_work[d];
+        w.dlHz = dl[k];
+        w.ulHz = ul[k];
+        const uint32_t ch = m_devices[d].channelIndex;
+        for (int e : w.experts)
+        {
+            m_dispatchTrace(layer, e, d);
+        }
+        if (now >= m_devices[d].offAt)
+        {
+            w.lost = true;
+            LoseDevice(d, "switched off");
+            continue;
+        }
+        const double dlRate = m_channel->DownlinkRate(ch, w.dlHz, now);
+        const double ulRate = m_channel->UplinkRate(ch, w.ulHz, now);
+        if (dlRate < m_minRateBps || ulRate < m_minRateBps)
+        {
+            w.lost = true;
+            LoseDevice(d, "out of coverage");
+            continue;
+        }
+        ++m_pending;
+        w.downlink = Seconds(m_cost.HiddenStateBits(w.uniqueTokens) / dlRate);
+        Simulator::Schedule(w.downlink, &MoeInferenceApp::OnDownlinkDone, this, m_generation, d);
+    }
+    if (m_deadline.IsStrictlyPositive())
+    {
+        m_deadlineEvent =
+            Simulator::Schedule(m_deadline, &MoeInferenceApp::OnDeadline, this, m_generation);
+    }
+    if (m_pending == 0)
+    {
+        FinishLayer();
+    }
+}
+
+void
+MoeInferenceApp::OnDownlinkDone(uint32_t generation, uint32_t device)
+{
+    Work& w = m_work[device];
+    if (generation != m_generation || w.lost)
+    {
+        return;
+    }
+    ExpertDevice& dev = m_devices[device];
+    const Time now = Simulator::Now();
+    const Time start = std::max(now, dev.computeFreeAt);
+    w.queue = start - now;
+    const int layer = m_pass->Layer();
+    for (std::size_t k = 0; k < w.experts.size(); ++k)
+    {
+        if (dev.memory.Touch(layer, w.experts[k]))
+        {
+            m_current.cacheHits += w.tokensOf[k] > 0;
+        }
+        else
+        {
+            ++m_current.cacheMisses;
+            m_cacheMissTrace(layer, w.experts[k], device);
+            w.load += Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
+        }
+        w.compute += Seconds(m_cost.ExpertSeconds(dev.profile, w.tokensOf[k]));
+    }
+    dev.computeFreeAt = start + w.load + w.compute;
+    Simulator::Schedule(dev.computeFreeAt - now,
+                        &MoeInferenceApp::OnComputeDone,
+                        this,
+                        generation,
+                        device);
+}
+
+void
+MoeInferenceApp::OnComputeDone(uint32_t generation, uint32_t device)
+{
+    Work& w = m_work[device];
+    if (generation != m_generation || w.lost)
+    {
+        return;
+    }
+    const double rate =
+        m_channel->UplinkRate(m_devices[device].channelIndex, w.ulHz, Simulator::Now());
+    w.uplink = Seconds(m_cost.HiddenStateBits(w.uniqueTokens) / rate);
+    Simulator::Schedule(w.uplink, &MoeInferenceApp::OnUplinkDone, this, generation, device);
+}
+
+void
+MoeInferenceApp::OnUplinkDone(uint32_t generation, uint32_t device)
+{
+    Work& w = m_work[device];
+    if (generation != m_generation || w.lost)
+    {
+        return;
+    }
+    w.returned = true;
+    for (int e : w.experts)
+    {
+        m_returnTrace(m_pass->Layer(), e, device);
+    }
+    if (--m_pending == 0)
+    {
+        FinishLayer();
+    }
+}
+
+void
+MoeInferenceApp::LoseDevice(uint32_t device, const char* reason)
+{
+    Work& w = m_work[device];
+    NS_LOG_LOGIC("layer " << m_pass->Layer() << ": device " << device << " lost (" << reason
+                          << ")");
+    for (int e : w.experts)
+    {
+        m_droppedTrace(m_pass->Layer(), e, device);
+    }
+    m_current.expertsDropped += int(w.items.size());
+}
+
+void
+MoeInferenceApp::OnDeadline(uint32_t generation)
+{
+    if (generation != m_generation || m_pending == 0)
+    {
+        return;
+    }
+    for (uint32_t d = 0; d < m_work.size(); ++d)
+    {
+        Work& w = m_work[d];
+        if (w.active && !w.returned && !w.lost)
+        {
+            w.lost = true;
+            LoseDevice(d, "deadline");
+        }
+    }
+    m_pending = 0;
+    FinishLayer();
+}
+
+void
+MoeInferenceApp::OnSwitchOff(uint32_t device)
+{
+    NS_LOG_INFO("device " << device << " switched off");
+    Work& w = m_work[device];
+    if (!m_pass || !w.active || w.returned || w.lost)
+    {
+        return;
+    }
+    // The BS notices the lost connection at once and stops waiting for this device.
+    w.lost = true;
+    LoseDevice(device, "switched off");
+    if (--m_pending == 0)
+    {
+        FinishLayer();
+    }
+}
+
+void
+MoeInferenceApp::FinishLayer()
+{
+    Simulator::Cancel(m_deadlineEvent);
+    const Time now = Simulator::Now();
+    // Keep the experts whose device came back, renormalise their weights.
+    std::vector<RoutingDecision> final(m_decisions.size());
+    std::vector<bool> lostExpert(m_placement.Experts(), false);
+    for (uint32_t d = 0; d < m_work.size(); ++d)
+    {
+        for (const auto& [token, expert] : m_work[d].items)
+        {
+            const RoutingDecision& chosen = m_decisions[token];
+            const auto k = std::find(chosen.experts.begin(), chosen.experts.end(), expert) -
+                           chosen.experts.begin();
+            if (m_work[d].returned)
+            {
+                final[token].experts.push_back(expert);
+                final[token].weights.push_back(chosen.weights[k]);
+                ++m_current.expertsRun;
+            }
+        }
+    }
+    for (auto& decision : final)
+    {
+        float sum = 0;
+        for (float w : decision.weights)
+        {
+            sum += w;
+        }
+        if (decision.experts.empty())
+        {
+            ++m_current.emptyLayers; // the residual stream alone goes on
+        }
+        for (float& w : decision.weights)
+        {
+            w /= sum;
+        }
+    }
+    // The layer's critical path: the device that returned last (all parts), else nothing.
+    const Work* critical = nullptr;
+    Time criticalEnd;
+    for (const Work& w : m_work)
+    {
+        if (w.returned)
+        {
+            const Time end = w.downlink + w.queue + w.load + w.compute + w.uplink;
+            if (!critical || end > criticalEnd)
+            {
+                critical = &w;
+                criticalEnd = end;
+            }
+        }
+    }
+    Time accounted;
+    if (critical)
+    {
+        m_current.downlink += critical->downlink;
+        m_current.load += critical->load;
+        m_current.deviceCompute += critical->compute;
+        m_current.uplink += critical->uplink;
+        m_current.waiting += critical->queue;
+        accounted = criticalEnd;
+    }
+    m_current.waiting += (now - m_dispatchAt) - accounted; // e.g. a deadline wait
+    m_pass->RunExperts(final);
+    if (!m_pass->Done())
+    {
+        StartLayer();
+        return;
+    }
+    const Time head = Seconds(m_cost.LmHeadSeconds(m_bs, m_pass->Tokens()));
+    m_current.bsCompute += head;
+    Simulator::Schedule(head, &MoeInferenceApp::FinishPass, this);
+}
+
+void
+MoeInferenceApp::FinishPass()
+{
+    const int vocab = m_model->Config().vocabSize;
+    const int n = m_pass->Tokens();
+    std::vector<float> logits(std::size_t(n) * vocab);
+    m_pass->Logits(logits.data());
+    m_pass.reset();
+    const float* last = &logits[std::size_t(n - 1) * vocab];
+
+    // The unmodified top-k model on the same tokens, for the agreement metric.
+    std::vector<float> reference(logits.size());
+    m_model->Forward(*m_referenceCache, m_passTokens.data(), n, reference.data());
+    const float* refLast = &reference[std::size_t(n - 1) * vocab];
+
+    const int target = m_tokens[m_nextToken];
+    const float maxLogit = *std::max_element(last, last + vocab);
+    double sum = 0;
+    for (int v = 0; v < vocab; ++v)
+    {
+        sum += std::exp(double(last[v]) - maxLogit);
+    }
+    m_current.nll = std::log(sum) + maxLogit - last[target];
+    m_current.agreesWithTopK = (std::max_element(last, last + vocab) - last) ==
+                               (std::max_element(refLast, refLast + vocab) - refLast);
+    m_current.latency = Simulator::Now() - m_current.start;
+    m_tokenLatencyTrace(uint32_t(m_records.size()), m_current.latency);
+    m_records.push_back(m_current);
+    ++m_scored;
+    if (m_scored >= m_scoredTokens || m_nextToken + 1 >= int(m_tokens.size()))
+    {
+        m_finished = true;
+        return;
+    }
+    StartPass();
+}
+
+} // namespace ns3

@@ -1,0 +1,163 @@
+// The inference session at the base station: drives the real MoE model through the cell, one
+// layer at a time, on ns-3's event queue.
+#ifndef WDMOE_MOE_INFERENCE_APP_H
+#define WDMOE_MOE_INFERENCE_APP_H
+
+#include "bandwidth-slices.h"
+#include "compute-profile.h"
+#include "cost-model.h"
+#include "expert-cache.h"
+#include "expert-placement.h"
+#include "wdmoe-channel.h"
+
+#include "ns3/application.h"
+#include "ns3/event-id.h"
+#include "ns3/nstime.h"
+#include "ns3/traced-callback.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace wdmoe
+{
+namespace llm
+{
+class MixtralModel;
+class KvCache;
+class LayerStepper;
+struct RoutingDecision;
+} // namespace llm
+} // namespace wdmoe
+
+namespace ns3
+{
+
+/// One device that hosts experts, as the BS application sees it.
+struct ExpertDevice
+{
+    uint32_t channelIndex = 0; ///< its index in the WdmoeChannel
+    ComputeProfile profile;
+    ExpertCache memory;              ///< experts resident in memory
+    Time computeFreeAt = Seconds(0); ///< the device computes one expert at a time
+    Time offAt = Time::Max();        ///< when it is switched off
+};
+
+/// What happened to one scored token (a decode step) or one prefill.
+struct TokenRecord
+{
+    std::string phase; ///< "prefill" or "decode"
+    int request = 0;   ///< context window (request) index
+    int position = 0;  ///< position of the (last) token fed
+    int tokensFed = 1;
+    Time start;
+    Time latency;
+    // Breakdown along each layer's critical path; the parts sum to the latency.
+    Time bsCompute, downlink, load, deviceCompute, uplink, waiting;
+    int expertsRun = 0;     ///< expert executions that returned, summed over layers and tokens
+    int expertsDropped = 0; ///< dispatched but lost (deadline, switch-off, coverage)
+    int emptyLayers = 0;    ///< token-layers in which every expert was lost
+    int cacheMisses = 0;
+    int cacheHits = 0;
+    double nll = 0; ///< of the true next token (decode) or of the last prompt token's next
+    bool agreesWithTopK = true; ///< argmax equals that of the unmodified top-k model
+};
+
+/// The base-station application: for every token and layer, BS attention + gate time, then per
+/// selected expert downlink -> storage load if not resident -> compute -> uplink, as events; the
+/// layer ends when every expert is back or the deadline passes (missing experts are dropped and
+/// the remaining weights renormalised).
+class MoeInferenceApp : public Application
+{
+  public:
+    static TypeId GetTypeId();
+    MoeInferenceApp();
+    ~MoeInferenceApp() override;
+
+    /// The model that runs (and routes) and a reference copy run with its own top-k for the
+    /// agreement metric (may be the same object: it keeps separate caches).
+    void SetModel(std::shared_ptr<wdmoe::llm::MixtralModel> model);
+    /// Teacher forcing over `tokens`: windows of promptTokens prefill + decode steps until the
+    /// context is full, until scoredTokens predictions have been scored.
+    void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
+    void SetCell(Ptr<WdmoeChannel> channel,
+                 const BandPlan& band,
+                 std::vector<ExpertDevice> devices,
+                 const ExpertPlacement& placement);
+    void SetCosts(const CostModel& cost, const ComputeProfile& bs);
+
+    const std::vector<TokenRecord>& Records() const { return m_records; }
+
+    /// True once every prediction of the workload has been scored.
+    bool Finished() const { return m_finished; }
+
+    /// Switches a device off at an absolute simulation time.
+    void ScheduleSwitchOff(uint32_t device, Time at);
+
+    typedef void (*TokenTracedCallback)(uint32_t index, Time latency);
+    typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
+
+  protected:
+    void DoDispose() override;
+
+  private:
+    void StartApplication() override;
+    void StopApplication() override;
+
+    struct Work; ///< one device's share of a layer
+    void StartPass();
+    void StartLayer();
+    void DispatchLayer();
+    void OnDownlinkDone(uint32_t generation, uint32_t device);
+    void OnComputeDone(uint32_t generation, uint32_t device);
+    void OnUplinkDone(uint32_t generation, uint32_t device);
+    void OnDeadline(uint32_t generation);
+    void OnSwitchOff(uint32_t device);
+    void LoseDevice(uint32_t device, const char* reason);
+    void FinishLayer();
+    void FinishPass();
+    double PredictedRoundTrip(uint32_t device, int tokens) const;
+
+    // Configuration
+    std::shared_ptr<wdmoe::llm::MixtralModel> m_model;
+    std::vector<int> m_tokens;
+    int m_promptTokens = 0;
+    int m_scoredTokens = 0;
+    Ptr<WdmoeChannel> m_channel;
+    BandPlan m_band;
+    std::vector<ExpertDevice> m_devices;
+    ExpertPlacement m_placement;
+    CostModel m_cost;
+    ComputeProfile m_bs;
+    Time m_deadline;
+    double m_minRateBps = 0;
+
+    // State of the pass in flight
+    std::unique_ptr<wdmoe::llm::KvCache> m_cache;
+    std::unique_ptr<wdmoe::llm::KvCache> m_referenceCache;
+    std::unique_ptr<wdmoe::llm::LayerStepper> m_pass;
+    std::vector<int> m_passTokens;
+    int m_nextToken = 0; ///< index in m_tokens of the next token to feed (and to predict)
+    int m_scored = 0;
+    int m_request = -1;
+    TokenRecord m_current;
+    Time m_layerStart;
+    Time m_dispatchAt;
+    uint32_t m_generation = 0; ///< bumps at every layer; stale events compare against it
+    std::vector<Work> m_work;  ///< by device
+    std::vector<wdmoe::llm::RoutingDecision> m_decisions;
+    int m_pending = 0;
+    EventId m_deadlineEvent;
+    bool m_finished = false;
+    std::vector<TokenRecord> m_records;
+
+    TracedCallback<uint32_t, Time> m_tokenLatencyTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_dispatchTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_returnTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_cacheMissTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_droppedTrace;
+};
+
+} // namespace ns3
+
+#endif
