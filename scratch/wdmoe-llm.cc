@@ -58,10 +58,10 @@ const char* kGenerateUsage =
     "prints the prompt followed by the continuation.\n";
 
 const char* kRunUsage =
-    "usage: wdmoe run [CONFIG.json] [--outDir DIR] [--threads N] [--kernel auto|avx2|scalar]\n"
-    "Runs the main job of a config (default configs/default.json): the embedded model's\n"
-    "held-out perplexity and a greedy continuation. Prints a table and writes\n"
-    "summary.json into --outDir (default results/<config name>/), atomically.\n";
+    "usage: wdmoe-llm run [CONFIG.json] [--outDir DIR] [--threads N] [--kernel auto|avx2|scalar]\n"
+    "The engine alone (no cell): a config's held-out perplexity and a greedy continuation\n"
+    "(default configs/engine.json). Prints a table and writes summary.json into --outDir\n"
+    "(default results/<config name>/), atomically.\n";
 
 struct Args
 {
@@ -278,7 +278,7 @@ int
 CmdRun(int argc, char** argv)
 {
     Args args = ParseArgs(argc, argv, 2, {"config", "outDir", "threads", "kernel"});
-    std::string configPath = "configs/default.json";
+    std::string configPath = "configs/engine.json";
     if (args.options.count("config"))
     {
         configPath = args.options["config"];
@@ -341,7 +341,7 @@ CmdRun(int argc, char** argv)
     WriteFileAtomically(outDir + "/summary.json", summary.dump(2) + "\n");
 
     const ModelConfig& c = model->Config();
-    std::printf("wdmoe run %s\n", configPath.c_str());
+    std::printf("wdmoe-llm run %s\n", configPath.c_str());
     std::printf("  model          %s (Mixtral: %d layers, %d experts, top-%d, d_model %d, %s, "
                 "%s kernel)\n",
                 modelDir.c_str(),

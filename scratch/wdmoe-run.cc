@@ -12,6 +12,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 using namespace ns3;
 
@@ -37,9 +39,36 @@ main(int argc, char** argv)
     int devices = 0;
     double bandwidthMhz = 0;
 
+    // --set dotted.key=value (repeatable) edits the config before it is checked; CommandLine
+    // keeps one value per name, so these are taken out of argv first.
+    std::vector<std::string> sets;
+    std::vector<char*> rest{argv[0]};
+    bool rngRunGiven = false;
+    for (int i = 1; i < argc; ++i)
+    {
+        const std::string a = argv[i];
+        rngRunGiven = rngRunGiven || a.rfind("--RngRun", 0) == 0;
+        if (a == "--set" && i + 1 < argc)
+        {
+            sets.push_back(argv[++i]);
+        }
+        else if (a.rfind("--set=", 0) == 0)
+        {
+            sets.push_back(a.substr(6));
+        }
+        else
+        {
+            rest.push_back(argv[i]);
+        }
+    }
+    argc = int(rest.size());
+    argv = rest.data();
+
     CommandLine cmd(__FILE__);
     cmd.Usage("Runs one wdmoe scenario config: the real MoE model scoring a text through a "
-              "simulated cell; writes summary.json and tokens.csv.");
+              "simulated cell; writes summary.json and tokens.csv. Any config field can be "
+              "changed with --set dotted.key=value (repeatable), e.g. "
+              "--set cell.bandwidth_mhz=20 --set cell.duplex=fdd.");
     cmd.AddValue("config", "scenario JSON file", configPath);
     cmd.AddValue("outDir", "results folder (default results/<config name>/)", outDir);
     cmd.AddValue("devices", "override devices.count (0: keep the config's)", devices);
@@ -50,7 +79,7 @@ main(int argc, char** argv)
 
     try
     {
-        ScenarioConfig config = ScenarioConfig::Load(configPath);
+        ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
         if (devices > 0)
         {
             config.devices = devices;
@@ -63,11 +92,11 @@ main(int argc, char** argv)
         {
             config.bandwidthHz = bandwidthMhz * 1e6;
         }
-        // --RngRun (ns-3's own global value) selects the run unless the config pins it.
-        UintegerValue rngRun;
-        GlobalValue::GetValueByName("RngRun", rngRun);
-        if (rngRun.Get() != 1)
+        // --RngRun (ns-3's own global value) selects the run over the config's "run".
+        if (rngRunGiven)
         {
+            UintegerValue rngRun;
+            GlobalValue::GetValueByName("RngRun", rngRun);
             config.run = uint32_t(rngRun.Get());
         }
         config.Validate();

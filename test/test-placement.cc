@@ -398,3 +398,28 @@ TEST_CASE("placement: ToString names every expert and device", "[placement]")
     CHECK(s.find("layer 0: e0->{0} e1->{1}") != std::string::npos);
     CHECK(s.find("device 1: 1 experts") != std::string::npos);
 }
+
+TEST_CASE("placement: on a constructed cell min-cost expects a lower latency than round-robin",
+          "[placement]")
+{
+    // Four devices, one of them ten times slower than the others; room for everything
+    // anywhere. Round-robin gives the slow device a quarter of the experts; min-cost avoids it.
+    PlacementProblem problem{4, 8, {32, 32, 32, 32}, {0.010, 0.010, 0.010, 0.100}, false};
+    const ExpertPlacement rr = PlaceRoundRobin(problem);
+    const ExpertPlacement mc = PlaceMinCost(problem);
+    // Expected latency of serving one uniformly chosen expert from its primary holder.
+    auto expected = [&](const ExpertPlacement& p) {
+        double sum = 0;
+        for (int l = 0; l < problem.layers; ++l)
+        {
+            for (int e = 0; e < problem.experts; ++e)
+            {
+                sum += problem.deviceCost[p.Holders(l, e)[0]];
+            }
+        }
+        return sum / (problem.layers * problem.experts);
+    };
+    CHECK(expected(rr) == Approx(0.25 * 0.100 + 0.75 * 0.010));
+    CHECK(expected(mc) < expected(rr));
+    CHECK(mc.ExpertsOn(3).size() < rr.ExpertsOn(3).size());
+}

@@ -1,15 +1,25 @@
 // The cell end to end: configs, the event schedule of one token against a hand computation,
+// waiting for the slowest device, deadlines, switch-offs, coverage, duplex and bandwidth slices,
 // reproducibility.
 
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "json-config.h"
+#include "mixtral-model.h"
+#include "moe-inference-app.h"
+#include "routing.h"
 #include "tiny-model.h"
+#include "tokenizer.h"
 #include "wdmoe-scenario.h"
 
+#include "ns3/simulator.h"
+
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -94,6 +104,126 @@ ParseCsv(const std::string& csv)
     return rows;
 }
 
+/// One hidden state's downlink and uplink times (s) for the fixture's device, by hand: path loss
+/// 128.1 + 37.6 log10(d/km) dB at the 3D distance between the BS (25 m high) and a device
+/// (1.5 m high, 200 m away on the ground), no shadowing or fading, -174 dBm/Hz, noise figures
+/// 7 dB (device) and 5 dB (BS). The BS spreads 43 dBm over dlPoolHz at constant PSD, so a
+/// downlink slice dlHz gets 43 dBm * dlHz / dlPoolHz; the device sends 23 dBm on its uplink
+/// slice ulHz.
+struct HandLink
+{
+    double dl;
+    double ul;
+};
+
+HandLink
+HandComputedLink(double dlHz, double dlPoolHz, double ulHz)
+{
+    const double distanceKm = std::sqrt(200.0 * 200.0 + 23.5 * 23.5) / 1000;
+    const double pathLossDb = 128.1 + 37.6 * std::log10(distanceKm);
+    const double noisePsdMw = std::pow(10.0, -17.4);
+    const double dlPowerMw = std::pow(10.0, 4.3) * dlHz / dlPoolHz;
+    const double dlSnr =
+        dlPowerMw * std::pow(10.0, -pathLossDb / 10) / (noisePsdMw * dlHz * std::pow(10.0, 0.7));
+    const double ulSnr =
+        std::pow(10.0, (23 - pathLossDb) / 10) / (noisePsdMw * ulHz * std::pow(10.0, 0.5));
+    const double bits = 1 * 4096 * 16 + 8 * 64; // one Mixtral hidden state in bf16 + header
+    return {bits / (dlHz * std::log2(1 + dlSnr)), bits / (ulHz * std::log2(1 + ulSnr))};
+}
+
+/// |actual - expected| <= margin, with no relative slack.
+bool
+Within(double actual, double expected, double margin)
+{
+    return std::abs(actual - expected) <= margin;
+}
+
+/// What the application's trace sources said, token by token (in the order of tokens.csv).
+struct EventLog
+{
+    struct Layer
+    {
+        uint32_t layer = 0;
+        Time dispatch;
+        std::map<uint32_t, int> dispatched; ///< device -> experts sent to it
+        std::map<uint32_t, Time> returned;  ///< device -> when its outputs came back
+        std::map<uint32_t, int> dropped;    ///< device -> experts lost
+        std::vector<Time> dropTimes;
+    };
+
+    struct Token
+    {
+        std::vector<Layer> layers;
+        Time end;
+        Time latency;
+    };
+
+    std::vector<Token> tokens;
+    Token current;
+
+    void Connect(Ptr<MoeInferenceApp> app)
+    {
+        typedef Callback<void, uint32_t, uint32_t, uint32_t> ExpertCb;
+        app->TraceConnectWithoutContext("ExpertDispatch",
+                                        ExpertCb([this](uint32_t layer, uint32_t, uint32_t device) {
+                                            if (current.layers.empty() ||
+                                                current.layers.back().layer != layer)
+                                            {
+                                                current.layers.push_back(Layer());
+                                                current.layers.back().layer = layer;
+                                                current.layers.back().dispatch = Simulator::Now();
+                                            }
+                                            ++current.layers.back().dispatched[device];
+                                        }));
+        app->TraceConnectWithoutContext(
+            "ExpertReturn",
+            ExpertCb([this](uint32_t layer, uint32_t, uint32_t device) {
+                // No REQUIRE in here: an exception must not unwind through Simulator::Run.
+                if (current.layers.empty() || current.layers.back().layer != layer)
+                {
+                    FAIL_CHECK("a return without its dispatch");
+                    return;
+                }
+                current.layers.back().returned[device] = Simulator::Now();
+            }));
+        app->TraceConnectWithoutContext(
+            "ExpertDropped",
+            ExpertCb([this](uint32_t layer, uint32_t, uint32_t device) {
+                if (current.layers.empty() || current.layers.back().layer != layer)
+                {
+                    FAIL_CHECK("a drop without its dispatch");
+                    return;
+                }
+                ++current.layers.back().dropped[device];
+                current.layers.back().dropTimes.push_back(Simulator::Now());
+            }));
+        app->TraceConnectWithoutContext(
+            "TokenLatency",
+            Callback<void, uint32_t, Time>([this](uint32_t index, Time latency) {
+                CHECK(index == tokens.size());
+                current.end = Simulator::Now();
+                current.latency = latency;
+                tokens.push_back(current);
+                current = Token();
+            }));
+    }
+
+    std::function<void(Ptr<MoeInferenceApp>)> Hook()
+    {
+        return [this](Ptr<MoeInferenceApp> app) { Connect(app); };
+    }
+};
+
+/// Always the empty decision: a model whose MoE layers add nothing to the residual stream.
+class NoExperts : public wdmoe::llm::RoutingPolicy
+{
+  public:
+    void Decide(const wdmoe::llm::RoutingRequest&, wdmoe::llm::RoutingDecision& decision) override
+    {
+        decision.Clear();
+    }
+};
+
 } // namespace
 
 TEST_CASE("scenario: one token, one layer, one device equals the hand-computed sum of its parts",
@@ -108,18 +238,10 @@ TEST_CASE("scenario: one token, one layer, one device equals the hand-computed s
     REQUIRE(token.at("phase") == "decode");
     REQUIRE(token.at("position") == "8");
 
-    // Independent link budget: 128.1 + 37.6 log10(d/km) dB at the 3D distance between the BS
-    // (25 m high) and the device (1.5 m high, 200 m away on the ground), the whole 20 MHz to
-    // the one device, 43/23 dBm, -174 dBm/Hz, noise figures 7 dB (device) and 5 dB (BS).
-    const double distanceKm = std::sqrt(200.0 * 200.0 + 23.5 * 23.5) / 1000;
-    const double pathLossDb = 128.1 + 37.6 * std::log10(distanceKm);
-    const double bandwidth = 20e6;
-    const double noiseMw = std::pow(10.0, -17.4) * bandwidth;
-    const double dlSnr = std::pow(10.0, (43 - pathLossDb) / 10) / (noiseMw * std::pow(10.0, 0.7));
-    const double ulSnr = std::pow(10.0, (23 - pathLossDb) / 10) / (noiseMw * std::pow(10.0, 0.5));
-    const double bits = 1 * 4096 * 16 + 8 * 64; // one Mixtral hidden state in bf16 + header
-    const double dl = bits / (bandwidth * std::log2(1 + dlSnr));
-    const double ul = bits / (bandwidth * std::log2(1 + ulSnr));
+    // Independent link budget (HandComputedLink): the whole 20 MHz to the one device.
+    const HandLink link = HandComputedLink(20e6, 20e6, 20e6);
+    const double dl = link.dl;
+    const double ul = link.ul;
 
     // Compute from the profiles' numbers, read here on their own: the roofline of the BS layer
     // and LM head on the A100 profile, two Mixtral experts (top-2 on the one device) on the
@@ -210,9 +332,330 @@ TEST_CASE("scenario: bad configs name the file and the field", "[scenario][confi
                 "\"cell.bandwith_mhz\" is not a known key");
     expectError([](nlohmann::json& c) { c["cost_model"] = "gpt-5"; }, "\"cost_model\"");
     expectError([](nlohmann::json& c) { c["cell"]["duplex"] = "tdd"; }, "\"cell.duplex\"");
+    // Placement respects memory: experts that fit nowhere are a config error, not a crash.
+    {
+        ScenarioFixture g(1);
+        g.config["devices"]["memory_fraction"] = 0.001; // no Mixtral expert fits in 64 MB
+        CHECK_THROWS_WITH(RunScenario(ScenarioConfig::Load(g.Write("small.json"))),
+                          Catch::Contains("small.json") &&
+                              Catch::Contains("\"devices\" cannot hold the model"));
+    }
     expectError(
         [](nlohmann::json& c) {
             c["failures"] = {{{"device", 5}, {"at_s", 1.0}}};
+            c["cell"]["layer_deadline_ms"] = 10;
         },
         "\"failures[0].device\"");
+}
+
+TEST_CASE("scenario: a layer waits for the slower of two devices", "[scenario]")
+{
+    ScenarioFixture f(1);
+    f.config["cell"]["shadowing_sigma_db"] = 8; // the two devices' links differ
+    f.config["devices"]["count"] = 2;           // round-robin: experts 0, 2 on 0; 1, 3 on 1
+    f.config["workload"]["scored_tokens"] = 16;
+    EventLog log;
+    const auto rows = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write()), log.Hook()).tokensCsv);
+    REQUIRE(rows.size() == 16);
+    REQUIRE(log.tokens.size() == rows.size());
+
+    const CostModel mixtral = CostModel::Mixtral8x7B();
+    const ComputeProfile bs = ComputeProfile::LoadByName(kProfiles, "edge-server-gpu");
+    const double head = mixtral.LmHeadSeconds(bs, 1);
+    int bothDevices = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        if (rows[i].at("phase") != "decode")
+        {
+            continue;
+        }
+        INFO("token " << i);
+        const EventLog::Token& t = log.tokens[i];
+        REQUIRE(t.layers.size() == 1);
+        const EventLog::Layer& layer = t.layers[0];
+        REQUIRE(layer.returned.size() == layer.dispatched.size()); // nothing lost
+        Time first = Time::Max();
+        Time last = Time::Min();
+        for (const auto& [device, at] : layer.returned)
+        {
+            first = std::min(first, at);
+            last = std::max(last, at);
+        }
+        const double bsLayer = mixtral.BsLayerSeconds(bs, 1, std::stoi(rows[i].at("position")));
+        const Time start = t.end - t.latency;
+        CHECK(Within((layer.dispatch - start).GetSeconds(), bsLayer, 1e-9));
+        // The LM head starts when the last expert output is back, not the first.
+        CHECK(Within((t.end - last).GetSeconds(), head, 1e-9));
+        CHECK(Within(t.latency.GetSeconds(),
+                     bsLayer + (last - layer.dispatch).GetSeconds() + head,
+                     2e-9));
+        CHECK(Within(std::stod(rows[i].at("latency_ms")), t.latency.GetSeconds() * 1e3, 1e-9));
+        if (layer.returned.size() == 2)
+        {
+            ++bothDevices;
+            // The two devices come back at clearly different times, and the layer ended at the
+            // later one.
+            REQUIRE(last - first > MicroSeconds(1));
+            CHECK((t.end - first).GetSeconds() > head + 1e-6);
+        }
+    }
+    CHECK(bothDevices > 0);
+}
+
+TEST_CASE("scenario: a deadline shorter than any downlink drops every expert", "[scenario]")
+{
+    ScenarioFixture f(2);
+    f.config["devices"]["count"] = 2;
+    const ScenarioResult full = RunScenario(ScenarioConfig::Load(f.Write("full.json")));
+    f.config["cell"]["layer_deadline_ms"] = 0.001;
+    EventLog log;
+    const ScenarioResult result = RunScenario(ScenarioConfig::Load(f.Write()), log.Hook());
+    const auto rows = ParseCsv(result.tokensCsv);
+    REQUIRE(rows.size() == 6);
+    REQUIRE(log.tokens.size() == rows.size());
+    const int layers = 2;
+    long long dropped = 0;
+    long long empty = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        INFO("token " << i);
+        const auto& r = rows[i];
+        const int fed = std::stoi(r.at("tokens_fed"));
+        CHECK(r.at("experts_run") == "0");
+        CHECK(std::stoi(r.at("experts_dropped")) == 2 * fed * layers);
+        CHECK(std::stoi(r.at("empty_layers")) == fed * layers);
+        dropped += std::stoi(r.at("experts_dropped"));
+        empty += std::stoi(r.at("empty_layers"));
+        // Every layer waits exactly the deadline after its BS part.
+        CHECK(Within(std::stod(r.at("latency_ms")),
+                     std::stod(r.at("bs_compute_ms")) + layers * 0.001,
+                     2e-6 * layers));
+        CHECK(Within(std::stod(r.at("waiting_ms")), layers * 0.001, 1e-6 * layers));
+        for (const char* part : {"downlink_ms", "load_ms", "device_compute_ms", "uplink_ms"})
+        {
+            CHECK(std::stod(r.at(part)) == 0);
+        }
+        // The trace agrees: nothing returned, everything dispatched dropped one deadline later.
+        REQUIRE(log.tokens[i].layers.size() == std::size_t(layers));
+        for (const EventLog::Layer& layer : log.tokens[i].layers)
+        {
+            CHECK(layer.returned.empty());
+            CHECK(layer.dropped == layer.dispatched);
+            for (const Time& at : layer.dropTimes)
+            {
+                CHECK(at - layer.dispatch == MicroSeconds(1));
+            }
+        }
+    }
+    CHECK(result.summary["experts_dropped"].get<long long>() == dropped);
+    CHECK(result.summary["empty_token_layers"].get<long long>() == empty);
+    CHECK(result.summary["experts_per_token_layer"].get<double>() == 0);
+    CHECK(full.summary["experts_dropped"].get<long long>() == 0);
+    CHECK(full.summary["perplexity"].get<double>() != result.summary["perplexity"].get<double>());
+
+    // Every NLL is that of the same model with MoE layers that add nothing, run here alone.
+    auto model = wdmoe::llm::MixtralModel::Load(f.dir.File("model"));
+    auto tokenizer = wdmoe::llm::Tokenizer::ForModel(f.dir.File("model"), model->Config());
+    std::ifstream in(f.dir.File("text.txt"));
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<int> tokens = tokenizer->Encode(text);
+    const int vocab = model->Config().vocabSize;
+    auto nll = [&](const std::vector<float>& logits, int n, int target) {
+        const float* last = &logits[std::size_t(n - 1) * vocab];
+        const double top = *std::max_element(last, last + vocab);
+        double sum = 0;
+        for (int v = 0; v < vocab; ++v)
+        {
+            sum += std::exp(last[v] - top);
+        }
+        return std::log(sum) + top - last[target];
+    };
+    NoExperts none;
+    wdmoe::llm::KvCache cache = model->NewCache();
+    wdmoe::llm::KvCache topKCache = model->NewCache();
+    int fed = 0;
+    int differsFromTopK = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        const int n = i == 0 ? 8 : 1;
+        std::vector<float> logits(std::size_t(n) * vocab);
+        std::vector<float> topK(logits.size());
+        model->Forward(cache, &tokens[fed], n, logits.data(), &none);
+        model->Forward(topKCache, &tokens[fed], n, topK.data());
+        fed += n;
+        const double expected = nll(logits, n, tokens[fed]);
+        INFO("token " << i);
+        CHECK(std::stod(rows[i].at("nll")) == Approx(expected).epsilon(1e-6).margin(1e-6));
+        differsFromTopK += std::abs(nll(topK, n, tokens[fed]) - expected) > 1e-3;
+    }
+    CHECK(differsFromTopK > 0); // so the check above tells the two apart
+}
+
+TEST_CASE("scenario: a device switched off at t = 0 is dropped at the deadline, the other's "
+          "experts run, weights renormalised, drops counted",
+          "[scenario]")
+{
+    ScenarioFixture f(2);
+    f.config["devices"]["count"] = 2; // round-robin: experts 0, 2 on device 0; 1, 3 on 1
+    f.config["workload"]["scored_tokens"] = 12;
+    f.config["cell"]["layer_deadline_ms"] = 50; // far above device 1's round trip
+    f.config["failures"] = {{{"device", 0}, {"at_s", 0.0}}};
+    EventLog log;
+    const ScenarioResult result = RunScenario(ScenarioConfig::Load(f.Write()), log.Hook());
+    const auto rows = ParseCsv(result.tokensCsv);
+    REQUIRE(rows.size() == 12);
+    REQUIRE(log.tokens.size() == rows.size());
+    const int layers = 2;
+    const Time deadline = MilliSeconds(50);
+    long long run = 0;
+    long long dropped = 0;
+    int mixedLayers = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        INFO("token " << i);
+        const auto& r = rows[i];
+        const int fed = std::stoi(r.at("tokens_fed"));
+        CHECK(std::stoi(r.at("experts_run")) + std::stoi(r.at("experts_dropped")) ==
+              2 * fed * layers);
+        run += std::stoi(r.at("experts_run"));
+        dropped += std::stoi(r.at("experts_dropped"));
+        const EventLog::Token& t = log.tokens[i];
+        REQUIRE(t.layers.size() == std::size_t(layers));
+        int onDevice0 = 0;
+        int onDevice1 = 0;
+        int emptyLayers = 0;
+        double expectedDl = 0;
+        for (const EventLog::Layer& layer : t.layers)
+        {
+            const int to0 = layer.dispatched.count(0) ? layer.dispatched.at(0) : 0;
+            const int to1 = layer.dispatched.count(1) ? layer.dispatched.at(1) : 0;
+            onDevice0 += to0;
+            onDevice1 += to1;
+            emptyLayers += to1 == 0;
+            mixedLayers += to0 > 0 && to1 > 0;
+            CHECK(layer.returned.count(0) == 0); // nothing comes back from the dead device
+            CHECK(layer.returned.count(1) == std::size_t(to1 > 0));
+            CHECK(layer.dropped.count(1) == 0);
+            CHECK((layer.dropped.count(0) ? layer.dropped.at(0) : 0) == to0);
+            for (const Time& at : layer.dropTimes)
+            {
+                CHECK(at == layer.dispatch + deadline); // the BS learns it at the deadline
+            }
+            // The BS cannot tell the dead device from a slow one: both get a slice.
+            const int k = (to0 > 0) + (to1 > 0);
+            if (to1 > 0)
+            {
+                expectedDl += HandComputedLink(20e6 / k, 20e6, 20e6 / k).dl;
+            }
+        }
+        if (r.at("phase") == "decode")
+        {
+            // One token: each dispatched expert is one (token, expert) pair.
+            CHECK(std::stoi(r.at("experts_dropped")) == onDevice0);
+            CHECK(std::stoi(r.at("experts_run")) == onDevice1);
+            CHECK(std::stoi(r.at("empty_layers")) == emptyLayers);
+            CHECK(Within(std::stod(r.at("downlink_ms")), expectedDl * 1e3, 2e-6));
+        }
+    }
+    CHECK(run > 0);
+    CHECK(dropped > 0);
+    CHECK(mixedLayers > 0);
+    CHECK(result.summary["experts_dropped"].get<long long>() == dropped);
+
+    // Without a deadline the layer would wait for the dead device forever: refused up front.
+    f.config["cell"].erase("layer_deadline_ms");
+    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write("nodeadline.json")),
+                      Catch::Contains("nodeadline.json") && Catch::Contains("\"failures\"") &&
+                          Catch::Contains("layer_deadline_ms"));
+}
+
+TEST_CASE("scenario: a coverage floor above every rate drops every expert at dispatch",
+          "[scenario]")
+{
+    ScenarioFixture f(2);
+    f.config["devices"]["count"] = 2;
+    f.config["cell"]["min_rate_mbps"] = 1e5;
+    EventLog log;
+    const ScenarioResult result = RunScenario(ScenarioConfig::Load(f.Write()), log.Hook());
+    const auto rows = ParseCsv(result.tokensCsv);
+    REQUIRE(rows.size() == 6);
+    REQUIRE(log.tokens.size() == rows.size());
+    const int layers = 2;
+    long long dropped = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        INFO("token " << i);
+        const auto& r = rows[i];
+        const int fed = std::stoi(r.at("tokens_fed"));
+        CHECK(r.at("experts_run") == "0");
+        CHECK(std::stoi(r.at("experts_dropped")) == 2 * fed * layers);
+        CHECK(std::stoi(r.at("empty_layers")) == fed * layers);
+        dropped += std::stoi(r.at("experts_dropped"));
+        for (const char* part :
+             {"downlink_ms", "load_ms", "device_compute_ms", "uplink_ms", "waiting_ms"})
+        {
+            CHECK(std::stod(r.at(part)) == 0);
+        }
+        CHECK(std::stod(r.at("latency_ms")) == std::stod(r.at("bs_compute_ms")));
+        for (const EventLog::Layer& layer : log.tokens[i].layers)
+        {
+            CHECK(layer.returned.empty());
+            CHECK(layer.dropped == layer.dispatched);
+            for (const Time& at : layer.dropTimes)
+            {
+                CHECK(at == layer.dispatch);
+            }
+        }
+    }
+    CHECK(result.summary["experts_dropped"].get<long long>() == dropped);
+}
+
+TEST_CASE("scenario: FDD splits the band into a downlink and an uplink pool", "[scenario]")
+{
+    ScenarioFixture f(1);
+    f.config["cell"]["duplex"] = "fdd";
+    f.config["cell"]["ul_share"] = 0.25;
+    const auto rows = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write())).tokensCsv);
+    const auto& token = rows.at(1);
+    REQUIRE(token.at("phase") == "decode");
+    // The one device has the whole 15 MHz downlink pool (and all of the BS power) and the whole
+    // 5 MHz uplink pool.
+    const HandLink fdd = HandComputedLink(15e6, 15e6, 5e6);
+    const HandLink shared = HandComputedLink(20e6, 20e6, 20e6);
+    REQUIRE(fdd.ul > 2 * shared.ul); // so the check below tells the two apart
+    auto ms = [&](const char* column) { return std::stod(token.at(column)); };
+    CHECK(Within(ms("downlink_ms"), fdd.dl * 1e3, 1e-6));
+    CHECK(Within(ms("uplink_ms"), fdd.ul * 1e3, 1e-6));
+    CHECK(Within(ms("latency_ms"),
+                 ms("bs_compute_ms") + ms("device_compute_ms") + (fdd.dl + fdd.ul) * 1e3,
+                 5e-6));
+}
+
+TEST_CASE("scenario: the devices a layer uses share the band equally", "[scenario]")
+{
+    ScenarioFixture f(1);
+    f.config["devices"]["count"] = 3; // round-robin: experts 0, 3 on 0; 1 on 1; 2 on 2
+    f.config["workload"]["scored_tokens"] = 30;
+    EventLog log;
+    const auto rows = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write()), log.Hook()).tokensCsv);
+    REQUIRE(log.tokens.size() == rows.size());
+    std::map<std::size_t, int> layersUsing; // devices used -> decode tokens
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        if (rows[i].at("phase") != "decode")
+        {
+            continue;
+        }
+        INFO("token " << i);
+        REQUIRE(log.tokens[i].layers.size() == 1);
+        const std::size_t k = log.tokens[i].layers[0].dispatched.size();
+        ++layersUsing[k];
+        // Identical links: whichever device is last, its slice is 1/k of the band (and its
+        // downlink power 1/k of the BS power).
+        const HandLink link = HandComputedLink(20e6 / k, 20e6, 20e6 / k);
+        CHECK(Within(std::stod(rows[i].at("downlink_ms")), link.dl * 1e3, 1e-6));
+        CHECK(Within(std::stod(rows[i].at("uplink_ms")), link.ul * 1e3, 1e-6));
+    }
+    CHECK(layersUsing[2] > 0);
+    CHECK(layersUsing.count(3) == 0); // top-2
 }

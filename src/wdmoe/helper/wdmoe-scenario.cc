@@ -68,11 +68,49 @@ Percentile(std::vector<double> v, double p)
 } // namespace
 
 ScenarioConfig
-ScenarioConfig::Load(const std::string& path)
+ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& sets)
 {
     ScenarioConfig c;
     c.file = path;
     c.echo = ReadJsonConfigFile(path);
+    for (const std::string& set : sets)
+    {
+        const auto eq = set.find('=');
+        if (eq == std::string::npos || eq == 0)
+        {
+            throw JsonConfigError("--set expects dotted.key=value, got \"" + set + "\"");
+        }
+        const std::string key = set.substr(0, eq);
+        const std::string text = set.substr(eq + 1);
+        nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+        if (value.is_discarded())
+        {
+            value = text; // not JSON: a plain string such as fdd
+        }
+        nlohmann::json* node = &c.echo;
+        std::size_t begin = 0;
+        while (true)
+        {
+            const auto dot = key.find('.', begin);
+            const std::string part = key.substr(begin, dot - begin);
+            if (part.empty() || !node->is_object())
+            {
+                throw JsonConfigError(path + ": --set " + set + ": \"" + key.substr(0, dot) +
+                                      "\" is not a path of objects in the config");
+            }
+            if (dot == std::string::npos)
+            {
+                (*node)[part] = value;
+                break;
+            }
+            node = &(*node)[part];
+            if (node->is_null())
+            {
+                *node = nlohmann::json::object();
+            }
+            begin = dot + 1;
+        }
+    }
     const JsonConfigReader root(path, c.echo);
     root.AllowOnly({"description",
                     "model",
@@ -241,6 +279,16 @@ ScenarioConfig::Validate() const
                   "must exceed cell.min_distance_m (" + std::to_string(minDistanceM) + " m), got " +
                       std::to_string(radiusM));
     }
+    if (devices < 1)
+    {
+        root.Fail("devices.count", "must be at least 1, got " + std::to_string(devices));
+    }
+    if (!failures.empty() && layerDeadlineS <= 0)
+    {
+        root.Fail("failures",
+                  "need cell.layer_deadline_ms > 0: the BS learns that a device is "
+                  "gone only when the layer deadline passes without its result");
+    }
     for (std::size_t i = 0; i < failures.size(); ++i)
     {
         if (failures[i].device >= devices)
@@ -276,7 +324,7 @@ ScenarioConfig::Validate() const
 }
 
 ScenarioResult
-RunScenario(const ScenarioConfig& c)
+RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceApp>)>& beforeRun)
 {
     RngSeedManager::SetSeed(c.seed);
     RngSeedManager::SetRun(c.run);
@@ -411,12 +459,24 @@ RunScenario(const ScenarioConfig& c)
         devices[i].channelIndex = uint32_t(i);
         devices[i].profile = deviceProfile;
         devices[i].memory = ExpertCache(memorySlots);
-        // Storage holds any number of experts; memory caches the ones in use.
-        problem.deviceCapacity.push_back(problem.layers * problem.experts);
+        // A device holds in memory the experts placed on it (up to its memory slots).
+        problem.deviceCapacity.push_back(std::min(memorySlots, problem.layers * problem.experts));
         const double bits = cost.HiddenStateBits(1);
         problem.deviceCost.push_back(bits / channel->DownlinkRate(i, share, Seconds(0)) +
                                      cost.ExpertSeconds(deviceProfile, 1) +
                                      bits / channel->UplinkRate(i, share, Seconds(0)));
+    }
+    const int totalSlots = memorySlots * c.devices;
+    if (totalSlots < problem.layers * problem.experts)
+    {
+        root.Fail("devices",
+                  "cannot hold the model: " + std::to_string(c.devices) + " x " +
+                      std::to_string(memorySlots) +
+                      " expert slots (memory_fraction x "
+                      "memory of " +
+                      c.deviceProfile + " / " + std::to_string(cost.ExpertBytes()) +
+                      " bytes per priced expert) < " + std::to_string(problem.layers) +
+                      " layers x " + std::to_string(problem.experts) + " experts");
     }
     const ExpertPlacement placement =
         c.placement == "min-cost" ? PlaceMinCost(problem) : PlaceRoundRobin(problem);
@@ -445,6 +505,10 @@ RunScenario(const ScenarioConfig& c)
         app->ScheduleSwitchOff(uint32_t(f.device), Seconds(f.atS));
     }
     app->SetStartTime(Seconds(0));
+    if (beforeRun)
+    {
+        beforeRun(app);
+    }
     Simulator::Run();
     const std::vector<TokenRecord> records = app->Records();
     const bool finished = app->Finished();

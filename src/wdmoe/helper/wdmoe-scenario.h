@@ -4,6 +4,9 @@
 
 #include "bandwidth-slices.h"
 
+#include "ns3/ptr.h"
+
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -11,11 +14,13 @@
 namespace ns3
 {
 
+class MoeInferenceApp;
+
 /// Every field of a scenario config, in SI units (the JSON names carry their units).
 struct ScenarioConfig
 {
     std::string file; ///< the config file, for messages and the results folder name
-    nlohmann::json echo;
+    nlohmann::json echo = nlohmann::json::object(); ///< the config as read (with --set applied)
 
     // model that runs and routes
     std::string modelDir;
@@ -74,7 +79,9 @@ struct ScenarioConfig
 
     /// Reads and checks a config: unknown keys, wrong types and out-of-range values are
     /// JsonConfigError naming the file and the dotted field. Paths are relative to the file.
-    static ScenarioConfig Load(const std::string& path);
+    /// sets: "dotted.key=value" overrides applied to the JSON before it is checked (value is
+    /// read as JSON when it parses, else as a string): "cell.bandwidth_mhz=20".
+    static ScenarioConfig Load(const std::string& path, const std::vector<std::string>& sets = {});
     /// Checks relations between fields (radius > minimum distance, failure devices exist...).
     void Validate() const;
 };
@@ -88,7 +95,10 @@ struct ScenarioResult
 
 /// Builds the cell of config on ns-3 nodes, runs the workload through the model and returns
 /// the summary and the per-token table. Uses RngSeedManager seed/run from the config.
-ScenarioResult RunScenario(const ScenarioConfig& config);
+/// beforeRun, when given, is called with the application once it is installed and before the
+/// simulation runs, e.g. to connect its trace sources.
+ScenarioResult RunScenario(const ScenarioConfig& config,
+                           const std::function<void(Ptr<MoeInferenceApp>)>& beforeRun = {});
 
 /// Writes summary.json and tokens.csv into outDir, each atomically.
 void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);

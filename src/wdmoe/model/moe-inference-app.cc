@@ -160,6 +160,12 @@ MoeInferenceApp::StartApplication()
     NS_ABORT_MSG_IF(m_promptTokens >= context,
                     "prompt of " << m_promptTokens << " tokens leaves no room in a context of "
                                  << context);
+    for (const ExpertDevice& d : m_devices)
+    {
+        NS_ABORT_MSG_IF(d.offAt != Time::Max() && !m_deadline.IsStrictlyPositive(),
+                        "a device is switched off but LayerDeadline is 0: the layer would wait "
+                        "for it forever");
+    }
     m_cache = std::make_unique<KvCache>(m_model->NewCache());
     m_referenceCache = std::make_unique<KvCache>(m_model->NewCache());
     m_nextToken = 0;
@@ -288,7 +294,8 @@ MoeInferenceApp::DispatchLayer()
             }
         }
     }
-    // Equal slices among the devices this layer uses.
+    // Equal slices among the devices this layer uses. The BS cannot tell a switched-off device
+    // from a slow one: it gets its slice too, and only the deadline ends the wait for it.
     const std::vector<double> dl = EqualBandwidthSlices(m_band.dlHz, active.size());
     const std::vector<double> ul = EqualBandwidthSlices(m_band.ulHz, active.size());
     m_pending = 0;
@@ -302,12 +309,6 @@ MoeInferenceApp::DispatchLayer()
         for (int e : w.experts)
         {
             m_dispatchTrace(layer, e, d);
-        }
-        if (now >= m_devices[d].offAt)
-        {
-            w.lost = true;
-            LoseDevice(d, "switched off");
-            continue;
         }
         const double dlRate = m_channel->DownlinkRate(ch, w.dlHz, now);
         const double ulRate = m_channel->UplinkRate(ch, w.ulHz, now);
@@ -336,9 +337,9 @@ void
 MoeInferenceApp::OnDownlinkDone(uint32_t generation, uint32_t device)
 {
     Work& w = m_work[device];
-    if (generation != m_generation || w.lost)
+    if (generation != m_generation || w.lost || Simulator::Now() >= m_devices[device].offAt)
     {
-        return;
+        return; // stale, or the device is gone: nothing comes back (the deadline drops it)
     }
     ExpertDevice& dev = m_devices[device];
     const Time now = Simulator::Now();
@@ -371,7 +372,7 @@ void
 MoeInferenceApp::OnComputeDone(uint32_t generation, uint32_t device)
 {
     Work& w = m_work[device];
-    if (generation != m_generation || w.lost)
+    if (generation != m_generation || w.lost || Simulator::Now() >= m_devices[device].offAt)
     {
         return;
     }
@@ -385,7 +386,7 @@ void
 MoeInferenceApp::OnUplinkDone(uint32_t generation, uint32_t device)
 {
     Work& w = m_work[device];
-    if (generation != m_generation || w.lost)
+    if (generation != m_generation || w.lost || Simulator::Now() >= m_devices[device].offAt)
     {
         return;
     }
@@ -436,19 +437,9 @@ MoeInferenceApp::OnDeadline(uint32_t generation)
 void
 MoeInferenceApp::OnSwitchOff(uint32_t device)
 {
+    // Nothing the BS can see: the device's transfers and results stop, and the layer deadline
+    // (required by the config when failures are scheduled) drops its experts.
     NS_LOG_INFO("device " << device << " switched off");
-    Work& w = m_work[device];
-    if (!m_pass || !w.active || w.returned || w.lost)
-    {
-        return;
-    }
-    // The BS notices the lost connection at once and stops waiting for this device.
-    w.lost = true;
-    LoseDevice(device, "switched off");
-    if (--m_pending == 0)
-    {
-        FinishLayer();
-    }
 }
 
 void
