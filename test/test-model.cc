@@ -22,9 +22,9 @@ using wdmoe::test::MakeTensor;
 using wdmoe::test::TempDir;
 using wdmoe::test::TestTensor;
 using wdmoe::test::TinyModel;
+using wdmoe::test::WriteFile;
 using wdmoe::test::WriteModel;
 using wdmoe::test::WriteSafetensors;
-using wdmoe::test::WriteText;
 
 namespace
 {
@@ -231,8 +231,8 @@ TEST_CASE("loader: classic, packed and sharded layouts give identical logits", "
     {
         WriteSafetensors(sharded.File(file), tensors);
     }
-    WriteText(sharded.File("model.safetensors.index.json"), index.dump());
-    WriteText(sharded.File("config.json"), tiny.Config().dump());
+    WriteFile(sharded.File("model.safetensors.index.json"), index.dump());
+    WriteFile(sharded.File("config.json"), tiny.Config().dump());
 
     auto a = MixtralModel::Load(classic.Path());
     auto b = MixtralModel::Load(packed.Path());
@@ -305,7 +305,7 @@ TEST_CASE("model: tied embeddings use embed_tokens as the LM head", "[model][loa
           PrefillLogits(*MixtralModel::Load(untied.Path()), kTinyIds));
     // Untied without lm_head.weight is an error naming the tensor.
     config["tie_word_embeddings"] = false;
-    WriteText(tied.File("config.json"), config.dump());
+    WriteFile(tied.File("config.json"), config.dump());
     CHECK_THROWS_WITH(MixtralModel::Load(tied.Path()), Catch::Contains("lm_head.weight"));
 }
 
@@ -460,7 +460,7 @@ TEST_CASE("tokenizers: bytes round-trip; a SentencePiece model is picked up from
         corpus += "And God said, Let there be light: and there was light number " +
                   std::to_string(i % 17) + ".\n";
     }
-    WriteText(dir.File("corpus.txt"), corpus);
+    WriteFile(dir.File("corpus.txt"), corpus);
     const auto status = sentencepiece::SentencePieceTrainer::Train(
         "--input=" + dir.File("corpus.txt") + " --model_prefix=" + dir.File("tokenizer") +
         " --vocab_size=60 --model_type=bpe --minloglevel=2");

@@ -45,7 +45,7 @@ struct ScenarioFixture
         tiny.context = 24;
         TempDir& d = dir;
         ::mkdir(d.File("model").c_str(), 0755);
-        wdmoe::test::WriteText(d.File("model/config.json"), tiny.Config().dump());
+        wdmoe::test::WriteFile(d.File("model/config.json"), tiny.Config().dump());
         wdmoe::test::WriteSafetensors(d.File("model/model.safetensors"),
                                       tiny.Classic(wdmoe::llm::DType::F32));
         std::string text;
@@ -53,7 +53,7 @@ struct ScenarioFixture
         {
             text += char('a' + (i * 7) % 26);
         }
-        wdmoe::test::WriteText(d.File("text.txt"), text);
+        wdmoe::test::WriteFile(d.File("text.txt"), text);
         REQUIRE(::symlink(kProfiles.c_str(), d.File("profiles").c_str()) == 0);
         config = {{"model", {{"path", "model"}}},
                   {"workload", {{"text", "text.txt"}, {"prompt_tokens", 8}, {"scored_tokens", 6}}},
@@ -71,7 +71,7 @@ struct ScenarioFixture
 
     std::string Write(const std::string& name = "scenario.json") const
     {
-        wdmoe::test::WriteText(dir.File(name), config.dump(2));
+        wdmoe::test::WriteFile(dir.File(name), config.dump(2));
         return dir.File(name);
     }
 };

@@ -141,17 +141,9 @@ struct TinyModel
 };
 
 inline void
-WriteText(const std::string& path, const std::string& text)
-{
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    REQUIRE(out.good());
-}
-
-inline void
 WriteModel(const TempDir& dir, const nlohmann::json& config, const std::vector<TestTensor>& t)
 {
-    WriteText(dir.File("config.json"), config.dump(2));
+    WriteFile(dir.File("config.json"), config.dump(2));
     WriteSafetensors(dir.File("model.safetensors"), t);
 }
 

@@ -258,8 +258,12 @@ MoeInferenceApp::DispatchLayer()
         wdmoe::llm::TopKDecision(r.gateProbs, r.numExperts, r.topK, m_decisions[i]);
         for (int e : m_decisions[i].experts)
         {
-            const int d = ChooseReplica(m_placement.Holders(layer, e),
-                                        [this](int dev) { return PredictedRoundTrip(dev, 1); });
+            // Only replicated experts need a choice (it costs two channel evaluations each).
+            const std::vector<int>& holders = m_placement.Holders(layer, e);
+            const int d =
+                holders.size() == 1 ? holders[0] : ChooseReplica(holders, [this](int dev) {
+                    return PredictedRoundTrip(dev, 1);
+                });
             Work& w = m_work[d];
             w.active = true;
             w.items.push_back({i, e});
