@@ -12,6 +12,9 @@
 #include "tokenizer.h"
 #include "wdmoe-scenario.h"
 
+#include "ns3/config.h"
+#include "ns3/mobility-model.h"
+#include "ns3/node-list.h"
 #include "ns3/simulator.h"
 
 #include <algorithm>
@@ -658,4 +661,114 @@ TEST_CASE("scenario: the devices a layer uses share the band equally", "[scenari
     }
     CHECK(layersUsing[2] > 0);
     CHECK(layersUsing.count(3) == 0); // top-2
+}
+
+TEST_CASE("scenario: a device switched off mid-run is dropped after the deadline, no hang",
+          "[scenario]")
+{
+    ScenarioFixture f(2);
+    f.config["devices"]["count"] = 2;
+    f.config["workload"]["scored_tokens"] = 14;
+    f.config["cell"]["layer_deadline_ms"] = 40;
+    // When does the sixth prediction start without failures? Switch device 0 off just after.
+    const auto clean = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write("clean.json"))).tokensCsv);
+    const double offAt = std::stod(clean.at(5).at("start_s")) + 1e-6;
+    f.config["failures"] = {{{"device", 0}, {"at_s", offAt}}};
+    const auto rows = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write())).tokensCsv);
+    REQUIRE(rows.size() == 14); // it finished: no hang
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        INFO("token " << i);
+        const double start = std::stod(rows[i].at("start_s"));
+        const int dropped = std::stoi(rows[i].at("experts_dropped"));
+        if (i < 5)
+        {
+            CHECK(rows[i] == clean[i]); // before the switch-off nothing changes
+        }
+        if (start > offAt)
+        {
+            // Whatever went to device 0 is lost; a layer that lost something waited for the
+            // deadline (40 ms per such layer at least shows in the waiting time).
+            if (dropped > 0)
+            {
+                CHECK(std::stod(rows[i].at("waiting_ms")) > 0);
+            }
+        }
+        CHECK(std::stoi(rows[i].at("experts_run")) + dropped ==
+              2 * std::stoi(rows[i].at("tokens_fed")) * 2);
+    }
+    int droppedAfter = 0;
+    for (std::size_t i = 6; i < rows.size(); ++i)
+    {
+        droppedAfter += std::stoi(rows[i].at("experts_dropped"));
+    }
+    CHECK(droppedAfter > 0);
+}
+
+TEST_CASE("scenario: with replicas each expert goes to its faster holder", "[scenario]")
+{
+    ScenarioFixture f(1);
+    f.config["devices"]["count"] = 2;
+    f.config["placement"] = {{"algorithm", "round-robin"}, {"replicas", true}};
+    f.config["cell"]["min_distance_m"] = 35;
+    f.config["cell"]["radius_m"] = 500; // the two devices land at different distances
+    std::vector<double> distance;
+    std::map<uint32_t, int> dispatchedTo;
+    RunScenario(ScenarioConfig::Load(f.Write()), [&](Ptr<MoeInferenceApp> app) {
+        Ptr<MobilityModel> bs = NodeList::GetNode(0)->GetObject<MobilityModel>();
+        for (uint32_t n = 1; n < NodeList::GetNNodes(); ++n)
+        {
+            distance.push_back(
+                NodeList::GetNode(n)->GetObject<MobilityModel>()->GetDistanceFrom(bs));
+        }
+        app->TraceConnectWithoutContext(
+            "ExpertDispatch",
+            Callback<void, uint32_t, uint32_t, uint32_t>(
+                [&](uint32_t, uint32_t, uint32_t device) { ++dispatchedTo[device]; }));
+    });
+    REQUIRE(distance.size() == 2);
+    REQUIRE(std::abs(distance[0] - distance[1]) > 1.0);
+    // No fading or shadowing: the nearer device has the faster links, and it holds every
+    // expert (replicas fill each device's memory), so it serves everything.
+    const uint32_t nearer = distance[0] < distance[1] ? 0 : 1;
+    CHECK(dispatchedTo[nearer] > 0);
+    CHECK(dispatchedTo.count(1 - nearer) == 0);
+}
+
+TEST_CASE("scenario: trace sources connect by Config path; mobility models by name", "[scenario]")
+{
+    ScenarioFixture f(1);
+    f.config["devices"]["count"] = 2;
+    int latencies = 0;
+    int returns = 0;
+    const auto rows =
+        ParseCsv(RunScenario(ScenarioConfig::Load(f.Write()), [&](Ptr<MoeInferenceApp>) {
+                     Config::ConnectWithoutContext(
+                         "/NodeList/*/ApplicationList/*/$ns3::MoeInferenceApp/TokenLatency",
+                         Callback<void, uint32_t, Time>([&](uint32_t, Time) { ++latencies; }));
+                     Config::ConnectWithoutContext(
+                         "/NodeList/*/ApplicationList/*/$ns3::MoeInferenceApp/ExpertReturn",
+                         Callback<void, uint32_t, uint32_t, uint32_t>(
+                             [&](uint32_t, uint32_t, uint32_t) { ++returns; }));
+                 }).tokensCsv);
+    CHECK(latencies == int(rows.size()));
+    int run = 0;
+    for (const auto& r : rows)
+    {
+        run += std::stoi(r.at("experts_run"));
+    }
+    CHECK(returns > 0);
+    CHECK(returns <= run); // one return per device and layer, each carrying >= 1 expert
+
+    // A random walk: positions change between transfers, so the latencies differ from static.
+    f.config["cell"]["min_distance_m"] = 35;
+    f.config["cell"]["radius_m"] = 500;
+    const std::string still = RunScenario(ScenarioConfig::Load(f.Write("still.json"))).tokensCsv;
+    f.config["cell"]["mobility"] = "ns3::RandomWalk2dMobilityModel";
+    const std::string walking = RunScenario(ScenarioConfig::Load(f.Write("walk.json"))).tokensCsv;
+    CHECK(ParseCsv(walking).size() == rows.size());
+    CHECK(walking != still);
+    f.config["cell"]["mobility"] = "ns3::NoSuchMobilityModel";
+    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write("nomob.json")),
+                      Catch::Contains("\"cell.mobility\""));
 }

@@ -298,7 +298,9 @@ ScenarioConfig::Validate() const
                           std::to_string(devices) + " devices (0-based)");
         }
     }
-    if (mobility != "static" && !TypeId::LookupByNameFailSafe(mobility, nullptr))
+    TypeId mobilityType;
+    if (mobility != "static" && (!TypeId::LookupByNameFailSafe(mobility, &mobilityType) ||
+                                 !mobilityType.IsChildOf(MobilityModel::GetTypeId())))
     {
         root.Fail("cell.mobility",
                   "must be \"static\" or an ns-3 mobility model TypeId name "

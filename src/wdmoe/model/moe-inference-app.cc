@@ -554,6 +554,7 @@ MoeInferenceApp::FinishPass()
     if (m_scored >= m_scoredTokens || m_nextToken + 1 >= int(m_tokens.size()))
     {
         m_finished = true;
+        Simulator::Stop(); // other objects (a random walk) would keep the event queue busy
         return;
     }
     StartPass();
