@@ -29,7 +29,7 @@ expect 2 "unknown flag '--frob'" ./wdmoe --frob
 expect 2 "unknown benchmark" ./wdmoe bench nope
 expect 0 "Subcommands" ./wdmoe --help
 expect 1 "configuration file not found" ./wdmoe run "$tmp/none.json"
-expect 2 "run: unknown option '--bogus'" ./wdmoe run --bogus=1
+expect 2 "run: unknown option '--bogus=1'" ./wdmoe run --bogus=1
 expect 2 "unknown subcommand 'frob'" "$llm" frob
 expect 2 "unknown option '--bogus'" "$llm" eval models/kjv-moe models/kjv-moe/heldout.txt --bogus 1
 expect 2 "--dtype expects f32, bf16 or f16" "$llm" eval models/kjv-moe models/kjv-moe/heldout.txt --dtype f8
