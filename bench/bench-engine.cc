@@ -1,6 +1,7 @@
 // Decode speed of the embedded model at batch 1: this engine against Debian's PyTorch running
 // the same weights on the same prompt, measured in the same run. Prints `name: value` lines.
 
+#include "bench-util.h"
 #include "evaluation.h"
 #include "mixtral-model.h"
 #include "tokenizer.h"
@@ -16,6 +17,7 @@
 #include <vector>
 
 using namespace wdmoe::llm;
+using wdmoe::bench::Median;
 
 namespace
 {
@@ -27,13 +29,6 @@ const char* kUsage =
     "7 runs, 1 thread) for this engine and for PyTorch (tools/moe_reference.py decode) on\n"
     "the same weights and prompt; prints both and torch_speedup = ours / torch. Without\n"
     "python3-torch it says so and skips the ratio.\n";
-
-double
-Median(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 std::string
 ShellQuote(const std::string& s)
@@ -77,66 +72,41 @@ main(int argc, char** argv)
     std::string python = "/usr/bin/python3";
     std::string reference = "tools/moe_reference.py";
     int tokens = 64, runs = 7, threads = 1;
-    for (int i = 1; i < argc; ++i)
+    wdmoe::bench::BenchArgs args("bench engine", kUsage, argc, argv);
+    while (args.Next())
     {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc)
-            {
-                std::cerr << "bench engine: " << a << " needs a value\n" << kUsage;
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        auto number = [&]() {
-            const std::string v = value();
-            char* end = nullptr;
-            const long n = std::strtol(v.c_str(), &end, 10);
-            if (v.empty() || *end || n < 1)
-            {
-                std::cerr << "bench engine: " << a << " expects a positive integer, got '" << v
-                          << "'\n";
-                std::exit(2);
-            }
-            return int(n);
-        };
-        if (a == "--help" || a == "-h")
+        const std::string& a = args.Flag();
+        if (a == "--model")
         {
-            std::cout << kUsage;
-            return 0;
-        }
-        else if (a == "--model")
-        {
-            modelDir = value();
+            modelDir = args.Value();
         }
         else if (a == "--prompt")
         {
-            prompt = value();
+            prompt = args.Value();
         }
         else if (a == "--tokens")
         {
-            tokens = number();
+            tokens = args.PositiveInt();
         }
         else if (a == "--runs")
         {
-            runs = number();
+            runs = args.PositiveInt();
         }
         else if (a == "--threads")
         {
-            threads = number();
+            threads = args.PositiveInt();
         }
         else if (a == "--python")
         {
-            python = value();
+            python = args.Value();
         }
         else if (a == "--reference")
         {
-            reference = value();
+            reference = args.Value();
         }
         else
         {
-            std::cerr << "bench engine: unknown option '" << a << "'\n" << kUsage;
-            return 2;
+            args.Unknown();
         }
     }
 

@@ -2,6 +2,7 @@
 // against the same forward passes run without ns-3 in the same process, and the wall time per
 // simulated token as the number of devices grows. Prints `name: value` lines.
 
+#include "bench-util.h"
 #include "mixtral-model.h"
 #include "routing.h"
 #include "tokenizer.h"
@@ -22,6 +23,7 @@
 
 using namespace ns3;
 using namespace wdmoe::llm;
+using wdmoe::bench::Median;
 
 namespace
 {
@@ -38,13 +40,6 @@ const char* kUsage =
     "2. Scaling: wall time per simulated token at 8, 64 and 512 devices (min-cost placement),\n"
     "   (time with --tokens scored tokens - time with 32) / (--tokens - 32), so that setup\n"
     "   cancels; medians of min(N, 3) runs: per_token_ms_{8,64,512}, per_token_512_over_8.\n";
-
-double
-Median(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
 
 double
 Now()
@@ -197,43 +192,20 @@ main(int argc, char** argv)
 {
     int runs = 7, tokens = 256;
     const int shortTokens = 32;
-    for (int i = 1; i < argc; ++i)
+    wdmoe::bench::BenchArgs args("bench sim", kUsage, argc, argv);
+    while (args.Next())
     {
-        const std::string a = argv[i];
-        auto number = [&]() {
-            if (i + 1 >= argc)
-            {
-                std::cerr << "bench sim: " << a << " needs a value\n" << kUsage;
-                std::exit(2);
-            }
-            const std::string v = argv[++i];
-            char* end = nullptr;
-            const long n = std::strtol(v.c_str(), &end, 10);
-            if (v.empty() || *end || n < 1 || n > 1000000)
-            {
-                std::cerr << "bench sim: " << a << " expects a positive integer, got '" << v
-                          << "'\n";
-                std::exit(2);
-            }
-            return int(n);
-        };
-        if (a == "--help" || a == "-h")
+        if (args.Flag() == "--runs")
         {
-            std::cout << kUsage;
-            return 0;
+            runs = args.PositiveInt();
         }
-        else if (a == "--runs")
+        else if (args.Flag() == "--tokens")
         {
-            runs = number();
-        }
-        else if (a == "--tokens")
-        {
-            tokens = number();
+            tokens = args.PositiveInt();
         }
         else
         {
-            std::cerr << "bench sim: unknown option '" << a << "'\n" << kUsage;
-            return 2;
+            args.Unknown();
         }
     }
     if (tokens <= shortTokens)
