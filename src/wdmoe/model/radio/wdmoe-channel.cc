@@ -236,15 +236,23 @@ WdmoeChannel::CheckBandwidth(double bandwidthHz) const
 bool
 WdmoeChannel::LossModelHasShadowing() const
 {
-    for (Ptr<PropagationLossModel> m = GetLossModel(); m; m = m->GetNext())
+    // Asked on every rate query; the attribute lookup by name is cached per model object (its
+    // ShadowingEnabled is set when the model is made, before it is given to the channel).
+    Ptr<PropagationLossModel> model = GetLossModel();
+    if (model != m_shadowingCheckedModel)
     {
-        BooleanValue enabled;
-        if (m->GetAttributeFailSafe("ShadowingEnabled", enabled) && enabled.Get())
+        m_modelHasShadowing = false;
+        for (Ptr<PropagationLossModel> m = model; m; m = m->GetNext())
         {
-            return true;
+            BooleanValue enabled;
+            if (m->GetAttributeFailSafe("ShadowingEnabled", enabled) && enabled.Get())
+            {
+                m_modelHasShadowing = true;
+            }
         }
+        m_shadowingCheckedModel = model;
     }
-    return false;
+    return m_modelHasShadowing;
 }
 
 double
@@ -269,25 +277,38 @@ WdmoeChannel::PathGainDb(uint32_t dev)
     DeviceLink& link = GetLink(dev);
     Ptr<PropagationLossModel> model = GetLossModel();
     NS_ABORT_MSG_IF(!m_bs, "WdmoeChannel: SetBs was not called");
-    for (Ptr<PropagationLossModel> m = model; m; m = m->GetNext())
+    const Vector bsPosition = m_bs->GetPosition();
+    const Vector devicePosition = link.mobility->GetPosition();
+    // The loss of a link whose ends have not moved is the one computed last time: the
+    // simulator asks for every transfer, and the 3GPP models are costly to evaluate.
+    if (link.cachedModel != model || !(link.cachedBs == bsPosition) ||
+        !(link.cachedDevice == devicePosition))
     {
-        if (DynamicCast<ThreeGppPropagationLossModel>(m))
+        for (Ptr<PropagationLossModel> m = model; m; m = m->GetNext())
         {
-            NS_ABORT_MSG_IF(!m_bs->GetObject<Node>() || !link.mobility->GetObject<Node>(),
-                            "WdmoeChannel: the 3GPP loss models need the BS and device "
-                            "mobility models aggregated to Nodes");
-            break;
+            if (DynamicCast<ThreeGppPropagationLossModel>(m))
+            {
+                NS_ABORT_MSG_IF(!m_bs->GetObject<Node>() || !link.mobility->GetObject<Node>(),
+                                "WdmoeChannel: the 3GPP loss models need the BS and device "
+                                "mobility models aggregated to Nodes");
+                break;
+            }
         }
+        if (link.primedModel != model)
+        {
+            // ns-3 3.37's 3GPP models store the displacement (0,0,0) with a link's first
+            // shadowing value, so their second evaluation sees the whole BS-device vector as a
+            // move and redraws the shadowing; evaluate once and discard so every query returns
+            // the stable one.
+            model->CalcRxPower(0.0, m_bs, link.mobility);
+            link.primedModel = model;
+        }
+        link.cachedLossDb = model->CalcRxPower(0.0, m_bs, link.mobility);
+        link.cachedModel = model;
+        link.cachedBs = bsPosition;
+        link.cachedDevice = devicePosition;
     }
-    if (link.primedModel != model)
-    {
-        // ns-3 3.37's 3GPP models store the displacement (0,0,0) with a link's first shadowing
-        // value, so their second evaluation sees the whole BS-device vector as a move and
-        // redraws the shadowing; evaluate once and discard so every query returns the stable one.
-        model->CalcRxPower(0.0, m_bs, link.mobility);
-        link.primedModel = model;
-    }
-    const double lossGainDb = model->CalcRxPower(0.0, m_bs, link.mobility);
+    const double lossGainDb = link.cachedLossDb;
     const double shadowDb = ShadowingDb(dev);
     NS_LOG_LOGIC("device " << dev << " distance " << m_bs->GetDistanceFrom(link.mobility)
                            << " m: loss model gain " << lossGainDb << " dB, shadowing " << shadowDb

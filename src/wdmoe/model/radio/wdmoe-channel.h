@@ -203,6 +203,10 @@ class WdmoeChannel : public Object
         std::vector<double> fadingBlocks[2];      ///< drawn blocks, by Direction
         Ptr<NormalRandomVariable> shadowing;      ///< z ~ N(0,1)
         Ptr<PropagationLossModel> primedModel;    ///< the loss model evaluated once and discarded
+        Ptr<PropagationLossModel> cachedModel;    ///< the model of cachedLossDb (null: none yet)
+        Vector cachedBs;                          ///< BS position of cachedLossDb
+        Vector cachedDevice;                      ///< device position of cachedLossDb
+        double cachedLossDb{0.0};                 ///< loss model gain at those positions
         bool shadowingDrawn{false};               ///< z drawn yet?
         double shadowingZ{0.0};                   ///< the draw
     };
@@ -215,19 +219,21 @@ class WdmoeChannel : public Object
     /// \param bandwidthHz a slice (aborts when negative or not finite)
     void CheckBandwidth(double bandwidthHz) const;
 
-    Ptr<PropagationLossModel> m_lossModel; ///< path loss (+ maybe shadowing)
-    Ptr<MobilityModel> m_bs;               ///< the BS position
-    std::vector<DeviceLink> m_links;       ///< by device index
-    double m_shadowingSigmaDb;             ///< our shadowing sigma (dB)
-    Time m_coherenceTime;                  ///< fading block length
-    bool m_fadingEnabled;                  ///< Rayleigh block fading on?
-    double m_bsTxPowerDbm;                 ///< BS power over the whole band (dBm)
-    double m_deviceTxPowerDbm;             ///< device power (dBm)
-    double m_noisePsdDbmPerHz;             ///< thermal noise PSD (dBm/Hz)
-    double m_bsNoiseFigureDb;              ///< BS receiver noise figure (dB)
-    double m_deviceNoiseFigureDb;          ///< device receiver noise figure (dB)
-    double m_efficiency;                   ///< eta in rate = eta B log2(1 + SNR)
-    double m_totalBandwidthHz;             ///< the band the BS power is spread over (Hz)
+    Ptr<PropagationLossModel> m_lossModel;                     ///< path loss (+ maybe shadowing)
+    mutable Ptr<PropagationLossModel> m_shadowingCheckedModel; ///< model m_modelHasShadowing is of
+    mutable bool m_modelHasShadowing{false};                   ///< cached LossModelHasShadowing
+    Ptr<MobilityModel> m_bs;                                   ///< the BS position
+    std::vector<DeviceLink> m_links;                           ///< by device index
+    double m_shadowingSigmaDb;                                 ///< our shadowing sigma (dB)
+    Time m_coherenceTime;                                      ///< fading block length
+    bool m_fadingEnabled;                                      ///< Rayleigh block fading on?
+    double m_bsTxPowerDbm;        ///< BS power over the whole band (dBm)
+    double m_deviceTxPowerDbm;    ///< device power (dBm)
+    double m_noisePsdDbmPerHz;    ///< thermal noise PSD (dBm/Hz)
+    double m_bsNoiseFigureDb;     ///< BS receiver noise figure (dB)
+    double m_deviceNoiseFigureDb; ///< device receiver noise figure (dB)
+    double m_efficiency;          ///< eta in rate = eta B log2(1 + SNR)
+    double m_totalBandwidthHz;    ///< the band the BS power is spread over (Hz)
 
     /// Fires once per drawn fading block.
     TracedCallback<uint32_t, Direction, uint64_t, double> m_fadingDrawTrace;
