@@ -24,6 +24,7 @@
 using namespace wdmoe::llm;
 using nlohmann::ordered_json;
 using ns3::CreateResultDirectory;
+using ns3::DefaultResultDirectory;
 using ns3::JsonConfigReader;
 using ns3::ReadJsonConfigFile;
 using ns3::WriteFileAtomically;
@@ -266,14 +267,6 @@ CmdGenerate(int argc, char** argv)
 
 // ----------------------------------------------------------------------------- run
 
-std::string
-StemName(const std::string& path)
-{
-    std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-    const auto dot = base.rfind(".json");
-    return dot == std::string::npos ? base : base.substr(0, dot);
-}
-
 int
 CmdRun(int argc, char** argv)
 {
@@ -317,7 +310,7 @@ CmdRun(int argc, char** argv)
     const std::string prompt = genConfig.String("prompt");
     const int genTokens = int(genConfig.Integer("tokens", 64, 1, 1 << 20));
     const std::string outDir =
-        args.options.count("outDir") ? args.options["outDir"] : "results/" + StemName(configPath);
+        args.options.count("outDir") ? args.options["outDir"] : DefaultResultDirectory(configPath);
 
     auto model = MixtralModel::Load(modelDir, options);
     auto tokenizer = Tokenizer::ForModel(modelDir, model->Config());

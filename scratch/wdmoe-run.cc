@@ -2,6 +2,7 @@
 // change most, so sweep tools can run `wdmoe-run --config=X --devices=N --RngRun=R`.
 
 #include "json-config.h"
+#include "result-files.h"
 #include "wdmoe-scenario.h"
 
 #include "ns3/command-line.h"
@@ -16,20 +17,6 @@
 #include <vector>
 
 using namespace ns3;
-
-namespace
-{
-
-std::string
-StemName(const std::string& path)
-{
-    const auto slash = path.rfind('/');
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    const auto dot = base.rfind(".json");
-    return dot == std::string::npos ? base : base.substr(0, dot);
-}
-
-} // namespace
 
 int
 main(int argc, char** argv)
@@ -102,7 +89,7 @@ main(int argc, char** argv)
         config.Validate();
         if (outDir.empty())
         {
-            outDir = "results/" + StemName(configPath);
+            outDir = DefaultResultDirectory(configPath);
         }
         const ScenarioResult result = RunScenario(config);
         WriteScenarioResult(result, outDir);

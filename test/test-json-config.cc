@@ -86,6 +86,9 @@ TEST_CASE("result files: written whole or not at all", "[results]")
     WriteFileAtomically(out, "second, longer");
     CHECK(Slurp(out) == "second, longer");
     CHECK_FALSE(Exists(out + ".tmp"));
+    // Runs without --outDir write under results/<config name>.
+    CHECK(DefaultResultDirectory("configs/paper/wdmoe-fig3.json") == "results/wdmoe-fig3");
+    CHECK(DefaultResultDirectory("default.json") == "results/default");
     // A folder that does not exist: an error naming the file, and nothing left behind.
     const std::string lost = dir.File("nowhere/summary.json");
     CHECK_THROWS_WITH(WriteFileAtomically(lost, "x"), Catch::Contains("nowhere/summary.json"));

@@ -8,6 +8,15 @@
 namespace ns3
 {
 
+std::string
+DefaultResultDirectory(const std::string& configPath)
+{
+    const auto slash = configPath.rfind('/');
+    std::string base = slash == std::string::npos ? configPath : configPath.substr(slash + 1);
+    const auto dot = base.rfind(".json");
+    return "results/" + (dot == std::string::npos ? base : base.substr(0, dot));
+}
+
 void
 CreateResultDirectory(const std::string& dir)
 {

@@ -7,6 +7,9 @@
 namespace ns3
 {
 
+/// "results/<config file name without .json>", where a run writes unless told otherwise.
+std::string DefaultResultDirectory(const std::string& configPath);
+
 /// Creates a folder and its parents; throws std::runtime_error naming it on failure.
 void CreateResultDirectory(const std::string& dir);
 

@@ -307,10 +307,10 @@ ScenarioConfig::Validate() const
                   "(e.g. \"ns3::RandomWalk2dMobilityModel\"), got \"" +
                       mobility + "\"");
     }
+    const auto names = ComputeProfile::AvailableNames(profilesDir);
     for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),
                                       std::make_pair("devices.profile", deviceProfile)})
     {
-        const auto names = ComputeProfile::AvailableNames(profilesDir);
         if (std::find(names.begin(), names.end(), name) == names.end())
         {
             std::string list;
