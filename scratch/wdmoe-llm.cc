@@ -1,6 +1,7 @@
-// wdmoe-llm: the MoE engine on its own — score a text, continue a prompt, or run a config.
-// The ./wdmoe driver calls it for `eval`, `generate` and (until the ns-3 cell exists) `run`.
+// wdmoe-llm: the MoE engine on its own — score a text, continue a prompt, calibrate adaptive
+// gating, or run a config. The ./wdmoe driver calls it for `eval`, `generate` and `calibrate`.
 
+#include "calibration.h"
 #include "dtype.h"
 #include "evaluation.h"
 #include "expert-kernel.h"
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -57,6 +59,15 @@ const char* kGenerateUsage =
     "                      [--threads N] [--kernel auto|avx2|scalar]\n"
     "Greedy continuation of PROMPT (default 64 tokens, bounded by the model's context);\n"
     "prints the prompt followed by the continuation.\n";
+
+const char* kCalibrateUsage =
+    "usage: wdmoe calibrate MODEL_DIR TEXT_FILE [--window N] [--max-tokens N]\n"
+    "                       [--threads N] [--kernel auto|avx2|scalar]\n"
+    "AdapMoE's sensitivity calibration of a top-2 model: per layer, the mean increase of the\n"
+    "NLL of TEXT_FILE (teacher forcing, non-overlapping windows of --window tokens, default\n"
+    "the model's max_position_embeddings) when the second expert is dropped at that layer\n"
+    "alone, and F_l = E[dNLL] / E[w2^2]. Writes MODEL_DIR/sensitivity.json atomically and\n"
+    "prints the per-layer table.\n";
 
 const char* kRunUsage =
     "usage: wdmoe-llm run [CONFIG.json] [--outDir DIR] [--threads N] [--kernel auto|avx2|scalar]\n"
@@ -265,6 +276,73 @@ CmdGenerate(int argc, char** argv)
     return 0;
 }
 
+/// The calibration text as sensitivity.json names it: relative to the model folder when it
+/// lies inside it, else the path as given.
+std::string
+NameRelativeToModel(const std::string& modelDir, const std::string& textPath)
+{
+    namespace fs = std::filesystem;
+    std::error_code error;
+    const fs::path dir = fs::weakly_canonical(fs::path(modelDir), error);
+    if (error)
+    {
+        return textPath;
+    }
+    const fs::path text = fs::weakly_canonical(fs::path(textPath), error);
+    if (error)
+    {
+        return textPath;
+    }
+    const fs::path relative = text.lexically_relative(dir);
+    if (relative.empty() || *relative.begin() == "..")
+    {
+        return textPath;
+    }
+    return relative.generic_string();
+}
+
+int
+CmdCalibrate(int argc, char** argv)
+{
+    Args args = ParseArgs(argc, argv, 2, {"window", "max-tokens", "threads", "kernel"});
+    if (args.positional.size() != 2)
+    {
+        throw UsageError{"calibrate takes MODEL_DIR and TEXT_FILE"};
+    }
+    LoadOptions options = ModelOptions(args);
+    CalibrationOptions calibration;
+    calibration.window = int(IntOption(args, "window", 0, 2));
+    calibration.maxTokens = IntOption(args, "max-tokens", 0, 1);
+    const std::string& modelDir = args.positional[0];
+    const std::string& textPath = args.positional[1];
+    auto model = MixtralModel::Load(modelDir, options);
+    auto tokenizer = Tokenizer::ForModel(modelDir, model->Config());
+    const std::vector<int> ids = tokenizer->Encode(ReadFile(textPath));
+    if (ids.size() < 2)
+    {
+        throw InputError{textPath + ": fewer than 2 tokens, nothing to calibrate on"};
+    }
+    const SensitivityTable table =
+        CalibrateSensitivity(*model, ids, NameRelativeToModel(modelDir, textPath), calibration);
+    table.Save(modelDir);
+
+    std::printf("wdmoe calibrate %s %s\n", modelDir.c_str(), textPath.c_str());
+    std::printf("  tokens scored  %lld (windows of %d tokens)\n",
+                table.calibrationTokens,
+                table.window);
+    std::printf("  %5s  %14s  %12s  %12s\n", "layer", "E[dNLL] nats", "E[w2^2]", "F_l");
+    for (std::size_t l = 0; l < table.sensitivity.size(); ++l)
+    {
+        std::printf("  %5zu  %14.6f  %12.6f  %12.6f\n",
+                    l,
+                    table.meanDeltaNll[l],
+                    table.meanSecondWeightSq[l],
+                    table.sensitivity[l]);
+    }
+    std::printf("  written        %s/sensitivity.json\n", modelDir.c_str());
+    return 0;
+}
+
 // ----------------------------------------------------------------------------- run
 
 int
@@ -360,7 +438,7 @@ CmdRun(int argc, char** argv)
     return 0;
 }
 
-const char* kTopUsage = "usage: wdmoe-llm eval|generate|run ... (each takes --help)\n";
+const char* kTopUsage = "usage: wdmoe-llm eval|generate|calibrate|run ... (each takes --help)\n";
 
 } // namespace
 
@@ -371,6 +449,7 @@ main(int argc, char** argv)
     const std::map<std::string, std::pair<int (*)(int, char**), const char*>> commands = {
         {"eval", {CmdEval, kEvalUsage}},
         {"generate", {CmdGenerate, kGenerateUsage}},
+        {"calibrate", {CmdCalibrate, kCalibrateUsage}},
         {"run", {CmdRun, kRunUsage}},
     };
     auto it = commands.find(cmd);

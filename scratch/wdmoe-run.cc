@@ -2,6 +2,7 @@
 // change most, so sweep tools can run `wdmoe-run --config=X --devices=N --RngRun=R`.
 
 #include "json-config.h"
+#include "policy-comparison.h"
 #include "result-files.h"
 #include "wdmoe-scenario.h"
 
@@ -64,9 +65,8 @@ main(int argc, char** argv)
                  bandwidthMhz);
     cmd.Parse(argc, argv);
 
-    try
-    {
-        ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
+    // The command-line overrides, applied to every run of the file.
+    auto overrideFields = [&](ScenarioConfig& config) {
         if (devices > 0)
         {
             config.devices = devices;
@@ -87,10 +87,57 @@ main(int argc, char** argv)
             config.run = uint32_t(rngRun.Get());
         }
         config.Validate();
+    };
+    try
+    {
         if (outDir.empty())
         {
             outDir = DefaultResultDirectory(configPath);
         }
+        if (IsPolicyComparison(configPath))
+        {
+            PolicyComparison comparison = PolicyComparison::Load(configPath, sets);
+            for (ScenarioConfig& config : comparison.runs)
+            {
+                overrideFields(config); // every entry is checked before the first one runs
+            }
+            const ScenarioConfig& first = comparison.runs.front();
+            std::printf("wdmoe run %s: %zu policies (seed %u, run %u)\n",
+                        configPath.c_str(),
+                        comparison.runs.size(),
+                        first.seed,
+                        first.run);
+            std::printf("  cell  %d x %s, %.0f MHz, BS %s, placement %s\n",
+                        first.devices,
+                        first.deviceProfile.c_str(),
+                        first.bandwidthHz / 1e6,
+                        first.bsProfile.c_str(),
+                        first.placement.c_str());
+            std::vector<ScenarioResult> results;
+            for (const ScenarioConfig& config : comparison.runs)
+            {
+                std::fprintf(stderr, "  running %s\n", config.policy.name.c_str());
+                results.push_back(RunScenario(config));
+            }
+            const std::vector<PolicyRow> rows = ComparePolicies(results, comparison.baseline);
+            std::printf("  routed by %s; priced as %s; decode tokens %d\n\n",
+                        results[0].summary["model_routed"]["dir"].get<std::string>().c_str(),
+                        results[0].summary["model_priced"]["name"].get<std::string>().c_str(),
+                        results[0].summary["decode_tokens"].get<int>());
+            std::printf("%s\n", PolicyTableText(rows).c_str());
+            for (std::size_t i = 0; i < results.size(); ++i)
+            {
+                WriteScenarioResult(results[i], outDir + "/" + PolicyFolderName(rows[i].policy));
+            }
+            CreateResultDirectory(outDir);
+            WriteFileAtomically(outDir + "/policies.csv", PolicyTableCsv(rows));
+            WriteFileAtomically(outDir + "/policies.json", PolicyTableJson(rows).dump(2) + "\n");
+            std::printf("  results  %s/policies.csv, policies.json, <policy>/summary.json\n",
+                        outDir.c_str());
+            return 0;
+        }
+        ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
+        overrideFields(config);
         const ScenarioResult result = RunScenario(config);
         WriteScenarioResult(result, outDir);
 
@@ -108,6 +155,7 @@ main(int argc, char** argv)
                     config.bandwidthHz / 1e6,
                     config.bsProfile.c_str(),
                     config.placement.c_str());
+        std::printf("  policy      %s\n", config.policy.name.c_str());
         std::printf("  token latency ms  mean %.3f  p50 %.3f  p95 %.3f  p99 %.3f\n",
                     s["latency_ms"]["mean"].get<double>(),
                     s["latency_ms"]["p50"].get<double>(),
@@ -122,7 +170,7 @@ main(int argc, char** argv)
                     b["device_compute"].get<double>(),
                     b["uplink"].get<double>(),
                     b["waiting"].get<double>());
-        std::printf("  experts/token-layer %.3f  dropped %lld  cache hit rate %.3f\n",
+        std::printf("  decode: experts/token-layer %.3f  dropped %lld  cache hit rate %.3f\n",
                     s["experts_per_token_layer"].get<double>(),
                     s["experts_dropped"].get<long long>(),
                     s["cache_hit_rate"].get<double>());

@@ -1,5 +1,6 @@
 #include "json-config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -87,6 +88,27 @@ JsonConfigReader::String(const std::string& key, const std::string& fallback) co
         Fail(key, "must be a string, got " + m_json[key].dump());
     }
     return m_json[key].get<std::string>();
+}
+
+std::string
+JsonConfigReader::Choice(const std::string& key,
+                         const std::string& fallback,
+                         const std::vector<std::string>& allowed) const
+{
+    const std::string value = String(key, fallback);
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+    {
+        std::string list;
+        for (std::size_t i = 0; i < allowed.size(); ++i)
+        {
+            list += (i == 0                    ? ""
+                     : i + 1 == allowed.size() ? " or "
+                                               : ", ") +
+                    ("\"" + allowed[i] + "\"");
+        }
+        Fail(key, "must be " + list + ", got \"" + value + "\"");
+    }
+    return value;
 }
 
 long long

@@ -37,6 +37,10 @@ class JsonConfigReader
 
     std::string String(const std::string& key) const; ///< required
     std::string String(const std::string& key, const std::string& fallback) const;
+    /// A string that must be one of `allowed` (the error lists them).
+    std::string Choice(const std::string& key,
+                       const std::string& fallback,
+                       const std::vector<std::string>& allowed) const;
     long long Integer(const std::string& key,
                       long long fallback,
                       long long min,

@@ -1,8 +1,11 @@
 #include "wdmoe-scenario.h"
 
+#include "cache-allocation.h"
+#include "calibration.h"
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "expert-placement.h"
+#include "gating.h"
 #include "json-config.h"
 #include "mixtral-model.h"
 #include "moe-inference-app.h"
@@ -50,6 +53,29 @@ ReadText(const std::string& path, const JsonConfigReader& where, const std::stri
     return text.str();
 }
 
+/// True when the texts share a passage: one of up to 32 windows of 64 bytes spread evenly over
+/// `evaluation` occurs in `calibration` (a text scored with knowledge tuned on itself would
+/// flatter the policy).
+bool
+TextsOverlap(const std::string& evaluation, const std::string& calibration)
+{
+    const std::size_t window = 64;
+    if (evaluation.size() < window)
+    {
+        return calibration.find(evaluation) != std::string::npos;
+    }
+    const std::size_t probes = 32;
+    for (std::size_t i = 0; i < probes; ++i)
+    {
+        const std::size_t at = (evaluation.size() - window) * i / (probes - 1);
+        if (calibration.find(evaluation.substr(at, window)) != std::string::npos)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
 double
 Percentile(std::vector<double> v, double p)
 {
@@ -70,9 +96,18 @@ Percentile(std::vector<double> v, double p)
 ScenarioConfig
 ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& sets)
 {
+    return FromJson(path, ReadJsonConfigFile(path), sets);
+}
+
+ScenarioConfig
+ScenarioConfig::FromJson(const std::string& path,
+                         const nlohmann::json& json,
+                         const std::vector<std::string>& sets,
+                         const std::string& policyField)
+{
     ScenarioConfig c;
     c.file = path;
-    c.echo = ReadJsonConfigFile(path);
+    c.echo = json;
     for (const std::string& set : sets)
     {
         const auto eq = set.find('=');
@@ -121,6 +156,7 @@ ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& se
                     "devices",
                     "placement",
                     "failures",
+                    "policy",
                     "seed",
                     "run"});
     root.String("description", "");
@@ -193,21 +229,12 @@ ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& se
                     "mobility",
                     "layer_deadline_ms"});
     c.bandwidthHz = cell.Number("bandwidth_mhz", 100, 1e-3, 1e5) * 1e6;
-    const std::string duplex = cell.String("duplex", "shared");
-    if (duplex != "shared" && duplex != "fdd")
-    {
-        cell.Fail("duplex", "must be \"shared\" or \"fdd\", got \"" + duplex + "\"");
-    }
+    const std::string duplex = cell.Choice("duplex", "shared", {"shared", "fdd"});
     c.duplex = duplex == "fdd" ? DuplexMode::FDD : DuplexMode::SHARED;
     c.ulShare = cell.Number("ul_share", 0.5, 0.01, 0.99);
     c.radiusM = cell.Number("radius_m", 500, 1, 1e5);
     c.minDistanceM = cell.Number("min_distance_m", 35, 1, 1e5);
-    c.propagation = cell.String("propagation", "3gpp-uma");
-    if (c.propagation != "3gpp-uma" && c.propagation != "log-distance-128")
-    {
-        cell.Fail("propagation",
-                  "must be \"3gpp-uma\" or \"log-distance-128\", got \"" + c.propagation + "\"");
-    }
+    c.propagation = cell.Choice("propagation", "3gpp-uma", {"3gpp-uma", "log-distance-128"});
     c.carrierHz = cell.Number("carrier_ghz", 3.5, 0.5, 100) * 1e9;
     c.shadowingSigmaDb = cell.Number("shadowing_sigma_db", 8, 0, 30);
     c.coherenceTimeS = cell.Number("coherence_time_ms", 10, 1e-3, 1e6) * 1e-3;
@@ -227,20 +254,16 @@ ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& se
     c.bsProfile = bs.String("profile", "edge-server-gpu");
 
     const JsonConfigReader devices = root.Object("devices");
-    devices.AllowOnly({"count", "profile", "memory_fraction", "warm_cache"});
+    devices.AllowOnly({"count", "profile", "memory_fraction", "storage_slots", "warm_cache"});
     c.devices = int(devices.Integer("count", 8, 1, 4096));
     c.deviceProfile = devices.String("profile", "jetson-agx-orin");
     c.memoryFraction = devices.Number("memory_fraction", 0.75, 0, 1);
+    c.storageSlots = int(devices.Integer("storage_slots", 0, 0, 1 << 20));
     c.warmCache = devices.Bool("warm_cache", true);
 
     const JsonConfigReader placement = root.Object("placement");
     placement.AllowOnly({"algorithm", "replicas"});
-    c.placement = placement.String("algorithm", "min-cost");
-    if (c.placement != "min-cost" && c.placement != "round-robin")
-    {
-        placement.Fail("algorithm",
-                       "must be \"min-cost\" or \"round-robin\", got \"" + c.placement + "\"");
-    }
+    c.placement = placement.Choice("algorithm", "min-cost", {"min-cost", "round-robin"});
     c.replicas = placement.Bool("replicas", false);
 
     if (c.echo.contains("failures"))
@@ -262,11 +285,85 @@ ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& se
                 {int(f.Integer("device", 0, 0, 4095)), f.Number("at_s", 0, 0, 1e9)});
         }
     }
+    const nlohmann::json noPolicy = nlohmann::json::object();
+    const JsonConfigReader policy(path,
+                                  c.echo.contains("policy") ? c.echo["policy"] : noPolicy,
+                                  policyField);
+    if (c.echo.contains("policy") && !c.echo["policy"].is_object())
+    {
+        root.Fail("policy", "must be an object");
+    }
+    policy.AllowOnly({"name",
+                      "gating",
+                      "adaptive_threshold",
+                      "adaptive_prefill",
+                      "selection",
+                      "wlr_theta",
+                      "straggler_weight_max",
+                      "straggler_gain_min",
+                      "allocation",
+                      "joint_max_iterations",
+                      "cache_allocation",
+                      "prefetch",
+                      "prefetch_hint_bits",
+                      "profile_text",
+                      "profile_tokens"});
+    InferencePolicy& p = c.policy;
+    c.gating = policy.Choice("gating", "topk", {"topk", "adaptive"});
+    p.adaptiveGating = c.gating == "adaptive";
+    p.adaptiveThreshold = policy.Number("adaptive_threshold", 0.005, 0, 1e6);
+    p.adaptivePrefill = policy.Bool("adaptive_prefill", false);
+    c.selection = policy.Choice("selection", "all", {"all", "wlr", "straggler"});
+    p.selection = c.selection == "wlr"         ? SelectionRule::WLR
+                  : c.selection == "straggler" ? SelectionRule::STRAGGLER
+                                               : SelectionRule::ALL;
+    p.wlrTheta = policy.Number("wlr_theta", 0.5, 0, 1e6);
+    p.stragglerWeightMax = policy.Number("straggler_weight_max", 0.3, 0, 1);
+    p.stragglerGainMin = policy.Number("straggler_gain_min", 0.2, 0, 1);
+    c.allocation =
+        policy.Choice("allocation", "equal", {"equal", "proportional", "minmax", "joint"});
+    p.allocation = c.allocation == "proportional" ? AllocationRule::PROPORTIONAL
+                   : c.allocation == "equal"      ? AllocationRule::EQUAL
+                                                  : AllocationRule::MINMAX;
+    p.joint = c.allocation == "joint";
+    p.jointMaxIterations = int(policy.Integer("joint_max_iterations", 10, 1, 1000));
+    c.cacheAllocation = policy.Choice("cache_allocation", "uniform", {"uniform", "dp"});
+    p.prefetch = policy.Bool("prefetch", false);
+    p.hintBits = policy.Number("prefetch_hint_bits", 256, 1, 1e9);
+    if (policy.Has("profile_text"))
+    {
+        c.profileTextPath = root.PathRelativeToFile(policy.String("profile_text"));
+    }
+    c.profileTokens = int(policy.Integer("profile_tokens", 1024, 1, 1 << 24));
+    p.name = policy.String("name", "");
+    p.name = c.PolicyName();
+
     c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));
     c.run = uint32_t(root.Integer("run", 1, 1, 0xffffffffLL));
     c.profilesDir = root.PathRelativeToFile("profiles");
     c.Validate();
     return c;
+}
+
+std::string
+ScenarioConfig::PolicyName() const
+{
+    if (!policy.name.empty())
+    {
+        return policy.name;
+    }
+    std::string name = gating == "adaptive" ? "adaptive" : "top-k";
+    name += selection == "all" ? "" : " + " + selection;
+    name += " + " + allocation;
+    if (cacheAllocation == "dp")
+    {
+        name += " + cache dp";
+    }
+    if (policy.prefetch)
+    {
+        name += " + prefetch";
+    }
+    return name;
 }
 
 void
@@ -345,13 +442,77 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     const wdmoe::llm::ModelConfig& mc = model->Config();
     auto tokenizer = wdmoe::llm::Tokenizer::ForModel(c.modelDir, mc);
     const JsonConfigReader root(c.file, c.echo);
-    const std::vector<int> tokens = tokenizer->Encode(ReadText(c.textPath, root, "workload.text"));
+    const std::string text = ReadText(c.textPath, root, "workload.text");
+    const std::vector<int> tokens = tokenizer->Encode(text);
     if (c.promptTokens >= mc.maxPositionEmbeddings)
     {
         root.Fail("workload.prompt_tokens",
                   "must be below the model's context of " +
                       std::to_string(mc.maxPositionEmbeddings) + " tokens, got " +
                       std::to_string(c.promptTokens));
+    }
+
+    // Adaptive gating's sensitivities, and the text the cache allocation is profiled on; neither
+    // may share passages with the text that is scored.
+    InferencePolicy policy = c.policy;
+    std::string profileText = c.profileTextPath;
+    const std::string sensitivityFile = c.modelDir + "/sensitivity.json";
+    const bool calibrated = std::ifstream(sensitivityFile).good();
+    if (policy.adaptiveGating || (c.cacheAllocation == "dp" && profileText.empty() && calibrated))
+    {
+        wdmoe::llm::SensitivityTable table;
+        try
+        {
+            table = wdmoe::llm::SensitivityTable::Load(c.modelDir, mc.numHiddenLayers);
+        }
+        catch (const std::exception& e)
+        {
+            root.Fail(
+                "policy.gating",
+                "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe calibrate " +
+                    c.modelDir + " TEXT): " + e.what());
+        }
+        policy.sensitivity = table.sensitivity;
+        const std::string calibrationPath = c.modelDir + "/" + table.calibrationText;
+        if (TextsOverlap(text, ReadText(calibrationPath, root, "workload.text")))
+        {
+            root.Fail("workload.text",
+                      "shares passages with the calibration text " + calibrationPath +
+                          " that the sensitivities were fitted on; score another text");
+        }
+        if (profileText.empty())
+        {
+            profileText = calibrationPath;
+        }
+    }
+    wdmoe::llm::RoutingProfile routingProfile;
+    if (c.cacheAllocation == "dp")
+    {
+        if (profileText.empty())
+        {
+            root.Fail("policy.profile_text",
+                      "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
+                      "naming a calibration text)");
+        }
+        const std::string profile = ReadText(profileText, root, "policy.profile_text");
+        if (TextsOverlap(text, profile))
+        {
+            root.Fail("policy.profile_text",
+                      "shares passages with workload.text; profile the routing on another text");
+        }
+        std::unique_ptr<wdmoe::llm::RoutingPolicy> gating;
+        if (policy.adaptiveGating)
+        {
+            gating = std::make_unique<wdmoe::llm::AdaptiveGating>(policy.sensitivity,
+                                                                  policy.adaptiveThreshold,
+                                                                  policy.adaptivePrefill);
+        }
+        routingProfile = wdmoe::llm::ProfileRouting(*model,
+                                                    tokenizer->Encode(profile),
+                                                    mc.maxPositionEmbeddings,
+                                                    c.promptTokens,
+                                                    gating.get(),
+                                                    c.profileTokens);
     }
 
     // The model that is priced.
@@ -447,9 +608,11 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     }
     stream += channel->AssignStreams(stream);
 
-    // Devices, placement (over the layers and experts of the model that routes) and caches.
+    // Devices, placement (over the layers and experts of the model that routes) and caches. A
+    // device hosts up to storage_slots experts on storage and keeps memorySlots in memory.
     const int memorySlots =
         int(std::floor(c.memoryFraction * deviceProfile.memoryBytes / cost.ExpertBytes()));
+    const int hostSlots = c.storageSlots > 0 ? c.storageSlots : memorySlots;
     PlacementProblem problem;
     problem.layers = mc.numHiddenLayers;
     problem.experts = mc.numLocalExperts;
@@ -460,36 +623,64 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         devices[i].channelIndex = uint32_t(i);
         devices[i].profile = deviceProfile;
-        devices[i].memory = ExpertCache(memorySlots);
-        // A device holds in memory the experts placed on it (up to its memory slots).
-        problem.deviceCapacity.push_back(std::min(memorySlots, problem.layers * problem.experts));
+        problem.deviceCapacity.push_back(std::min(hostSlots, problem.layers * problem.experts));
         const double bits = cost.HiddenStateBits(1);
         problem.deviceCost.push_back(bits / channel->DownlinkRate(i, share, Seconds(0)) +
                                      cost.ExpertSeconds(deviceProfile, 1) +
                                      bits / channel->UplinkRate(i, share, Seconds(0)));
     }
-    const int totalSlots = memorySlots * c.devices;
-    if (totalSlots < problem.layers * problem.experts)
+    if (hostSlots * c.devices < problem.layers * problem.experts)
     {
-        root.Fail("devices",
+        root.Fail(c.storageSlots > 0 ? "devices.storage_slots" : "devices",
                   "cannot hold the model: " + std::to_string(c.devices) + " x " +
-                      std::to_string(memorySlots) +
-                      " expert slots (memory_fraction x "
-                      "memory of " +
-                      c.deviceProfile + " / " + std::to_string(cost.ExpertBytes()) +
-                      " bytes per priced expert) < " + std::to_string(problem.layers) +
-                      " layers x " + std::to_string(problem.experts) + " experts");
+                      std::to_string(hostSlots) +
+                      (c.storageSlots > 0
+                           ? " storage slots"
+                           : " expert slots (memory_fraction x memory of " + c.deviceProfile +
+                                 " / " + std::to_string(cost.ExpertBytes()) +
+                                 " bytes per priced expert)") +
+                      " < " + std::to_string(problem.layers) + " layers x " +
+                      std::to_string(problem.experts) + " experts");
     }
     const ExpertPlacement placement =
         c.placement == "min-cost" ? PlaceMinCost(problem) : PlaceRoundRobin(problem);
-    if (c.warmCache)
+    // Memory slots per layer: each layer's LRU holds at most the experts the device hosts there.
+    std::vector<std::vector<int>> slotsOf(c.devices);
+    for (int i = 0; i < c.devices; ++i)
     {
-        for (int i = 0; i < c.devices; ++i)
+        std::vector<int> hosted(problem.layers, 0);
+        for (const auto& [layer, expert] : placement.ExpertsOn(i))
         {
-            const auto held = placement.ExpertsOn(i);
-            for (std::size_t k = 0; k < held.size() && int(k) < memorySlots; ++k)
+            ++hosted[layer];
+        }
+        if (c.cacheAllocation == "dp")
+        {
+            std::vector<std::vector<double>> loads(problem.layers);
+            for (int l = 0; l < problem.layers; ++l)
             {
-                devices[i].memory.Touch(held[k].first, held[k].second);
+                const double accuracy = policy.prefetch ? routingProfile.prefetchAccuracy[l] : 0.0;
+                for (int slots = 0; slots <= hosted[l]; ++slots)
+                {
+                    loads[l].push_back(ExpectedOnDemandLoads(routingProfile.singleExpertRate[l],
+                                                             accuracy,
+                                                             hosted[l],
+                                                             problem.experts,
+                                                             mc.numExpertsPerTok,
+                                                             slots));
+                }
+            }
+            slotsOf[i] = AllocateSlotsDp(loads, memorySlots);
+        }
+        else
+        {
+            slotsOf[i] = AllocateSlotsUniform(hosted, memorySlots);
+        }
+        devices[i].memory = ExpertMemory(slotsOf[i]);
+        if (c.warmCache)
+        {
+            for (const auto& [layer, expert] : placement.ExpertsOn(i))
+            {
+                devices[i].memory.Preload(layer, expert);
             }
         }
     }
@@ -501,6 +692,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     app->SetWorkload(tokens, c.promptTokens, c.scoredTokens);
     app->SetCell(channel, band, devices, placement);
     app->SetCosts(cost, bsProfile);
+    app->SetPolicy(policy);
     bsNode.Get(0)->AddApplication(app);
     for (const auto& f : c.failures)
     {
@@ -513,6 +705,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     }
     Simulator::Run();
     const std::vector<TokenRecord> records = app->Records();
+    const std::vector<LayerStats> perLayer = app->PerLayer();
     const bool finished = app->Finished();
     Simulator::Destroy();
     if (!finished)
@@ -524,7 +717,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     ScenarioResult result;
     std::vector<double> latencyMs;
     double nll = 0;
-    long long agree = 0, run = 0, dropped = 0, empty = 0, hits = 0, misses = 0, tokenLayers = 0;
+    long long agree = 0, dropped = 0, empty = 0, hits = 0, misses = 0;
     double bsMs = 0, dlMs = 0, loadMs = 0, computeMs = 0, ulMs = 0, waitMs = 0;
     std::ostringstream csv;
     csv << "index,phase,request,position,tokens_fed,start_s,latency_ms,bs_compute_ms,"
@@ -544,12 +737,10 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
             << "," << r.cacheMisses << "," << r.nll << "," << (r.agreesWithTopK ? 1 : 0) << "\n";
         nll += r.nll;
         agree += r.agreesWithTopK;
-        run += r.expertsRun;
         dropped += r.expertsDropped;
         empty += r.emptyLayers;
         hits += r.cacheHits;
         misses += r.cacheMisses;
-        tokenLayers += (long long)r.tokensFed * mc.numHiddenLayers;
         if (r.phase == "decode")
         {
             ++decodes;
@@ -587,6 +778,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                  {"bs_profile", c.bsProfile},
                  {"bandwidth_mhz", c.bandwidthHz / 1e6},
                  {"expert_memory_slots_per_device", memorySlots},
+                 {"expert_storage_slots_per_device", hostSlots},
                  {"placement", c.placement}};
     s["tokens_scored"] = records.size();
     s["decode_tokens"] = decodes;
@@ -600,10 +792,61 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                                  {"device_compute", computeMs / d},
                                  {"uplink", ulMs / d},
                                  {"waiting", waitMs / d}};
-    s["experts_per_token_layer"] = tokenLayers ? double(run) / tokenLayers : 0.0;
+    // Policies act on decode steps: experts, cache and prefetch figures are over decode
+    // token-layers (tokens.csv has every pass).
+    LayerStats decode;
+    long long joint = 0;
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+    for (std::size_t l = 0; l < perLayer.size(); ++l)
+    {
+        const LayerStats& ls = perLayer[l];
+        decode.tokenLayers += ls.tokenLayers;
+        decode.expertsRun += ls.expertsRun;
+        decode.singleExpert += ls.singleExpert;
+        decode.predicted += ls.predicted;
+        decode.predictable += ls.predictable;
+        decode.cacheHits += ls.cacheHits;
+        decode.cacheMisses += ls.cacheMisses;
+        const auto ratio = [](long long a, long long b) -> nlohmann::ordered_json {
+            return b ? nlohmann::ordered_json(double(a) / double(b)) : nlohmann::ordered_json();
+        };
+        layers.push_back({{"layer", l},
+                          {"experts_per_token", ratio(ls.expertsRun, ls.tokenLayers)},
+                          {"single_expert_rate", ratio(ls.singleExpert, ls.tokenLayers)},
+                          {"cache_hit_rate", ratio(ls.cacheHits, ls.cacheHits + ls.cacheMisses)},
+                          {"prefetch_accuracy", ratio(ls.predicted, ls.predictable)},
+                          {"prefetch_hints", ls.hintsSent},
+                          {"memory_slots_device0", slotsOf.empty() ? 0 : slotsOf[0][l]}});
+    }
+    for (const TokenRecord& r : records)
+    {
+        joint += r.phase == "decode" ? r.jointIterations : 0;
+    }
+    s["policy"] = {{"name", policy.name},
+                   {"gating", c.gating},
+                   {"adaptive_threshold", policy.adaptiveThreshold},
+                   {"selection", c.selection},
+                   {"allocation", c.allocation},
+                   {"cache_allocation", c.cacheAllocation},
+                   {"prefetch", policy.prefetch}};
+    s["experts_per_token_layer"] =
+        decode.tokenLayers ? double(decode.expertsRun) / decode.tokenLayers : 0.0;
+    s["single_expert_rate"] =
+        decode.tokenLayers ? double(decode.singleExpert) / decode.tokenLayers : 0.0;
+    s["prefetch_accuracy"] =
+        decode.predictable
+            ? nlohmann::ordered_json(double(decode.predicted) / double(decode.predictable))
+            : nlohmann::ordered_json();
+    s["selection_rounds_per_layer"] =
+        decode.tokenLayers && c.selection != "all" ? double(joint) / decode.tokenLayers : 0.0;
+    s["per_layer"] = layers;
     s["experts_dropped"] = dropped;
     s["empty_token_layers"] = empty;
-    s["cache_hit_rate"] = hits + misses ? double(hits) / double(hits + misses) : 1.0;
+    s["cache_hit_rate"] =
+        decode.cacheHits + decode.cacheMisses
+            ? double(decode.cacheHits) / double(decode.cacheHits + decode.cacheMisses)
+            : 1.0;
+    s["cache_hit_rate_all_passes"] = hits + misses ? double(hits) / double(hits + misses) : 1.0;
     s["nll_per_token"] = nll / n;
     s["perplexity"] = std::exp(nll / n);
     s["top1_agreement_with_topk"] = agree / n;

@@ -3,6 +3,7 @@
 #define WDMOE_SCENARIO_H
 
 #include "bandwidth-slices.h"
+#include "moe-inference-app.h"
 
 #include "ns3/ptr.h"
 
@@ -61,8 +62,9 @@ struct ScenarioConfig
     std::string bsProfile = "edge-server-gpu";
     int devices = 8;
     std::string deviceProfile = "jetson-agx-orin";
-    double memoryFraction = 0.75;       ///< share of device memory for experts
-    bool warmCache = true;              ///< devices start with their placed experts in memory
+    double memoryFraction = 0.75; ///< share of device memory for experts
+    int storageSlots = 0;         ///< experts a device can host (on storage); 0: its memory slots
+    bool warmCache = true;        ///< devices start with their placed experts in memory
     std::string placement = "min-cost"; ///< or "round-robin"
     bool replicas = false;
 
@@ -74,6 +76,15 @@ struct ScenarioConfig
 
     std::vector<Failure> failures;
 
+    // policies ("policy" object); the names as written, parsed into `policy`
+    InferencePolicy policy;
+    std::string gating = "topk";             ///< or "adaptive"
+    std::string selection = "all";           ///< or "wlr", "straggler"
+    std::string allocation = "equal";        ///< or "proportional", "minmax", "joint"
+    std::string cacheAllocation = "uniform"; ///< or "dp"
+    std::string profileTextPath;             ///< text the dp allocation measures r_l and a_l on
+    int profileTokens = 1024;                ///< decode tokens of that measurement
+
     uint32_t seed = 1;
     uint32_t run = 1;
 
@@ -82,8 +93,16 @@ struct ScenarioConfig
     /// sets: "dotted.key=value" overrides applied to the JSON before it is checked (value is
     /// read as JSON when it parses, else as a string): "cell.bandwidth_mhz=20".
     static ScenarioConfig Load(const std::string& path, const std::vector<std::string>& sets = {});
+    /// The same from JSON already read from path; errors in the "policy" object name it as
+    /// policyField (a comparison names the list entry it came from).
+    static ScenarioConfig FromJson(const std::string& path,
+                                   const nlohmann::json& json,
+                                   const std::vector<std::string>& sets = {},
+                                   const std::string& policyField = "policy");
     /// Checks relations between fields (radius > minimum distance, failure devices exist...).
     void Validate() const;
+    /// The policy's name for results: policy.name, else built from its rules.
+    std::string PolicyName() const;
 };
 
 /// Summary of a finished run, as written to summary.json.

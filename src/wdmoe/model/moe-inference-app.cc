@@ -1,5 +1,6 @@
 #include "moe-inference-app.h"
 
+#include "gating.h"
 #include "mixtral-model.h"
 #include "routing.h"
 
@@ -83,6 +84,11 @@ MoeInferenceApp::GetTypeId()
                             "A dispatched expert was lost (deadline, switch-off, coverage): "
                             "layer, expert, device",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_droppedTrace),
+                            "ns3::MoeInferenceApp::ExpertTracedCallback")
+            .AddTraceSource("PrefetchHint",
+                            "A prefetch hint reached a device, which starts loading the expert: "
+                            "layer, expert, device",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_hintTrace),
                             "ns3::MoeInferenceApp::ExpertTracedCallback");
     return tid;
 }
@@ -144,6 +150,12 @@ MoeInferenceApp::SetCosts(const CostModel& cost, const ComputeProfile& bs)
 }
 
 void
+MoeInferenceApp::SetPolicy(const InferencePolicy& policy)
+{
+    m_policy = policy;
+}
+
+void
 MoeInferenceApp::ScheduleSwitchOff(uint32_t device, Time at)
 {
     NS_ABORT_MSG_IF(device >= m_devices.size(), "no device " << device);
@@ -166,6 +178,22 @@ MoeInferenceApp::StartApplication()
                         "a device is switched off but LayerDeadline is 0: the layer would wait "
                         "for it forever");
     }
+    const int layers = m_model->Config().numHiddenLayers;
+    if (m_policy.adaptiveGating)
+    {
+        NS_ABORT_MSG_IF(int(m_policy.sensitivity.size()) != layers,
+                        "adaptive gating needs one sensitivity per layer ("
+                            << m_policy.sensitivity.size() << " for " << layers << " layers)");
+        m_gating = std::make_unique<wdmoe::llm::AdaptiveGating>(m_policy.sensitivity,
+                                                                m_policy.adaptiveThreshold,
+                                                                m_policy.adaptivePrefill);
+    }
+    else
+    {
+        m_gating = std::make_unique<wdmoe::llm::TopKRouting>();
+    }
+    m_layerStats.assign(layers, LayerStats());
+    m_prediction.assign(layers, {});
     m_cache = std::make_unique<KvCache>(m_model->NewCache());
     m_referenceCache = std::make_unique<KvCache>(m_model->NewCache());
     m_nextToken = 0;
@@ -239,76 +267,354 @@ MoeInferenceApp::PredictedRoundTrip(uint32_t device, int tokens) const
     return dl + m_cost.ExpertSeconds(m_devices[device].profile, tokens) + ul;
 }
 
-void
-MoeInferenceApp::DispatchLayer()
+std::vector<uint32_t>
+MoeInferenceApp::BuildWork(const std::vector<RoutingDecision>& decisions,
+                           const std::vector<std::vector<int>>& deviceOf)
 {
-    const int layer = m_pass->Layer();
-    const int n = m_pass->Tokens();
-    const Time now = Simulator::Now();
-    m_dispatchAt = now;
-    m_decisions.assign(n, RoutingDecision());
     for (auto& w : m_work)
     {
         w = Work();
     }
-    // The model's own top-k decides; each chosen expert goes to its least loaded replica.
-    for (int i = 0; i < n; ++i)
-    {
-        const RoutingRequest r = m_pass->Request(i);
-        wdmoe::llm::TopKDecision(r.gateProbs, r.numExperts, r.topK, m_decisions[i]);
-        for (int e : m_decisions[i].experts)
-        {
-            // Only replicated experts need a choice (it costs two channel evaluations each).
-            const std::vector<int>& holders = m_placement.Holders(layer, e);
-            const int d =
-                holders.size() == 1 ? holders[0] : ChooseReplica(holders, [this](int dev) {
-                    return PredictedRoundTrip(dev, 1);
-                });
-            Work& w = m_work[d];
-            w.active = true;
-            w.items.push_back({i, e});
-        }
-    }
     std::vector<uint32_t> active;
-    for (uint32_t d = 0; d < m_work.size(); ++d)
+    for (std::size_t i = 0; i < decisions.size(); ++i)
     {
-        Work& w = m_work[d];
-        if (!w.active)
+        for (std::size_t k = 0; k < decisions[i].experts.size(); ++k)
         {
-            continue;
-        }
-        active.push_back(d);
-        std::vector<bool> tokenSeen(n, false);
-        for (const auto& [token, expert] : w.items)
-        {
-            auto it = std::find(w.experts.begin(), w.experts.end(), expert);
+            const int d = deviceOf[i][k];
+            const int e = decisions[i].experts[k];
+            Work& w = m_work[d];
+            if (!w.active)
+            {
+                w.active = true;
+                active.push_back(uint32_t(d));
+            }
+            w.items.push_back({int(i), e});
+            auto it = std::find(w.experts.begin(), w.experts.end(), e);
             if (it == w.experts.end())
             {
-                w.experts.push_back(expert);
+                w.experts.push_back(e);
                 w.tokensOf.push_back(1);
             }
             else
             {
                 ++w.tokensOf[it - w.experts.begin()];
             }
-            if (!tokenSeen[token])
-            {
-                tokenSeen[token] = true;
-                ++w.uniqueTokens;
-            }
         }
     }
-    // Equal slices among the devices this layer uses. The BS cannot tell a switched-off device
-    // from a slow one: it gets its slice too, and only the deadline ends the wait for it.
-    const std::vector<double> dl = EqualBandwidthSlices(m_band.dlHz, active.size());
-    const std::vector<double> ul = EqualBandwidthSlices(m_band.ulHz, active.size());
+    std::sort(active.begin(), active.end());
+    for (uint32_t d : active)
+    {
+        Work& w = m_work[d];
+        std::vector<bool> tokenSeen(decisions.size(), false);
+        for (const auto& item : w.items)
+        {
+            w.uniqueTokens += !tokenSeen[item.first];
+            tokenSeen[item.first] = true;
+        }
+    }
+    return active;
+}
+
+double
+MoeInferenceApp::PredictDevice(uint32_t device, double share) const
+{
+    // What the BS expects of one device's part of the layer if it gets `share` of the band:
+    // downlink (the channel it knows now, then the expected one), the device's compute queue, loads
+    // it must wait for (its memory state is mirrored at the BS), the expert computations, uplink.
+    const Work& w = m_work[device];
+    const ExpertDevice& dev = m_devices[device];
+    const Time now = Simulator::Now();
+    const uint32_t ch = dev.channelIndex;
+    const double bits = m_cost.HiddenStateBits(w.uniqueTokens);
+    const Time arrive =
+        now +
+        m_channel->PredictTransferTime(ch, WdmoeChannel::DOWNLINK, bits, share * m_band.dlHz, now);
+    const Time loadTime = Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
+    Time t = std::max(arrive, dev.computeFreeAt);
+    Time storageFree = std::max(arrive, dev.memory.StorageFreeAt());
+    for (std::size_t k = 0; k < w.experts.size(); ++k)
+    {
+        const ExpertMemory::Demand d =
+            dev.memory.Peek(m_pass->Layer(), w.experts[k], arrive, loadTime);
+        Time ready = d.readyAt;
+        if (!d.resident)
+        {
+            ready = storageFree + loadTime; // queued behind the loads before it
+            storageFree = ready;
+        }
+        t = std::max(t, ready) + Seconds(m_cost.ExpertSeconds(dev.profile, w.tokensOf[k]));
+    }
+    // The uplink starts after the computation, as a rule in a later fading block than the one
+    // the BS sees now: priced at the rate expected over the fading.
+    const double ul = bits / m_channel->ExpectedRate(ch, WdmoeChannel::UPLINK, share * m_band.ulHz);
+    return (t - now).GetSeconds() + ul;
+}
+
+double
+MoeInferenceApp::PredictLayer(const std::vector<uint32_t>& active,
+                              const std::vector<double>& shares) const
+{
+    double slowest = 0;
+    for (std::size_t k = 0; k < active.size(); ++k)
+    {
+        slowest = std::max(slowest, PredictDevice(active[k], shares[k]));
+    }
+    return slowest;
+}
+
+std::vector<double>
+MoeInferenceApp::AllocateShares(const std::vector<uint32_t>& active) const
+{
+    if (active.empty())
+    {
+        return {};
+    }
+    switch (m_policy.joint ? AllocationRule::MINMAX : m_policy.allocation)
+    {
+    case AllocationRule::PROPORTIONAL:
+    {
+        // Expected load of a device: its predicted round trip at an equal share.
+        const double equal = 1.0 / active.size();
+        std::vector<double> load;
+        for (uint32_t d : active)
+        {
+            load.push_back(PredictDevice(d, equal));
+        }
+        return ProportionalShares(load);
+    }
+    case AllocationRule::MINMAX:
+    {
+        std::vector<RoundTripOfShare> roundTrip;
+        for (uint32_t d : active)
+        {
+            roundTrip.push_back([this, d](double share) { return PredictDevice(d, share); });
+        }
+        return MinMaxShares(roundTrip, 1e-4).shares;
+    }
+    case AllocationRule::EQUAL:
+    default:
+        return EqualShares(active.size());
+    }
+}
+
+double
+MoeInferenceApp::PredictSelection(const std::vector<bool>& keep)
+{
+    // The layer's predicted latency if only the kept candidates of the (one) decode token ran,
+    // with the band allocated among their devices by the configured rule.
+    std::vector<RoutingDecision> subset(1);
+    std::vector<std::vector<int>> deviceOf(1);
+    for (std::size_t k = 0; k < keep.size(); ++k)
+    {
+        if (keep[k])
+        {
+            subset[0].experts.push_back(m_decisions[0].experts[k]);
+            subset[0].weights.push_back(m_decisions[0].weights[k]);
+            deviceOf[0].push_back(m_deviceOf[0][k]);
+        }
+    }
+    const std::vector<uint32_t> active = BuildWork(subset, deviceOf);
+    return PredictLayer(active, AllocateShares(active));
+}
+
+void
+MoeInferenceApp::SelectExperts()
+{
+    // Decode steps only (one token): which of the gated candidates run.
+    RoutingDecision& candidates = m_decisions[0];
+    const std::size_t n = candidates.experts.size();
+    std::vector<double> weights(candidates.weights.begin(), candidates.weights.end());
+    std::vector<bool> keep(n, true);
+    int rounds = 0;
+    const int maxRounds = m_policy.joint ? std::max(1, m_policy.jointMaxIterations) : 1;
+    while (rounds < maxRounds)
+    {
+        ++rounds;
+        std::vector<bool> next;
+        if (m_policy.selection == SelectionRule::WLR)
+        {
+            // tau under the allocation of the current selection; a candidate outside it is
+            // priced on the share it would get as one more device of an equal split.
+            std::vector<RoutingDecision> current(1);
+            std::vector<std::vector<int>> deviceOf(1);
+            for (std::size_t k = 0; k < n; ++k)
+            {
+                if (keep[k])
+                {
+                    current[0].experts.push_back(candidates.experts[k]);
+                    current[0].weights.push_back(candidates.weights[k]);
+                    deviceOf[0].push_back(m_deviceOf[0][k]);
+                }
+            }
+            const std::vector<uint32_t> active = BuildWork(current, deviceOf);
+            const std::vector<double> shares = AllocateShares(active);
+            std::vector<double> tau(n);
+            std::vector<RoutingDecision> alone(1);
+            std::vector<std::vector<int>> aloneDevice(1);
+            for (std::size_t k = 0; k < n; ++k)
+            {
+                const uint32_t d = uint32_t(m_deviceOf[0][k]);
+                const auto at = std::find(active.begin(), active.end(), d);
+                if (at != active.end())
+                {
+                    tau[k] = PredictDevice(d, shares[at - active.begin()]);
+                }
+                else
+                {
+                    alone[0].experts = {candidates.experts[k]};
+                    alone[0].weights = {candidates.weights[k]};
+                    aloneDevice[0] = {int(d)};
+                    BuildWork(alone, aloneDevice);
+                    tau[k] = PredictDevice(d, 1.0 / (active.size() + 1));
+                    BuildWork(current, deviceOf);
+                }
+            }
+            next = SelectWeightToLatency(weights, tau, m_policy.wlrTheta);
+        }
+        else if (m_policy.selection == SelectionRule::STRAGGLER)
+        {
+            next = SelectStragglers(
+                weights,
+                [this](const std::vector<bool>& k) { return PredictSelection(k); },
+                m_policy.stragglerWeightMax,
+                m_policy.stragglerGainMin);
+        }
+        else
+        {
+            next = keep;
+        }
+        if (next == keep)
+        {
+            break;
+        }
+        keep = next;
+    }
+    m_current.jointIterations += rounds;
+    const std::vector<double> kept = RenormalisedKept(weights, keep);
+    RoutingDecision selected;
+    std::vector<int> devices;
+    for (std::size_t k = 0, j = 0; k < n; ++k)
+    {
+        if (keep[k])
+        {
+            selected.experts.push_back(candidates.experts[k]);
+            selected.weights.push_back(float(kept[j++]));
+            devices.push_back(m_deviceOf[0][k]);
+        }
+    }
+    candidates = selected;
+    m_deviceOf[0] = devices;
+}
+
+void
+MoeInferenceApp::SendPrefetchHints()
+{
+    // AdapMoE's prediction: the next layer's gate on this layer's MoE input; the holders of
+    // the predicted experts that are not resident get a hint and start loading.
+    const int next = m_pass->Layer() + 1;
+    const int experts = m_model->Config().numLocalExperts;
+    std::vector<float> probs(experts);
+    m_pass->PredictNextLayer(0, probs.data());
+    RoutingDecision predicted;
+    wdmoe::llm::TopKDecision(probs.data(), experts, m_model->Config().numExpertsPerTok, predicted);
+    m_prediction[next] = predicted.experts;
+    const Time now = Simulator::Now();
+    for (int e : predicted.experts)
+    {
+        const std::vector<int>& holders = m_placement.Holders(next, e);
+        const int d = holders.size() == 1 ? holders[0] : ChooseReplica(holders, [this](int dev) {
+            return PredictedRoundTrip(dev, 1);
+        });
+        if (m_devices[d].memory.Contains(next, e) || m_devices[d].memory.Slots(next) == 0)
+        {
+            continue;
+        }
+        // A small control message on an equal share of the downlink.
+        const double rate =
+            m_channel->DownlinkRate(m_devices[d].channelIndex, m_band.dlHz / m_devices.size(), now);
+        ++m_layerStats[next].hintsSent;
+        Simulator::Schedule(Seconds(m_policy.hintBits / rate),
+                            &MoeInferenceApp::OnHint,
+                            this,
+                            uint32_t(d),
+                            next,
+                            e);
+    }
+}
+
+void
+MoeInferenceApp::OnHint(uint32_t device, int layer, int expert)
+{
+    ExpertDevice& dev = m_devices[device];
+    if (Simulator::Now() >= dev.offAt)
+    {
+        return;
+    }
+    const Time loadTime = Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
+    if (dev.memory.Prefetch(layer, expert, Simulator::Now(), loadTime))
+    {
+        m_hintTrace(uint32_t(layer), uint32_t(expert), device);
+    }
+}
+
+void
+MoeInferenceApp::DispatchLayer()
+{
+    const int layer = m_pass->Layer();
+    const int n = m_pass->Tokens();
+    const bool decode = m_current.phase == "decode";
+    const Time now = Simulator::Now();
+    m_dispatchAt = now;
+    m_decisions.assign(n, RoutingDecision());
+    m_deviceOf.assign(n, {});
+    // Gating decides the candidates; each goes to its least loaded replica.
+    for (int i = 0; i < n; ++i)
+    {
+        m_gating->Decide(m_pass->Request(i), m_decisions[i]);
+        for (int e : m_decisions[i].experts)
+        {
+            // Only replicated experts need a choice (it costs two channel evaluations each).
+            const std::vector<int>& holders = m_placement.Holders(layer, e);
+            m_deviceOf[i].push_back(holders.size() == 1 ? holders[0]
+                                                        : ChooseReplica(holders, [this](int dev) {
+                                                              return PredictedRoundTrip(dev, 1);
+                                                          }));
+        }
+    }
+    if (decode)
+    {
+        LayerStats& stats = m_layerStats[layer];
+        ++stats.tokenLayers;
+        stats.singleExpert += m_decisions[0].experts.size() == 1;
+        if (m_policy.selection != SelectionRule::ALL)
+        {
+            SelectExperts();
+        }
+        if (m_policy.prefetch && layer > 0)
+        {
+            for (int e : m_decisions[0].experts)
+            {
+                const auto& p = m_prediction[layer];
+                stats.predicted += std::find(p.begin(), p.end(), e) != p.end();
+                ++stats.predictable;
+            }
+        }
+        if (m_policy.prefetch && layer + 1 < m_model->Config().numHiddenLayers)
+        {
+            SendPrefetchHints();
+        }
+    }
+    const std::vector<uint32_t> active = BuildWork(m_decisions, m_deviceOf);
+    // The BS cannot tell a switched-off device from a slow one: it gets its slice too, and only
+    // the deadline ends the wait for it.
+    const std::vector<double> shares = AllocateShares(active);
     m_pending = 0;
     for (std::size_t k = 0; k < active.size(); ++k)
     {
         const uint32_t d = active[k];
         Work& w = m_work[d];
-        w.dlHz = dl[k];
-        w.ulHz = ul[k];
+        w.dlHz = shares[k] * m_band.dlHz;
+        w.ulHz = shares[k] * m_band.ulHz;
         const uint32_t ch = m_devices[d].channelIndex;
         for (int e : w.experts)
         {
@@ -323,7 +629,17 @@ MoeInferenceApp::DispatchLayer()
             continue;
         }
         ++m_pending;
-        w.downlink = Seconds(m_cost.HiddenStateBits(w.uniqueTokens) / dlRate);
+            fprintf(stderr,
+                    "L%d dev %u share %.3f pred %.4f\n",
+                    layer,
+                    d,
+                    shares[k],
+                    PredictDevice(d, shares[k]));
+        w.downlink = m_channel->TransferTime(ch,
+                                             WdmoeChannel::DOWNLINK,
+                                             m_cost.HiddenStateBits(w.uniqueTokens),
+                                             w.dlHz,
+                                             now);
         Simulator::Schedule(w.downlink, &MoeInferenceApp::OnDownlinkDone, this, m_generation, d);
     }
     if (m_deadline.IsStrictlyPositive())
@@ -347,29 +663,38 @@ MoeInferenceApp::OnDownlinkDone(uint32_t generation, uint32_t device)
     }
     ExpertDevice& dev = m_devices[device];
     const Time now = Simulator::Now();
-    const Time start = std::max(now, dev.computeFreeAt);
-    w.queue = start - now;
+    Time t = std::max(now, dev.computeFreeAt);
+    w.queue = t - now;
     const int layer = m_pass->Layer();
+    const bool decode = m_current.phase == "decode";
+    const Time loadTime = Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
+    // Every expert is asked for now (loads queue on the storage reader); each computes when it
+    // is ready and the one before it is done. Waiting for a load is load time.
     for (std::size_t k = 0; k < w.experts.size(); ++k)
     {
-        if (dev.memory.Touch(layer, w.experts[k]))
+        const ExpertMemory::Demand demand = dev.memory.Use(layer, w.experts[k], now, loadTime);
+        if (demand.resident)
         {
-            m_current.cacheHits += w.tokensOf[k] > 0;
+            ++m_current.cacheHits;
+            m_layerStats[layer].cacheHits += decode;
         }
         else
         {
             ++m_current.cacheMisses;
+            m_layerStats[layer].cacheMisses += decode;
             m_cacheMissTrace(layer, w.experts[k], device);
-            w.load += Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
         }
-        w.compute += Seconds(m_cost.ExpertSeconds(dev.profile, w.tokensOf[k]));
+        if (demand.readyAt > t)
+        {
+            w.load += demand.readyAt - t;
+            t = demand.readyAt;
+        }
+        const Time compute = Seconds(m_cost.ExpertSeconds(dev.profile, w.tokensOf[k]));
+        w.compute += compute;
+        t += compute;
     }
-    dev.computeFreeAt = start + w.load + w.compute;
-    Simulator::Schedule(dev.computeFreeAt - now,
-                        &MoeInferenceApp::OnComputeDone,
-                        this,
-                        generation,
-                        device);
+    dev.computeFreeAt = t;
+    Simulator::Schedule(t - now, &MoeInferenceApp::OnComputeDone, this, generation, device);
 }
 
 void
@@ -380,9 +705,11 @@ MoeInferenceApp::OnComputeDone(uint32_t generation, uint32_t device)
     {
         return;
     }
-    const double rate =
-        m_channel->UplinkRate(m_devices[device].channelIndex, w.ulHz, Simulator::Now());
-    w.uplink = Seconds(m_cost.HiddenStateBits(w.uniqueTokens) / rate);
+    w.uplink = m_channel->TransferTime(m_devices[device].channelIndex,
+                                       WdmoeChannel::UPLINK,
+                                       m_cost.HiddenStateBits(w.uniqueTokens),
+                                       w.ulHz,
+                                       Simulator::Now());
     Simulator::Schedule(w.uplink, &MoeInferenceApp::OnUplinkDone, this, generation, device);
 }
 
@@ -395,6 +722,15 @@ MoeInferenceApp::OnUplinkDone(uint32_t generation, uint32_t device)
         return;
     }
     w.returned = true;
+        fprintf(stderr,
+                "  dev %u actual %.4f dl %.4f q %.4f load %.4f comp %.4f ul %.4f\n",
+                device,
+                (Simulator::Now() - m_dispatchAt).GetSeconds(),
+                w.downlink.GetSeconds(),
+                w.queue.GetSeconds(),
+                w.load.GetSeconds(),
+                w.compute.GetSeconds(),
+                w.uplink.GetSeconds());
     for (int e : w.experts)
     {
         m_returnTrace(m_pass->Layer(), e, device);
@@ -466,6 +802,7 @@ MoeInferenceApp::FinishLayer()
                 final[token].experts.push_back(expert);
                 final[token].weights.push_back(chosen.weights[k]);
                 ++m_current.expertsRun;
+                m_layerStats[m_pass->Layer()].expertsRun += m_current.phase == "decode";
             }
         }
     }

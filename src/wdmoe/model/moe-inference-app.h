@@ -3,11 +3,13 @@
 #ifndef WDMOE_MOE_INFERENCE_APP_H
 #define WDMOE_MOE_INFERENCE_APP_H
 
+#include "bandwidth-allocation.h"
 #include "bandwidth-slices.h"
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "expert-cache.h"
 #include "expert-placement.h"
+#include "expert-selection.h"
 #include "wdmoe-channel.h"
 
 #include "ns3/application.h"
@@ -26,6 +28,7 @@ namespace llm
 class MixtralModel;
 class KvCache;
 class LayerStepper;
+class RoutingPolicy;
 struct RoutingDecision;
 } // namespace llm
 } // namespace wdmoe
@@ -38,9 +41,44 @@ struct ExpertDevice
 {
     uint32_t channelIndex = 0; ///< its index in the WdmoeChannel
     ComputeProfile profile;
-    ExpertCache memory;              ///< experts resident in memory
+    ExpertMemory memory;             ///< experts resident in memory, per layer
     Time computeFreeAt = Seconds(0); ///< the device computes one expert at a time
     Time offAt = Time::Max();        ///< when it is switched off
+};
+
+/// The run-time policies of the BS (DESIGN.md section 5; doc/wdmoe.rst "Policies"). Gating
+/// decides the candidates per token, selection which of them run (decode steps), allocation
+/// how the band is split among the devices used, prefetch whether next-layer hints are sent.
+/// The cache-slot allocation is part of the devices' ExpertMemory.
+struct InferencePolicy
+{
+    std::string name = "top-2"; ///< as it appears in results
+    bool adaptiveGating = false;
+    std::vector<double> sensitivity; ///< F_l per layer (adaptive gating)
+    double adaptiveThreshold = 0.005;
+    bool adaptivePrefill = false; ///< apply adaptive gating to prefills too
+    SelectionRule selection = SelectionRule::ALL;
+    double wlrTheta = 0.5;
+    double stragglerWeightMax = 0.3;
+    double stragglerGainMin = 0.2;
+    AllocationRule allocation = AllocationRule::EQUAL;
+    bool joint = false;          ///< alternate selection and allocation until stable
+    int jointMaxIterations = 10; ///< bound on the alternation
+    bool prefetch = false;
+    double hintBits = 256; ///< size of one prefetch hint on the downlink
+};
+
+/// Decode statistics of one layer, summed over the run.
+struct LayerStats
+{
+    long long tokenLayers = 0;  ///< decode tokens that passed the layer
+    long long expertsRun = 0;   ///< experts whose output came back
+    long long singleExpert = 0; ///< token-layers where gating chose one expert
+    long long predicted = 0;    ///< experts run that a prefetch prediction covered
+    long long predictable = 0;  ///< experts run at a layer that had a prediction
+    long long hintsSent = 0;    ///< prefetch hints sent for this layer
+    long long cacheHits = 0;
+    long long cacheMisses = 0;
 };
 
 /// What happened to one scored token (a decode step) or one prefill.
@@ -59,7 +97,8 @@ struct TokenRecord
     int emptyLayers = 0;    ///< token-layers in which every expert was lost
     int cacheMisses = 0;
     int cacheHits = 0;
-    double nll = 0; ///< of the true next token (decode) or of the last prompt token's next
+    int jointIterations = 0; ///< selection/allocation rounds, summed over layers
+    double nll = 0;          ///< of the true next token (decode) or of the last prompt token's next
     bool agreesWithTopK = true; ///< argmax equals that of the unmodified top-k model
 };
 
@@ -85,8 +124,14 @@ class MoeInferenceApp : public Application
                  std::vector<ExpertDevice> devices,
                  const ExpertPlacement& placement);
     void SetCosts(const CostModel& cost, const ComputeProfile& bs);
+    void SetPolicy(const InferencePolicy& policy);
+
+    const InferencePolicy& Policy() const { return m_policy; }
 
     const std::vector<TokenRecord>& Records() const { return m_records; }
+
+    /// Per-layer decode statistics of the run so far.
+    const std::vector<LayerStats>& PerLayer() const { return m_layerStats; }
 
     /// True once every prediction of the workload has been scored.
     bool Finished() const { return m_finished; }
@@ -108,6 +153,16 @@ class MoeInferenceApp : public Application
     void StartPass();
     void StartLayer();
     void DispatchLayer();
+    std::vector<uint32_t> BuildWork(const std::vector<wdmoe::llm::RoutingDecision>& decisions,
+                                    const std::vector<std::vector<int>>& deviceOf);
+    std::vector<double> AllocateShares(const std::vector<uint32_t>& active) const;
+    double PredictDevice(uint32_t device, double share) const;
+    double PredictLayer(const std::vector<uint32_t>& active,
+                        const std::vector<double>& shares) const;
+    double PredictSelection(const std::vector<bool>& keep);
+    void SelectExperts();
+    void SendPrefetchHints();
+    void OnHint(uint32_t device, int layer, int expert);
     void OnDownlinkDone(uint32_t generation, uint32_t device);
     void OnComputeDone(uint32_t generation, uint32_t device);
     void OnUplinkDone(uint32_t generation, uint32_t device);
@@ -131,6 +186,8 @@ class MoeInferenceApp : public Application
     ComputeProfile m_bs;
     Time m_deadline;
     double m_minRateBps = 0;
+    InferencePolicy m_policy;
+    std::unique_ptr<wdmoe::llm::RoutingPolicy> m_gating;
 
     // State of the pass in flight
     std::unique_ptr<wdmoe::llm::KvCache> m_cache;
@@ -146,16 +203,20 @@ class MoeInferenceApp : public Application
     uint32_t m_generation = 0; ///< bumps at every layer; stale events compare against it
     std::vector<Work> m_work;  ///< by device
     std::vector<wdmoe::llm::RoutingDecision> m_decisions;
+    std::vector<std::vector<int>> m_deviceOf; ///< [token][k]: device serving decision k
     int m_pending = 0;
     EventId m_deadlineEvent;
     bool m_finished = false;
     std::vector<TokenRecord> m_records;
+    std::vector<LayerStats> m_layerStats;
+    std::vector<std::vector<int>> m_prediction; ///< per layer: experts predicted for it (decode)
 
     TracedCallback<uint32_t, Time> m_tokenLatencyTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_dispatchTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_returnTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_cacheMissTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_droppedTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_hintTrace;
 };
 
 } // namespace ns3

@@ -67,19 +67,66 @@ NegativeLogLikelihood(const float* logits, int n, int target)
 
 } // namespace
 
+std::vector<TokenWindow>
+ScoringWindows(std::size_t tokenCount, int window, std::int64_t maxTokens)
+{
+    if (window < 2)
+    {
+        throw std::invalid_argument("evaluation window must hold at least 2 tokens");
+    }
+    if (tokenCount < 2)
+    {
+        throw std::invalid_argument("text has fewer than 2 tokens: nothing to score");
+    }
+    std::vector<TokenWindow> windows;
+    std::int64_t scored = 0;
+    for (std::size_t begin = 0; begin + 1 < tokenCount; begin += window)
+    {
+        const std::int64_t remaining =
+            maxTokens > 0 ? maxTokens - scored : std::int64_t(tokenCount);
+        if (remaining <= 0)
+        {
+            break;
+        }
+        // A window of w tokens scores w - 1 predictions.
+        const std::size_t w = std::min<std::size_t>(
+            {std::size_t(window), tokenCount - begin, std::size_t(remaining) + 1});
+        if (w < 2)
+        {
+            break;
+        }
+        windows.push_back({begin, int(w)});
+        scored += std::int64_t(w) - 1;
+    }
+    return windows;
+}
+
+void
+ScoreWindow(MixtralModel& model,
+            KvCache& cache,
+            const int* ids,
+            int n,
+            RoutingPolicy* policy,
+            std::vector<float>& logits,
+            std::vector<double>& nll)
+{
+    const int vocab = model.Config().vocabSize;
+    cache.Clear();
+    logits.resize(std::size_t(n) * vocab);
+    model.Forward(cache, ids, n, logits.data(), policy);
+    nll.resize(n > 0 ? std::size_t(n) - 1 : 0);
+    for (int i = 0; i + 1 < n; ++i)
+    {
+        nll[i] = NegativeLogLikelihood(&logits[std::size_t(i) * vocab], vocab, ids[i + 1]);
+    }
+}
+
 EvalResult
 EvaluateTokens(MixtralModel& model, const std::vector<int>& ids, const EvalOptions& options)
 {
     const ModelConfig& c = model.Config();
     const int window = options.window > 0 ? options.window : c.maxPositionEmbeddings;
-    if (window < 2)
-    {
-        throw std::invalid_argument("evaluation window must hold at least 2 tokens");
-    }
-    if (ids.size() < 2)
-    {
-        throw std::invalid_argument("text has fewer than 2 tokens: nothing to score");
-    }
+    const std::vector<TokenWindow> windows = ScoringWindows(ids.size(), window, options.maxTokens);
     TopKRouting topK;
     CountingPolicy counter(options.policy ? options.policy : &topK,
                            c.numHiddenLayers,
@@ -91,30 +138,15 @@ EvaluateTokens(MixtralModel& model, const std::vector<int>& ids, const EvalOptio
     std::int64_t correct = 0;
     KvCache cache = model.NewCache(window);
     std::vector<float> logits;
-    for (std::size_t begin = 0; begin + 1 < ids.size(); begin += window)
+    std::vector<double> nll;
+    for (const TokenWindow& win : windows)
     {
-        std::int64_t remaining =
-            options.maxTokens > 0 ? options.maxTokens - result.tokens : std::int64_t(ids.size());
-        if (remaining <= 0)
+        ScoreWindow(model, cache, &ids[win.begin], win.length, &counter, logits, nll);
+        for (int i = 0; i + 1 < win.length; ++i)
         {
-            break;
-        }
-        // A window of w tokens scores w - 1 predictions.
-        const std::size_t w = std::min<std::size_t>(
-            {std::size_t(window), ids.size() - begin, std::size_t(remaining) + 1});
-        if (w < 2)
-        {
-            break;
-        }
-        cache.Clear();
-        logits.resize(w * std::size_t(c.vocabSize));
-        model.Forward(cache, &ids[begin], int(w), logits.data(), &counter);
-        for (std::size_t i = 0; i + 1 < w; ++i)
-        {
-            const float* row = &logits[i * c.vocabSize];
-            const int target = ids[begin + i + 1];
-            nllSum += NegativeLogLikelihood(row, c.vocabSize, target);
-            correct += ArgMax(row, c.vocabSize) == target;
+            nllSum += nll[i];
+            correct += ArgMax(&logits[std::size_t(i) * c.vocabSize], c.vocabSize) ==
+                       ids[win.begin + i + 1];
             ++result.tokens;
         }
     }

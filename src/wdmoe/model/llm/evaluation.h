@@ -2,6 +2,7 @@
 #ifndef WDMOE_LLM_EVALUATION_H
 #define WDMOE_LLM_EVALUATION_H
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -10,6 +11,7 @@ namespace wdmoe
 namespace llm
 {
 
+class KvCache;
 class MixtralModel;
 class RoutingPolicy;
 
@@ -35,6 +37,31 @@ struct EvalResult
     double meanExpertsPerTokenLayer = 0;
     double seconds = 0;
 };
+
+/// One window of a teacher-forced pass: ids[begin, begin + length) run as one prefill from
+/// an empty cache; the first token is context only, so the window scores length - 1
+/// predictions.
+struct TokenWindow
+{
+    std::size_t begin = 0;
+    int length = 0;
+};
+
+/// The windows EvaluateTokens scores a text of tokenCount tokens in: non-overlapping, window
+/// tokens each (the last one shorter), at most maxTokens predictions in all (0: no limit).
+/// Throws std::invalid_argument for a window below 2 or a text of fewer than 2 tokens.
+std::vector<TokenWindow> ScoringWindows(std::size_t tokenCount, int window, std::int64_t maxTokens);
+
+/// Runs ids[0, n) as one prefill from an empty cache (cleared here) and writes the NLL (nats)
+/// of each of the n - 1 next-token predictions into nll; the logits (n x vocab) stay in logits
+/// for callers that want more of them.
+void ScoreWindow(MixtralModel& model,
+                 KvCache& cache,
+                 const int* ids,
+                 int n,
+                 RoutingPolicy* policy,
+                 std::vector<float>& logits,
+                 std::vector<double>& nll);
 
 /// Scores ids (already tokenized) under teacher forcing.
 EvalResult EvaluateTokens(MixtralModel& model,

@@ -411,6 +411,27 @@ LayerStepper::Request(int token) const
 }
 
 void
+LayerStepper::PredictNextLayer(int token, float* probs) const
+{
+    const ModelConfig& c = m_model.m_config;
+    if (!m_attended || token < 0 || token >= m_n || m_layer + 1 >= c.numHiddenLayers)
+    {
+        throw std::logic_error("LayerStepper::PredictNextLayer needs Attend(), a layer before "
+                               "the last and a token of this pass");
+    }
+    // The router of the next layer on this layer's MoE input: the same Linear and softmax
+    // as Attend(), so a prediction equals the next router wherever the two inputs agree.
+    const MixtralModel::Layer& next = *m_model.m_layers[m_layer + 1];
+    Linear(next.gate,
+           c.numLocalExperts,
+           c.hiddenSize,
+           &m_normed[std::size_t(token) * c.hiddenSize],
+           1,
+           probs);
+    SoftmaxInPlace(probs, c.numLocalExperts);
+}
+
+void
 LayerStepper::RunExperts(const std::vector<RoutingDecision>& decisions)
 {
     if (!m_attended)

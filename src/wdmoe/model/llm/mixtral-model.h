@@ -151,6 +151,10 @@ class LayerStepper
     void Attend();
     /// After Attend(): what the MoE layer knows about token i (0 <= i < Tokens()).
     RoutingRequest Request(int token) const;
+    /// After Attend() at a layer l < last: the router softmax of layer l + 1 applied to this
+    /// layer's MoE input of token i (AdapMoE's next-layer prediction), numExperts values into
+    /// probs. Throws std::logic_error before Attend(), at the last layer or for a bad token.
+    void PredictNextLayer(int token, float* probs) const;
     /// Runs decisions[i] for token i (validated), adds them to the residual stream and moves
     /// to the next layer. After the last layer the tokens are committed to the cache.
     void RunExperts(const std::vector<RoutingDecision>& decisions);

@@ -1,6 +1,8 @@
 #include "expert-cache.h"
 
+#include <algorithm>
 #include <stdexcept>
+#include <string>
 
 namespace ns3
 {
@@ -56,6 +58,125 @@ std::vector<ExpertCache::Key>
 ExpertCache::Contents() const
 {
     return std::vector<Key>(m_order.begin(), m_order.end());
+}
+
+} // namespace ns3
+
+namespace ns3
+{
+
+ExpertMemory::ExpertMemory(std::vector<int> slotsPerLayer)
+{
+    m_layers.reserve(slotsPerLayer.size());
+    for (int slots : slotsPerLayer)
+    {
+        // ExpertCache rejects a negative slot count.
+        m_layers.emplace_back(slots);
+    }
+}
+
+const ExpertCache&
+ExpertMemory::Layer(int layer) const
+{
+    if (layer < 0 || layer >= int(m_layers.size()))
+    {
+        throw std::out_of_range("expert memory: layer " + std::to_string(layer) + " outside [0, " +
+                                std::to_string(m_layers.size()) + ")");
+    }
+    return m_layers[layer];
+}
+
+int
+ExpertMemory::Slots(int layer) const
+{
+    return Layer(layer).Capacity();
+}
+
+bool
+ExpertMemory::Contains(int layer, int expert) const
+{
+    return Layer(layer).Contains(layer, expert);
+}
+
+bool
+ExpertMemory::Preload(int layer, int expert)
+{
+    const ExpertCache& cache = Layer(layer);
+    if (cache.Contains(layer, expert) || cache.Size() >= cache.Capacity())
+    {
+        return false;
+    }
+    m_layers[layer].Touch(layer, expert);
+    m_entries[{layer, expert}] = Entry{Time(0), false};
+    return true;
+}
+
+ExpertMemory::Demand
+ExpertMemory::Peek(int layer, int expert, Time now, Time loadTime) const
+{
+    if (loadTime.IsStrictlyNegative())
+    {
+        throw std::invalid_argument("expert memory: negative load time");
+    }
+    if (Layer(layer).Contains(layer, expert))
+    {
+        const Entry& e = m_entries.at({layer, expert});
+        return Demand{std::max(now, e.readyAt), true, e.prefetched};
+    }
+    return Demand{std::max(now, m_storageFreeAt) + loadTime, false, false};
+}
+
+ExpertMemory::Demand
+ExpertMemory::Use(int layer, int expert, Time now, Time loadTime)
+{
+    const Demand d = Peek(layer, expert, now, loadTime);
+    ExpertCache::Key evicted;
+    m_layers[layer].Touch(layer, expert, &evicted);
+    if (d.resident)
+    {
+        m_entries[{layer, expert}].prefetched = false;
+        return d;
+    }
+    // The storage reader is busy for this load even when the layer keeps nothing.
+    m_storageFreeAt = d.readyAt;
+    m_entries.erase(evicted);
+    if (m_layers[layer].Contains(layer, expert))
+    {
+        m_entries[{layer, expert}] = Entry{d.readyAt, false};
+    }
+    return d;
+}
+
+bool
+ExpertMemory::Prefetch(int layer, int expert, Time now, Time loadTime)
+{
+    if (loadTime.IsStrictlyNegative())
+    {
+        throw std::invalid_argument("expert memory: negative load time");
+    }
+    const ExpertCache& cache = Layer(layer);
+    if (cache.Capacity() == 0 || cache.Contains(layer, expert))
+    {
+        return false;
+    }
+    const Time readyAt = std::max(now, m_storageFreeAt) + loadTime;
+    m_storageFreeAt = readyAt;
+    ExpertCache::Key evicted;
+    m_layers[layer].Touch(layer, expert, &evicted);
+    m_entries.erase(evicted);
+    m_entries[{layer, expert}] = Entry{readyAt, true};
+    return true;
+}
+
+std::vector<int>
+ExpertMemory::Contents(int layer) const
+{
+    std::vector<int> experts;
+    for (const auto& key : Layer(layer).Contents())
+    {
+        experts.push_back(key.second);
+    }
+    return experts;
 }
 
 } // namespace ns3

@@ -177,6 +177,48 @@ class WdmoeChannel : public Object
     double UplinkRate(uint32_t dev, double bandwidthHz, Time now);
 
     /**
+     * How long `bits` take on a slice from `start`: the rate changes at every coherence block
+     * (fading) and with the device's position, so the transfer is walked block by block, each
+     * block carrying rate x its remaining duration; without fading and mobility, bits / rate.
+     * \param dev the device index
+     * \param dir the direction
+     * \param bits what is sent (>= 0)
+     * \param bandwidthHz the slice B_i in Hz (> 0)
+     * \param start when the transfer starts
+     * \return the transfer's duration
+     */
+    Time TransferTime(uint32_t dev, Direction dir, double bits, double bandwidthHz, Time start);
+
+    /**
+     * The rate a scheduler can expect beyond the current coherence block: the mean over the
+     * Rayleigh fading of Efficiency * B_i * log2(1 + rho |h|^2) with rho the large-scale SNR
+     * (path loss and shadowing), i.e. Efficiency * B_i * e^{1/rho} E1(1/rho) / ln 2; without
+     * fading, the rate at rho. Draws no fading.
+     * \param dev the device index
+     * \param dir the direction
+     * \param bandwidthHz the device's slice B_i in Hz (0 gives rate 0)
+     * \return the expected rate in bit/s
+     */
+    double ExpectedRate(uint32_t dev, Direction dir, double bandwidthHz);
+
+    /**
+     * What the BS can predict of a transfer starting now: the rest of the current coherence
+     * block at the current rate (it knows the channel), the remaining bits at ExpectedRate.
+     * Without fading, bits / rate. Non-increasing in bandwidthHz.
+     * \param dev the device index
+     * \param dir the direction
+     * \param bits what is sent
+     * \param bandwidthHz the slice B_i in Hz (> 0)
+     * \param now the time the transfer starts
+     * \return the predicted duration
+     */
+    Time PredictTransferTime(uint32_t dev,
+                             Direction dir,
+                             double bits,
+                             double bandwidthHz,
+                             Time now);
+
+    /**
      * Assigns fixed streams: device i uses stream + 3 i (downlink fading), + 3 i + 1 (uplink
      * fading), + 3 i + 2 (shadowing); the loss model (and its chain) starts at stream + 3 N, and a
      * 3GPP model's channel condition model follows it. Add every device first.
@@ -216,6 +258,8 @@ class WdmoeChannel : public Object
     /// \param dev the device index (aborts when out of range)
     /// \return the device's state
     DeviceLink& GetLink(uint32_t dev);
+    /// The SNR of a slice without fading (path loss and shadowing only).
+    double LargeScaleSnr(uint32_t dev, Direction dir, double bandwidthHz);
     /// \param bandwidthHz a slice (aborts when negative or not finite)
     void CheckBandwidth(double bandwidthHz) const;
 

@@ -1,0 +1,116 @@
+#include "expert-selection.h"
+
+#include <stdexcept>
+
+namespace ns3
+{
+
+namespace
+{
+
+/// The first candidate of largest weight.
+std::size_t
+TopCandidate(const std::vector<double>& weights)
+{
+    std::size_t top = 0;
+    for (std::size_t c = 1; c < weights.size(); ++c)
+    {
+        if (weights[c] > weights[top])
+        {
+            top = c;
+        }
+    }
+    return top;
+}
+
+} // namespace
+
+std::vector<bool>
+SelectWeightToLatency(const std::vector<double>& weights,
+                      const std::vector<double>& roundTrips,
+                      double theta)
+{
+    if (weights.size() != roundTrips.size())
+    {
+        throw std::invalid_argument("SelectWeightToLatency: one round trip per candidate");
+    }
+    std::vector<bool> keep(weights.size(), true);
+    if (weights.empty())
+    {
+        return keep;
+    }
+    const std::size_t top = TopCandidate(weights);
+    const double bound = theta * weights[top] / roundTrips[top];
+    for (std::size_t c = 0; c < weights.size(); ++c)
+    {
+        // Compared as w_c >= bound * tau_c: no division, so a ratio exactly at the bound stays.
+        keep[c] = c == top || weights[c] >= bound * roundTrips[c];
+    }
+    return keep;
+}
+
+std::vector<bool>
+SelectStragglers(const std::vector<double>& weights,
+                 const LayerLatencyOf& layerLatency,
+                 double weightBound,
+                 double gainBound)
+{
+    std::vector<bool> keep(weights.size(), true);
+    if (weights.size() < 2)
+    {
+        return keep;
+    }
+    const std::size_t top = TopCandidate(weights);
+    while (true)
+    {
+        double kept = 0;
+        for (std::size_t c = 0; c < weights.size(); ++c)
+        {
+            kept += keep[c] ? weights[c] : 0.0;
+        }
+        const double latency = layerLatency(keep);
+        std::size_t best = weights.size();
+        double bestGain = 0;
+        for (std::size_t c = 0; c < weights.size(); ++c)
+        {
+            if (!keep[c] || c == top || weights[c] / kept > weightBound)
+            {
+                continue;
+            }
+            keep[c] = false;
+            const double gain = latency - layerLatency(keep);
+            keep[c] = true;
+            if (gain >= gainBound * latency && gain > 0 && gain >= bestGain)
+            {
+                best = c;
+                bestGain = gain;
+            }
+        }
+        if (best == weights.size())
+        {
+            return keep;
+        }
+        keep[best] = false;
+    }
+}
+
+std::vector<double>
+RenormalisedKept(const std::vector<double>& weights, const std::vector<bool>& keep)
+{
+    double sum = 0;
+    for (std::size_t c = 0; c < weights.size(); ++c)
+    {
+        sum += keep[c] ? weights[c] : 0.0;
+    }
+    std::vector<double> out;
+    for (std::size_t c = 0; c < weights.size(); ++c)
+    {
+        if (keep[c])
+        {
+            out.push_back(sum > 0 ? weights[c] / sum : 0.0);
+        }
+    }
+    return out;
+}
+
+} // namespace ns3
