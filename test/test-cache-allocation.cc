@@ -75,11 +75,14 @@ TEST_CASE("cache: expected on-demand loads, closed form on hand values", "[polic
     CHECK(ExpectedOnDemandLoads(0.7, 0.0, 4, 8, 1, 2) == Approx(0.25).epsilon(1e-12));
     // Top-3 with r = 0.5: 3 - 2 * 0.5 = 2 activations over all experts, 3 of 6 slots.
     CHECK(ExpectedOnDemandLoads(0.5, 0.5, 6, 6, 3, 3) == Approx(0.5).epsilon(1e-12));
-    // Nothing hosted, everything kept, perfect prefetch: no loads.
+    // Nothing hosted or everything kept: no loads.
     CHECK(ExpectedOnDemandLoads(0.3, 0.5, 0, 8, 2, 0) == 0.0);
     CHECK(ExpectedOnDemandLoads(0.3, 0.5, 4, 8, 2, 4) == 0.0);
     CHECK(ExpectedOnDemandLoads(0.3, 0.5, 4, 8, 2, 9) == 0.0);
-    CHECK(ExpectedOnDemandLoads(0.3, 1.0, 4, 8, 2, 0) == 0.0);
+    // Without a slot a prefetch has nowhere to go: (2 - 0.3) x 4/8 x 1 x (1 - 0).
+    CHECK(ExpectedOnDemandLoads(0.3, 1.0, 4, 8, 2, 0) == Approx(0.85).epsilon(1e-12));
+    // With one: 1.7 x 0.5 x (1 - 1/4) x (1 - 0.6) = 0.255.
+    CHECK(ExpectedOnDemandLoads(0.3, 0.6, 4, 8, 2, 1) == Approx(0.255).epsilon(1e-12));
 
     CHECK_THROWS_AS(ExpectedOnDemandLoads(-0.1, 0.5, 4, 8, 2, 1), std::invalid_argument);
     CHECK_THROWS_AS(ExpectedOnDemandLoads(0.1, 1.5, 4, 8, 2, 1), std::invalid_argument);

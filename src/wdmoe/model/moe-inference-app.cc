@@ -344,10 +344,11 @@ MoeInferenceApp::PredictDevice(uint32_t device, double share) const
         }
         t = std::max(t, ready) + Seconds(m_cost.ExpertSeconds(dev.profile, w.tokensOf[k]));
     }
-    // The uplink starts after the computation, as a rule in a later fading block than the one
-    // the BS sees now: priced at the rate expected over the fading.
-    const double ul = bits / m_channel->ExpectedRate(ch, WdmoeChannel::UPLINK, share * m_band.ulHz);
-    return (t - now).GetSeconds() + ul;
+    // The uplink starts after the computation: on the known channel while that is still in
+    // the current coherence block, else at the expected rate.
+    const Time ul =
+        m_channel->PredictTransferTime(ch, WdmoeChannel::UPLINK, bits, share * m_band.ulHz, now, t);
+    return (t + ul - now).GetSeconds();
 }
 
 double
@@ -629,12 +630,6 @@ MoeInferenceApp::DispatchLayer()
             continue;
         }
         ++m_pending;
-            fprintf(stderr,
-                    "L%d dev %u share %.3f pred %.4f\n",
-                    layer,
-                    d,
-                    shares[k],
-                    PredictDevice(d, shares[k]));
         w.downlink = m_channel->TransferTime(ch,
                                              WdmoeChannel::DOWNLINK,
                                              m_cost.HiddenStateBits(w.uniqueTokens),
@@ -722,15 +717,6 @@ MoeInferenceApp::OnUplinkDone(uint32_t generation, uint32_t device)
         return;
     }
     w.returned = true;
-        fprintf(stderr,
-                "  dev %u actual %.4f dl %.4f q %.4f load %.4f comp %.4f ul %.4f\n",
-                device,
-                (Simulator::Now() - m_dispatchAt).GetSeconds(),
-                w.downlink.GetSeconds(),
-                w.queue.GetSeconds(),
-                w.load.GetSeconds(),
-                w.compute.GetSeconds(),
-                w.uplink.GetSeconds());
     for (int e : w.experts)
     {
         m_returnTrace(m_pass->Layer(), e, device);

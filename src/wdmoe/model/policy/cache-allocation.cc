@@ -42,7 +42,9 @@ ExpectedOnDemandLoads(double singleExpertRate,
     const double activations =
         (topK - (topK - 1) * singleExpertRate) * double(hosted) / double(experts);
     const double missRate = 1.0 - double(std::min(slots, hosted)) / double(hosted);
-    return activations * missRate * (1.0 - prefetchAccuracy);
+    // A layer without a slot has nowhere to put a prefetched expert: every use is a load.
+    const double prefetched = slots > 0 ? prefetchAccuracy : 0.0;
+    return activations * missRate * (1.0 - prefetched);
 }
 
 std::vector<int>

@@ -12,8 +12,9 @@ namespace ns3
 /// layer where the device hosts `hosted` of the layer's `experts` experts and keeps `slots` of
 /// them in memory. Activations on the device per token = (topK - (topK - 1) * singleExpertRate)
 /// * hosted / experts (experts used uniformly); a fraction slots / hosted of them hit memory
-/// (LRU under uniform use); of the misses, a fraction prefetchAccuracy was prefetched in time:
-///   f = activations * (1 - min(slots, hosted) / hosted) * (1 - prefetchAccuracy);
+/// (LRU under uniform use); of the misses, a fraction prefetchAccuracy was prefetched in time,
+/// provided the layer has a slot to prefetch into:
+///   f = activations * (1 - min(slots, hosted) / hosted) * (1 - [slots > 0] prefetchAccuracy);
 /// 0 when hosted is 0. Throws std::invalid_argument for a rate or an accuracy outside [0, 1],
 /// experts or topK < 1, hosted outside [0, experts] or negative slots.
 double ExpectedOnDemandLoads(double singleExpertRate,

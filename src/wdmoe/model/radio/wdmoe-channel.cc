@@ -464,19 +464,26 @@ WdmoeChannel::PredictTransferTime(uint32_t dev,
                                   Direction dir,
                                   double bits,
                                   double bandwidthHz,
-                                  Time now)
+                                  Time now,
+                                  Time start)
 {
-    // The BS knows the current block's channel; later blocks are unknown: expected rate.
+    // The BS knows the channel of the block holding `now`; later blocks are unknown and priced
+    // at the expected rate.
+    start = std::max(start, now);
     const int64_t step = m_coherenceTime.GetTimeStep();
     const Time blockEnd = TimeStep((now.GetTimeStep() / step + 1) * step);
+    if (start >= blockEnd && m_fadingEnabled)
+    {
+        return Seconds(bits / ExpectedRate(dev, dir, bandwidthHz));
+    }
     const double rate =
         dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now) : UplinkRate(dev, bandwidthHz, now);
-    const double blockBits = rate * (blockEnd - now).GetSeconds();
+    const double blockBits = rate * (blockEnd - start).GetSeconds();
     if (!m_fadingEnabled || blockBits >= bits)
     {
         return Seconds(bits / rate);
     }
-    return (blockEnd - now) + Seconds((bits - blockBits) / ExpectedRate(dev, dir, bandwidthHz));
+    return (blockEnd - start) + Seconds((bits - blockBits) / ExpectedRate(dev, dir, bandwidthHz));
 }
 
 int64_t

@@ -202,21 +202,23 @@ class WdmoeChannel : public Object
     double ExpectedRate(uint32_t dev, Direction dir, double bandwidthHz);
 
     /**
-     * What the BS can predict of a transfer starting now: the rest of the current coherence
-     * block at the current rate (it knows the channel), the remaining bits at ExpectedRate.
-     * Without fading, bits / rate. Non-increasing in bandwidthHz.
+     * What the BS, which knows the channel of the coherence block holding `now`, can predict of
+     * a transfer starting at `start`: the part of it inside that block at the current rate,
+     * the rest at ExpectedRate. Without fading, bits / rate.
      * \param dev the device index
      * \param dir the direction
      * \param bits what is sent
      * \param bandwidthHz the slice B_i in Hz (> 0)
-     * \param now the time the transfer starts
+     * \param now when the prediction is made
+     * \param start when the transfer starts (an earlier value means now)
      * \return the predicted duration
      */
     Time PredictTransferTime(uint32_t dev,
                              Direction dir,
                              double bits,
                              double bandwidthHz,
-                             Time now);
+                             Time now,
+                             Time start = Time(0));
 
     /**
      * Assigns fixed streams: device i uses stream + 3 i (downlink fading), + 3 i + 1 (uplink
