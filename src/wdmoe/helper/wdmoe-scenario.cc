@@ -303,6 +303,7 @@ ScenarioConfig::FromJson(const std::string& path,
                       "straggler_gain_min",
                       "allocation",
                       "joint_max_iterations",
+                      "minmax_floor",
                       "cache_allocation",
                       "prefetch",
                       "prefetch_hint_bits",
@@ -326,6 +327,7 @@ ScenarioConfig::FromJson(const std::string& path,
                    : c.allocation == "equal"      ? AllocationRule::EQUAL
                                                   : AllocationRule::MINMAX;
     p.joint = c.allocation == "joint";
+    p.minmaxFloor = policy.Number("minmax_floor", 0, 0, 1);
     p.jointMaxIterations = int(policy.Integer("joint_max_iterations", 10, 1, 1000));
     c.cacheAllocation = policy.Choice("cache_allocation", "uniform", {"uniform", "dp"});
     p.prefetch = policy.Bool("prefetch", false);

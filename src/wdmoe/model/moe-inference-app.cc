@@ -385,12 +385,24 @@ MoeInferenceApp::AllocateShares(const std::vector<uint32_t>& active) const
     }
     case AllocationRule::MINMAX:
     {
+        // Every device keeps `floor` of the band (a fraction of its equal share); minmax splits
+        // the rest. The floor guards devices the optimum would starve against fading the BS
+        // cannot foresee.
+        const double floor = m_policy.minmaxFloor / active.size();
+        const double rest = 1.0 - floor * active.size();
         std::vector<RoundTripOfShare> roundTrip;
         for (uint32_t d : active)
         {
-            roundTrip.push_back([this, d](double share) { return PredictDevice(d, share); });
+            roundTrip.push_back([this, d, floor, rest](double share) {
+                return PredictDevice(d, floor + rest * share);
+            });
         }
-        return MinMaxShares(roundTrip, 1e-4).shares;
+        std::vector<double> shares = MinMaxShares(roundTrip, 1e-4).shares;
+        for (double& s : shares)
+        {
+            s = floor + rest * s;
+        }
+        return shares;
     }
     case AllocationRule::EQUAL:
     default:

@@ -62,6 +62,7 @@ struct InferencePolicy
     double stragglerWeightMax = 0.3;
     double stragglerGainMin = 0.2;
     AllocationRule allocation = AllocationRule::EQUAL;
+    double minmaxFloor = 0;      ///< minmax: each device keeps this fraction of 1/n of the band
     bool joint = false;          ///< alternate selection and allocation until stable
     int jointMaxIterations = 10; ///< bound on the alternation
     bool prefetch = false;
