@@ -44,6 +44,11 @@ main(int argc, char** argv)
         {
             sets.push_back(a.substr(6));
         }
+        else if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos &&
+                 a.substr(0, a.find('=')).find('.') != std::string::npos)
+        {
+            sets.push_back(a.substr(2)); // --dotted.key=value: any config field, as for sweeps
+        }
         else
         {
             rest.push_back(argv[i]);
@@ -56,7 +61,7 @@ main(int argc, char** argv)
     cmd.Usage("Runs one wdmoe scenario config: the real MoE model scoring a text through a "
               "simulated cell; writes summary.json and tokens.csv. Any config field can be "
               "changed with --set dotted.key=value (repeatable), e.g. "
-              "--set cell.bandwidth_mhz=20 --set cell.duplex=fdd.");
+              "--set cell.bandwidth_mhz=20 --set cell.duplex=fdd, or as --cell.bandwidth_mhz=20.");
     cmd.AddValue("config", "scenario JSON file", configPath);
     cmd.AddValue("outDir", "results folder (default results/<config name>/)", outDir);
     cmd.AddValue("devices", "override devices.count (0: keep the config's)", devices);

@@ -1,0 +1,254 @@
+#include "sweep.h"
+
+#include "json-config.h"
+#include "policy-comparison.h"
+#include "result-files.h"
+#include "wdmoe-scenario.h"
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace ns3
+{
+
+namespace
+{
+
+/// A JSON value as a CSV cell or message text: strings without quotes.
+std::string
+Text(const nlohmann::json& value)
+{
+    return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+/// A CSV cell: an object with a "name" (a policy) by its name, quoted when it needs to be.
+std::string
+Cell(const nlohmann::json& value)
+{
+    std::string text = value.is_object() && value.contains("name") && value["name"].is_string()
+                           ? value["name"].get<std::string>()
+                           : Text(value);
+    if (text.find_first_of(",\"\n") == std::string::npos)
+    {
+        return text;
+    }
+    std::string quoted = "\"";
+    for (char c : text)
+    {
+        quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    }
+    return quoted + "\"";
+}
+
+std::string
+ReadWhole(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+    {
+        return "";
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+} // namespace
+
+std::vector<std::string>
+SweepPoint::Sets() const
+{
+    std::vector<std::string> sets;
+    for (const auto& [key, value] : fields)
+    {
+        sets.push_back(key + "=" + value.dump());
+    }
+    return sets;
+}
+
+std::string
+SweepPoint::Describe() const
+{
+    std::string text;
+    for (const auto& [key, value] : fields)
+    {
+        text += (text.empty() ? "" : ", ") + key + "=" + Text(value);
+    }
+    return text;
+}
+
+Sweep
+Sweep::Load(const std::string& path)
+{
+    Sweep sweep;
+    sweep.file = path;
+    const nlohmann::json json = ReadJsonConfigFile(path);
+    const JsonConfigReader root(path, json);
+    root.AllowOnly({"description", "base", "axes", "points"});
+    root.String("description", "");
+    sweep.baseConfig = root.PathRelativeToFile(root.String("base"));
+    if (json.contains("axes") == json.contains("points"))
+    {
+        root.Fail("axes", "or \"points\" is required (exactly one of them)");
+    }
+    if (json.contains("axes"))
+    {
+        const nlohmann::json& axes = json["axes"];
+        if (!axes.is_object() || axes.empty())
+        {
+            root.Fail("axes", "must be an object of dotted config paths to lists of values");
+        }
+        // nlohmann::json keeps object keys sorted; the file order is the order written.
+        const nlohmann::ordered_json ordered =
+            nlohmann::ordered_json::parse(ReadWhole(path))["axes"];
+        sweep.points.push_back(SweepPoint());
+        for (const auto& [key, values] : ordered.items())
+        {
+            if (!values.is_array() || values.empty())
+            {
+                root.Fail("axes." + key, "must be a non-empty list of values");
+            }
+            sweep.axes.push_back(key);
+            std::vector<SweepPoint> product;
+            for (const SweepPoint& partial : sweep.points)
+            {
+                for (const auto& value : values)
+                {
+                    SweepPoint p = partial;
+                    p.fields.push_back({key, nlohmann::json::parse(value.dump())});
+                    product.push_back(p);
+                }
+            }
+            sweep.points = product;
+        }
+    }
+    else
+    {
+        const nlohmann::ordered_json list =
+            nlohmann::ordered_json::parse(ReadWhole(path))["points"];
+        if (!list.is_array() || list.empty())
+        {
+            root.Fail("points", "must be a non-empty list of objects of dotted paths to values");
+        }
+        for (std::size_t i = 0; i < list.size(); ++i)
+        {
+            const std::string field = "points[" + std::to_string(i) + "]";
+            if (!list[i].is_object() || list[i].empty())
+            {
+                root.Fail(field, "must be a non-empty object of dotted config paths to values");
+            }
+            SweepPoint p;
+            std::vector<std::string> keys;
+            for (const auto& [key, value] : list[i].items())
+            {
+                p.fields.push_back({key, nlohmann::json::parse(value.dump())});
+                keys.push_back(key);
+            }
+            if (i == 0)
+            {
+                sweep.axes = keys;
+            }
+            else if (keys != sweep.axes)
+            {
+                root.Fail(field, "must set the same paths as points[0], in the same order");
+            }
+            sweep.points.push_back(p);
+        }
+    }
+    // Every point, checked now: a sweep fails before it runs anything.
+    if (IsPolicyComparison(sweep.baseConfig))
+    {
+        root.Fail("base", "names a policy comparison; a sweep's base is one scenario");
+    }
+    for (std::size_t i = 0; i < sweep.points.size(); ++i)
+    {
+        const SweepPoint& p = sweep.points[i];
+        try
+        {
+            ScenarioConfig::Load(sweep.baseConfig, p.Sets()).Validate();
+        }
+        catch (const JsonConfigError& e)
+        {
+            throw JsonConfigError(path + ": point " + std::to_string(i) + " (" + p.Describe() +
+                                  "): " + e.what());
+        }
+    }
+    return sweep;
+}
+
+std::string
+Sweep::ResultDirectory() const
+{
+    return DefaultResultDirectory(file);
+}
+
+std::string
+Sweep::PointDirectory(std::size_t index) const
+{
+    char name[32];
+    std::snprintf(name, sizeof name, "%04zu", index);
+    return ResultDirectory() + "/points/" + name;
+}
+
+std::string
+PointJson(const SweepPoint& point)
+{
+    nlohmann::ordered_json json = nlohmann::ordered_json::object();
+    for (const auto& [key, value] : point.fields)
+    {
+        json[key] = value;
+    }
+    return json.dump(2) + "\n";
+}
+
+bool
+IsPointComplete(const std::string& dir, const SweepPoint& point)
+{
+    return ReadWhole(dir + "/point.json") == PointJson(point) &&
+           !ReadWhole(dir + "/summary.json").empty();
+}
+
+std::string
+MergeSweepCsv(const Sweep& sweep)
+{
+    std::ostringstream csv;
+    csv.precision(9);
+    csv << "point";
+    for (const std::string& axis : sweep.axes)
+    {
+        csv << "," << axis;
+    }
+    csv << ",results,policy_name,decode_tokens,latency_mean_ms,latency_p50_ms,latency_p95_ms,"
+           "latency_p99_ms,experts_per_token_layer,cache_hit_rate,prefetch_accuracy,perplexity\n";
+    for (std::size_t i = 0; i < sweep.points.size(); ++i)
+    {
+        const std::string dir = sweep.PointDirectory(i);
+        const std::string text = ReadWhole(dir + "/summary.json");
+        const nlohmann::json s = nlohmann::json::parse(text, nullptr, false);
+        if (text.empty() || s.is_discarded() || !s.contains("latency_ms"))
+        {
+            throw std::runtime_error(dir + "/summary.json: missing or malformed (point " +
+                                     std::to_string(i) + ")");
+        }
+        csv << i;
+        for (const auto& field : sweep.points[i].fields)
+        {
+            csv << "," << Cell(field.second);
+        }
+        const auto& l = s["latency_ms"];
+        csv << "," << dir << "," << Cell(s["policy"]["name"]) << ","
+            << s["decode_tokens"].get<int>() << "," << l["mean"].get<double>() << ","
+            << l["p50"].get<double>() << "," << l["p95"].get<double>() << ","
+            << l["p99"].get<double>() << "," << s["experts_per_token_layer"].get<double>() << ","
+            << s["cache_hit_rate"].get<double>() << ","
+            << (s["prefetch_accuracy"].is_number()
+                    ? std::to_string(s["prefetch_accuracy"].get<double>())
+                    : std::string())
+            << "," << s["perplexity"].get<double>() << "\n";
+    }
+    return csv.str();
+}
+
+} // namespace ns3

@@ -1,0 +1,61 @@
+// A sweep: one base scenario and the points to run it at, each point a set of dotted config
+// fields (the cartesian product of axes, or an explicit list). Expansion, up-front checks,
+// the results layout that makes a sweep resumable, and the merged table.
+#ifndef WDMOE_SWEEP_H
+#define WDMOE_SWEEP_H
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ns3
+{
+
+/// One point: the fields it sets, in axis order (dotted path, JSON value).
+struct SweepPoint
+{
+    std::vector<std::pair<std::string, nlohmann::json>> fields;
+
+    /// "dotted.key=value" strings for ScenarioConfig::Load / wdmoe-run --set.
+    std::vector<std::string> Sets() const;
+    /// "devices.count=4, cell.bandwidth_mhz=20" for messages.
+    std::string Describe() const;
+};
+
+struct Sweep
+{
+    std::string file;              ///< the sweep file
+    std::string baseConfig;        ///< the scenario config every point starts from
+    std::vector<std::string> axes; ///< the dotted paths, in file order (the CSV's columns)
+    std::vector<SweepPoint> points;
+
+    /// Reads a sweep file: {"base": "scenario.json" (relative to the sweep file), and either
+    /// "axes": {"dotted.path": [values...], ...} (their cartesian product, the first axis
+    /// varying slowest) or "points": [{"dotted.path": value, ...}, ...] (every point setting the
+    /// same paths), "description": optional}. Every point is applied to the base config and
+    /// checked before anything runs; errors are JsonConfigError naming the sweep file, the
+    /// point and the field.
+    static Sweep Load(const std::string& path);
+
+    /// results/<sweep file name>/ (the merged sweep.csv) and its points/NNNN folders.
+    std::string ResultDirectory() const;
+    std::string PointDirectory(std::size_t index) const;
+};
+
+/// True when a point's folder holds its whole result for exactly this point: summary.json
+/// (written last by a run) and point.json equal to the point's fields.
+bool IsPointComplete(const std::string& dir, const SweepPoint& point);
+
+/// point.json's content for a point (written into its folder before it runs).
+std::string PointJson(const SweepPoint& point);
+
+/// sweep.csv: one row per point in order, with a column per axis (values as written in the
+/// sweep file; strings bare, an object with a "name" by its name, CSV-quoted where needed)
+/// followed by the point's folder, its policy's name and its summary's figures.
+/// Throws std::runtime_error naming a point whose summary.json is missing or malformed.
+std::string MergeSweepCsv(const Sweep& sweep);
+
+} // namespace ns3
+
+#endif
