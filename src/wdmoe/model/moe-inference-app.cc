@@ -503,6 +503,10 @@ MoeInferenceApp::SelectExperts()
         keep = next;
     }
     m_current.jointIterations += rounds;
+    if (std::find(keep.begin(), keep.end(), false) == keep.end())
+    {
+        return; // nothing dropped: the gating's weights stand as they are
+    }
     const std::vector<double> kept = RenormalisedKept(weights, keep);
     RoutingDecision selected;
     std::vector<int> devices;
