@@ -470,16 +470,21 @@ WdmoeChannel::PredictTransferTime(uint32_t dev,
     // The BS knows the channel of the block holding `now`; later blocks are unknown and priced
     // at the expected rate.
     start = std::max(start, now);
+    if (!m_fadingEnabled)
+    {
+        return Seconds(bits / (dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now)
+                                               : UplinkRate(dev, bandwidthHz, now)));
+    }
     const int64_t step = m_coherenceTime.GetTimeStep();
     const Time blockEnd = TimeStep((now.GetTimeStep() / step + 1) * step);
-    if (start >= blockEnd && m_fadingEnabled)
+    if (start >= blockEnd)
     {
         return Seconds(bits / ExpectedRate(dev, dir, bandwidthHz));
     }
     const double rate =
         dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now) : UplinkRate(dev, bandwidthHz, now);
     const double blockBits = rate * (blockEnd - start).GetSeconds();
-    if (!m_fadingEnabled || blockBits >= bits)
+    if (blockBits >= bits)
     {
         return Seconds(bits / rate);
     }
