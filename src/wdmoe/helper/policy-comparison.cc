@@ -1,6 +1,7 @@
 #include "policy-comparison.h"
 
 #include "json-config.h"
+#include "result-files.h"
 
 #include <cctype>
 #include <cstdio>
@@ -148,7 +149,7 @@ PolicyTableCsv(const std::vector<PolicyRow>& rows)
             csv << sep;
             if (value.is_string())
             {
-                csv << '"' << value.get<std::string>() << '"';
+                csv << CsvField(value.get<std::string>());
             }
             else if (value.is_number())
             {

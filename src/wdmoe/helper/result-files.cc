@@ -49,4 +49,19 @@ WriteFileAtomically(const std::string& path, const std::string& content)
     }
 }
 
+std::string
+CsvField(const std::string& text)
+{
+    if (text.find_first_of(",\"\r\n") == std::string::npos)
+    {
+        return text;
+    }
+    std::string quoted = "\"";
+    for (char c : text)
+    {
+        quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    }
+    return quoted + "\"";
+}
+
 } // namespace ns3

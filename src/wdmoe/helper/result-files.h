@@ -17,6 +17,10 @@ void CreateResultDirectory(const std::string& dir);
 /// the old file or the whole new one, never a part. Throws std::runtime_error naming the file.
 void WriteFileAtomically(const std::string& path, const std::string& content);
 
+/// text as one CSV field (RFC 4180): as it is, or in double quotes with inner quotes doubled
+/// when it holds a comma, a quote or a line break.
+std::string CsvField(const std::string& text);
+
 } // namespace ns3
 
 #endif

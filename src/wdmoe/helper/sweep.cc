@@ -27,19 +27,9 @@ Text(const nlohmann::json& value)
 std::string
 Cell(const nlohmann::json& value)
 {
-    std::string text = value.is_object() && value.contains("name") && value["name"].is_string()
-                           ? value["name"].get<std::string>()
-                           : Text(value);
-    if (text.find_first_of(",\"\n") == std::string::npos)
-    {
-        return text;
-    }
-    std::string quoted = "\"";
-    for (char c : text)
-    {
-        quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    }
-    return quoted + "\"";
+    return CsvField(value.is_object() && value.contains("name") && value["name"].is_string()
+                        ? value["name"].get<std::string>()
+                        : Text(value));
 }
 
 std::string

@@ -8,6 +8,7 @@
 #include "gating.h"
 #include "json-config.h"
 #include "mixtral-model.h"
+#include "model-config.h"
 #include "moe-inference-app.h"
 #include "result-files.h"
 #include "tokenizer.h"
@@ -339,6 +340,40 @@ ScenarioConfig::FromJson(const std::string& path,
     c.profileTokens = int(policy.Integer("profile_tokens", 1024, 1, 1 << 24));
     p.name = policy.String("name", "");
     p.name = c.PolicyName();
+    // What the policy needs from the model folder, checked now so that a comparison or a sweep
+    // fails before its first run (a model that does not load is reported when it runs).
+    const std::string sensitivityFile = c.modelDir + "/sensitivity.json";
+    wdmoe::llm::ModelConfig modelConfig;
+    bool modelReadable = true;
+    try
+    {
+        modelConfig = wdmoe::llm::ModelConfig::Load(c.modelDir + "/config.json");
+    }
+    catch (const std::exception&)
+    {
+        modelReadable = false;
+    }
+    if (modelReadable && p.adaptiveGating)
+    {
+        try
+        {
+            wdmoe::llm::SensitivityTable::Load(c.modelDir, modelConfig.numHiddenLayers);
+        }
+        catch (const std::exception& e)
+        {
+            policy.Fail("gating",
+                        "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe "
+                        "calibrate " +
+                            c.modelDir + " TEXT): " + e.what());
+        }
+    }
+    if (c.cacheAllocation == "dp" && c.profileTextPath.empty() &&
+        !std::ifstream(sensitivityFile).good())
+    {
+        policy.Fail("profile_text",
+                    "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
+                    "naming a calibration text)");
+    }
 
     c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));
     c.run = uint32_t(root.Integer("run", 1, 1, 0xffffffffLL));
