@@ -55,5 +55,78 @@ expect 0 "perplexity" "$llm" run "$tmp/small.json" --outDir "$tmp/out-small"
 [[ -s "$tmp/out-small/summary.json" && ! -e "$tmp/out-small/summary.json.tmp" ]] ||
     { echo "FAIL: run did not leave exactly summary.json"; fails=$((fails + 1)); }
 
+# The policy comparison (configs/policies.json, a few seconds): stdout has one table naming every
+# policy of the file; policies.csv and policies.json with the documented keys go to --outDir,
+# with each policy's summary.json in a folder of its own. A bad entry or baseline in a copy of
+# the file fails before anything runs, naming the field.
+out=$(./wdmoe run configs/policies.json --outDir="$tmp/policies" 2>"$tmp/policies.err")
+rc=$?
+if [[ $rc -ne 0 ]]; then
+    echo "FAIL: ./wdmoe run configs/policies.json exited $rc:"
+    tail -20 "$tmp/policies.err"
+    fails=$((fails + 1))
+else
+    echo "ok: ./wdmoe run configs/policies.json"
+fi
+problems=$(/usr/bin/python3 - configs/policies.json "$tmp/policies" "$out" <<'PY'
+import csv, json, os, sys
+config, folder, printed = sys.argv[1], sys.argv[2], sys.argv[3].splitlines()
+entries = json.load(open(config))["policies"]
+names = [e["name"] for e in entries]
+keys = ["policy", "latency_mean_ms", "latency_p95_ms", "experts_per_token_layer",
+        "cache_hit_rate", "prefetch_accuracy", "perplexity", "perplexity_change_pct",
+        "latency_change_pct"]
+bad = []
+header = [i for i, l in enumerate(printed) if l.startswith("policy ") and "latency %" in l]
+rows = printed[header[0] + 1:] if header else []
+if not header:
+    bad.append("no table header on stdout")
+for n in names:
+    if not any(l.startswith(n + "  ") for l in rows):
+        bad.append("the table lacks a row for %r" % n)
+try:
+    table = json.load(open(os.path.join(folder, "policies.json")))
+    if [r.get("policy") for r in table] != names:
+        bad.append("policies.json names %r" % [r.get("policy") for r in table])
+    for r, e in zip(table, entries):
+        missing = [k for k in keys if k not in r]
+        if missing:
+            bad.append("policies.json %r lacks %s" % (e["name"], missing))
+        if (r.get("prefetch_accuracy") is None) == bool(e.get("prefetch")):
+            bad.append("policies.json %r: prefetch_accuracy %r" % (e["name"], r.get("prefetch_accuracy")))
+    with open(os.path.join(folder, "policies.csv"), newline="") as f:
+        lines = list(csv.reader(f))
+    if not lines or lines[0] != list(table[0].keys()):
+        bad.append("policies.csv header %r" % (lines[0] if lines else None))
+    if [l[0] for l in lines[1:]] != names:
+        bad.append("policies.csv rows %r" % [l[0] for l in lines[1:]])
+    summaries = [d for d in os.listdir(folder)
+                 if os.path.isfile(os.path.join(folder, d, "summary.json"))]
+    if len(summaries) != len(names):
+        bad.append("%d policy folders with summary.json, wanted %d" % (len(summaries), len(names)))
+except (OSError, ValueError, IndexError, KeyError, AttributeError) as e:
+    bad.append("result files: %r" % e)
+print("\n".join(bad))
+PY
+)
+if [[ -n "$problems" ]]; then
+    echo "FAIL: the policy comparison's output:"
+    echo "$problems"
+    fails=$((fails + 1))
+else
+    echo "ok: the comparison table, policies.csv and policies.json"
+fi
+ln -s "$root/configs/profiles" "$tmp/profiles" # a copy of the config finds its profiles beside it
+sed -e "s#\"\.\./models/#\"$root/models/#g" -e 's#"allocation": "proportional"#"allocation": "fair"#' \
+    configs/policies.json >"$tmp/badrule.json"
+expect 1 'badrule.json: field "policies\[1\]\.allocation" must be "equal", "proportional", "minmax" or "joint", got "fair"' \
+    ./wdmoe run "$tmp/badrule.json" --outDir="$tmp/out-badrule"
+sed -e "s#\"\.\./models/#\"$root/models/#g" -e 's#"baseline": "top-2 + equal"#"baseline": "top-3"#' \
+    configs/policies.json >"$tmp/badbase.json"
+expect 1 'badbase.json: field "baseline" names no entry of "policies": "top-3"' \
+    ./wdmoe run "$tmp/badbase.json" --outDir="$tmp/out-badbase"
+[[ ! -e "$tmp/out-badrule" && ! -e "$tmp/out-badbase" ]] ||
+    { echo "FAIL: a comparison that failed its checks left results behind"; fails=$((fails + 1)); }
+
 echo "$fails failed"
 [[ $fails -eq 0 ]]

@@ -416,9 +416,7 @@ WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double band
     {
         return Seconds(0);
     }
-    const bool moving = GetLink(dev).mobility->GetInstanceTypeId().GetName() !=
-                        "ns3::ConstantPositionMobilityModel";
-    if (!m_fadingEnabled && !moving)
+    if (!m_fadingEnabled)
     {
         return Seconds(bits / rateAt(start)); // one rate for the whole transfer
     }

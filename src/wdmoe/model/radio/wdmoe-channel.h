@@ -178,8 +178,9 @@ class WdmoeChannel : public Object
 
     /**
      * How long `bits` take on a slice from `start`: the rate changes at every coherence block
-     * (fading) and with the device's position, so the transfer is walked block by block, each
-     * block carrying rate x its remaining duration; without fading and mobility, bits / rate.
+     * (fading), so the transfer is walked block by block, each block carrying rate x its
+     * remaining duration; without fading, bits / rate. The path loss is the one of the
+     * positions when the transfer starts (a transfer is short next to a device's movement).
      * \param dev the device index
      * \param dir the direction
      * \param bits what is sent (>= 0)
