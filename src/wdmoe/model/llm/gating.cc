@@ -117,22 +117,6 @@ FolderName(const std::string& dir)
     return path.filename().string();
 }
 
-/// Scalars as JSON (cut when long), containers by kind only.
-std::string
-Describe(const Json& j)
-{
-    if (j.is_object())
-    {
-        return "an object";
-    }
-    if (j.is_array())
-    {
-        return "an array";
-    }
-    std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-    return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-}
-
 LoadError
 FieldError(const std::string& file, const std::string& field, const std::string& problem)
 {
@@ -156,7 +140,7 @@ Number(const std::string& file, const Json& object, const std::string& prefix, c
     const Json& j = Field(file, object, prefix, key);
     if (!j.is_number() || !std::isfinite(j.get<double>()))
     {
-        throw FieldError(file, prefix + key, "must be a finite number, got " + Describe(j));
+        throw FieldError(file, prefix + key, "must be a finite number, got " + DescribeJson(j));
     }
     return j.get<double>();
 }
@@ -173,7 +157,7 @@ NonNegativeNumber(const std::string& file,
         throw FieldError(file,
                          prefix + key,
                          "must be a finite number >= 0, got " +
-                             Describe(Field(file, object, prefix, key)));
+                             DescribeJson(Field(file, object, prefix, key)));
     }
     return v;
 }
@@ -188,7 +172,7 @@ NonNegativeInteger(const std::string& file,
     // nlohmann stores every non-negative integer as unsigned.
     if (!j.is_number_unsigned() || j.get<std::uint64_t>() > std::uint64_t(1) << 62)
     {
-        throw FieldError(file, prefix + key, "must be an integer >= 0, got " + Describe(j));
+        throw FieldError(file, prefix + key, "must be an integer >= 0, got " + DescribeJson(j));
     }
     return (long long)j.get<std::uint64_t>();
 }
@@ -219,14 +203,14 @@ SensitivityTable::Load(const std::string& modelDir, int layers)
     }
     if (!root.is_object())
     {
-        throw LoadError(file, "must be a JSON object, got " + Describe(root));
+        throw LoadError(file, "must be a JSON object, got " + DescribeJson(root));
     }
 
     SensitivityTable table;
     const Json& name = Field(file, root, "", "calibration_text");
     if (!name.is_string())
     {
-        throw FieldError(file, "calibration_text", "must be a string, got " + Describe(name));
+        throw FieldError(file, "calibration_text", "must be a string, got " + DescribeJson(name));
     }
     table.calibrationText = name.get<std::string>();
     table.calibrationTokens = NonNegativeInteger(file, root, "", "calibration_tokens");
@@ -239,7 +223,7 @@ SensitivityTable::Load(const std::string& modelDir, int layers)
     const Json& list = Field(file, root, "", "layers");
     if (!list.is_array())
     {
-        throw FieldError(file, "layers", "must be an array, got " + Describe(list));
+        throw FieldError(file, "layers", "must be an array, got " + DescribeJson(list));
     }
     if (int(list.size()) != layers)
     {
@@ -256,14 +240,14 @@ SensitivityTable::Load(const std::string& modelDir, int layers)
         {
             throw FieldError(file,
                              "layers[" + std::to_string(l) + "]",
-                             "must be an object, got " + Describe(entry));
+                             "must be an object, got " + DescribeJson(entry));
         }
         if (NonNegativeInteger(file, entry, prefix, "layer") != l)
         {
             throw FieldError(file,
                              prefix + "layer",
                              "must be " + std::to_string(l) + " (layers in order), got " +
-                                 Describe(entry["layer"]));
+                                 DescribeJson(entry["layer"]));
         }
         table.meanDeltaNll.push_back(Number(file, entry, prefix, "mean_delta_nll"));
         table.meanSecondWeightSq.push_back(

@@ -20,26 +20,6 @@ namespace
 
 using Json = nlohmann::json;
 
-/// Scalars as JSON (cut when long), containers by kind only.
-std::string
-Describe(const Json& j)
-{
-    if (j.is_object())
-    {
-        return "an object";
-    }
-    if (j.is_array())
-    {
-        return "an array";
-    }
-    std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (s.size() > 60)
-    {
-        s = s.substr(0, 57) + "...";
-    }
-    return s;
-}
-
 /// Reads the fields of one config object, naming the file and the field in every error.
 class Reader
 {
@@ -86,7 +66,7 @@ class Reader
         }
         if (!j->is_number() || !(j->get<double>() > 0) || !std::isfinite(j->get<double>()))
         {
-            throw Fail(key, "must be a positive number, got " + Describe(*j));
+            throw Fail(key, "must be a positive number, got " + DescribeJson(*j));
         }
         return j->get<double>();
     }
@@ -100,7 +80,7 @@ class Reader
         }
         if (!j->is_boolean())
         {
-            throw Fail(key, "must be true or false, got " + Describe(*j));
+            throw Fail(key, "must be true or false, got " + DescribeJson(*j));
         }
         return j->get<bool>();
     }
@@ -114,7 +94,7 @@ class Reader
         }
         if (!j->is_string())
         {
-            throw Fail(key, "must be a string, got " + Describe(*j));
+            throw Fail(key, "must be a string, got " + DescribeJson(*j));
         }
         return j->get<std::string>();
     }
@@ -137,13 +117,13 @@ class Reader
             }
             if (v > static_cast<std::uint64_t>(INT_MAX))
             {
-                throw Fail(key, "is too large, got " + Describe(j));
+                throw Fail(key, "is too large, got " + DescribeJson(j));
             }
             return static_cast<int>(v);
         }
         // nlohmann stores every non-negative integer as unsigned: what is left is negative,
         // fractional or not a number at all.
-        throw Fail(key, "must be a positive integer, got " + Describe(j));
+        throw Fail(key, "must be a positive integer, got " + DescribeJson(j));
     }
 
     std::string m_file;
@@ -174,7 +154,7 @@ ModelConfig::Load(const std::string& configJsonPath)
     }
     if (!root.is_object())
     {
-        throw LoadError(configJsonPath, "must be a JSON object, got " + Describe(root));
+        throw LoadError(configJsonPath, "must be a JSON object, got " + DescribeJson(root));
     }
 
     const Reader r(configJsonPath, root);

@@ -27,27 +27,6 @@ namespace
 
 using Json = nlohmann::json;
 
-/// A short, safe rendering of a JSON value for error messages: scalars as JSON (long ones
-/// cut), containers by kind only (dumping them could be huge, and is recursive).
-std::string
-Describe(const Json& j)
-{
-    if (j.is_object())
-    {
-        return "an object";
-    }
-    if (j.is_array())
-    {
-        return "an array";
-    }
-    std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (s.size() > 60)
-    {
-        s = s.substr(0, 57) + "...";
-    }
-    return s;
-}
-
 std::string
 Quote(const std::string& name)
 {
@@ -183,6 +162,25 @@ LoadError::LoadError(const std::string& file, const std::string& problem)
 {
 }
 
+std::string
+DescribeJson(const nlohmann::json& j)
+{
+    if (j.is_object())
+    {
+        return "an object";
+    }
+    if (j.is_array())
+    {
+        return "an array";
+    }
+    std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (s.size() > 60)
+    {
+        s = s.substr(0, 57) + "...";
+    }
+    return s;
+}
+
 std::int64_t
 TensorView::Numel() const
 {
@@ -261,7 +259,7 @@ SafetensorsFile::Open(const std::string& path)
     const Json header = ParseJson(path, headerBegin, headerBegin + headerLen, "header", &duplicate);
     if (!header.is_object())
     {
-        throw LoadError(path, "header must be a JSON object, got " + Describe(header));
+        throw LoadError(path, "header must be a JSON object, got " + DescribeJson(header));
     }
     if (!duplicate.empty())
     {
@@ -283,7 +281,7 @@ SafetensorsFile::Open(const std::string& path)
             {
                 throw LoadError(path,
                                 "\"__metadata__\" must be an object of strings, got " +
-                                    Describe(entry));
+                                    DescribeJson(entry));
             }
             for (const auto& kv : entry.items())
             {
@@ -291,7 +289,7 @@ SafetensorsFile::Open(const std::string& path)
                 {
                     throw LoadError(path,
                                     "\"__metadata__\" value for " + Quote(kv.key()) +
-                                        " must be a string, got " + Describe(kv.value()));
+                                        " must be a string, got " + DescribeJson(kv.value()));
                 }
                 f->m_metadata[kv.key()] = kv.value().get<std::string>();
             }
@@ -300,7 +298,8 @@ SafetensorsFile::Open(const std::string& path)
         const std::string where = "tensor " + Quote(name) + ": ";
         if (!entry.is_object())
         {
-            throw LoadError(path, where + "entry must be a JSON object, got " + Describe(entry));
+            throw LoadError(path,
+                            where + "entry must be a JSON object, got " + DescribeJson(entry));
         }
 
         TensorView v;
@@ -312,12 +311,12 @@ SafetensorsFile::Open(const std::string& path)
         {
             throw LoadError(path,
                             where + "\"dtype\" must be a string, got " +
-                                (dt == entry.end() ? std::string("nothing") : Describe(*dt)));
+                                (dt == entry.end() ? std::string("nothing") : DescribeJson(*dt)));
         }
         if (!ParseSafetensorsDType(dt->get<std::string>(), &v.dtype))
         {
             throw LoadError(path,
-                            where + "unsupported dtype " + Describe(*dt) +
+                            where + "unsupported dtype " + DescribeJson(*dt) +
                                 " (supported: F32, BF16, F16)");
         }
 
@@ -326,7 +325,7 @@ SafetensorsFile::Open(const std::string& path)
         {
             throw LoadError(path,
                             where + "\"shape\" must be an array of non-negative integers, got " +
-                                (sh == entry.end() ? std::string("nothing") : Describe(*sh)));
+                                (sh == entry.end() ? std::string("nothing") : DescribeJson(*sh)));
         }
         std::uint64_t numel = 1;
         for (const Json& d : *sh)
@@ -336,7 +335,7 @@ SafetensorsFile::Open(const std::string& path)
             {
                 throw LoadError(path,
                                 where + "\"shape\" must be an array of non-negative integers, " +
-                                    "got an element " + Describe(d));
+                                    "got an element " + DescribeJson(d));
             }
             v.shape.push_back(dim);
             const auto udim = static_cast<std::uint64_t>(dim);
@@ -364,7 +363,7 @@ SafetensorsFile::Open(const std::string& path)
                             where +
                                 "\"data_offsets\" must be two non-negative integers "
                                 "[begin, end], got " +
-                                (off == entry.end() ? std::string("nothing") : Describe(*off)));
+                                (off == entry.end() ? std::string("nothing") : DescribeJson(*off)));
         }
         const auto ubegin = static_cast<std::uint64_t>(begin);
         const auto uend = static_cast<std::uint64_t>(end);
@@ -470,7 +469,7 @@ WeightStore::Open(const std::string& modelDir)
             ParseJson(indexPath, text.data(), text.data() + text.size(), "index", &duplicate);
         if (!index.is_object())
         {
-            throw LoadError(indexPath, "index must be a JSON object, got " + Describe(index));
+            throw LoadError(indexPath, "index must be a JSON object, got " + DescribeJson(index));
         }
         const auto wm = index.find("weight_map");
         if (wm == index.end() || !wm->is_object())
@@ -478,7 +477,7 @@ WeightStore::Open(const std::string& modelDir)
             throw LoadError(indexPath,
                             "\"weight_map\" must be an object of tensor name -> shard file, "
                             "got " +
-                                (wm == index.end() ? std::string("nothing") : Describe(*wm)));
+                                (wm == index.end() ? std::string("nothing") : DescribeJson(*wm)));
         }
         if (!duplicate.empty())
         {
@@ -492,7 +491,7 @@ WeightStore::Open(const std::string& modelDir)
             {
                 throw LoadError(indexPath,
                                 "\"weight_map\" entry for " + Quote(kv.key()) +
-                                    " must be a shard file name, got " + Describe(kv.value()));
+                                    " must be a shard file name, got " + DescribeJson(kv.value()));
             }
             const std::string shard = kv.value().get<std::string>();
             if (shard.empty() || shard[0] == '/')

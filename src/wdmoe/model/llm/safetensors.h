@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ class LoadError : public std::runtime_error
   private:
     std::string m_file;
 };
+
+/// A short, safe rendering of a JSON value for LoadError messages: scalars as JSON (long ones
+/// cut), containers by kind only (dumping them could be huge, and is recursive).
+std::string DescribeJson(const nlohmann::json& value);
 
 /// A tensor inside a mapped file: the bytes stay in the mapping (zero copy).
 struct TensorView
