@@ -28,27 +28,6 @@ CreateResultDirectory(const std::string& dir)
     }
 }
 
-void
-WriteFileAtomically(const std::string& path, const std::string& content)
-{
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << content;
-        out.flush();
-        if (!out)
-        {
-            std::remove(tmp.c_str());
-            throw std::runtime_error(tmp + ": write failed");
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    {
-        std::remove(tmp.c_str());
-        throw std::runtime_error(path + ": cannot move the finished file into place");
-    }
-}
-
 std::string
 CsvField(const std::string& text)
 {

@@ -1,5 +1,6 @@
 #include "gating.h"
 
+#include "file-io.h"
 #include "safetensors.h" // LoadError
 
 #include <climits>
@@ -283,23 +284,7 @@ SensitivityTable::Save(const std::string& modelDir) const
     }
     const std::string content = root.dump(2) + "\n";
 
-    // Readers see either the old file or the whole new one: write beside it, then rename.
-    const std::string tmp = file + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << content;
-        out.flush();
-        if (!out)
-        {
-            std::remove(tmp.c_str());
-            throw std::runtime_error(tmp + ": write failed");
-        }
-    }
-    if (std::rename(tmp.c_str(), file.c_str()) != 0)
-    {
-        std::remove(tmp.c_str());
-        throw std::runtime_error(file + ": cannot move the finished file into place");
-    }
+    WriteFileAtomically(file, content);
 }
 
 } // namespace llm

@@ -1,0 +1,34 @@
+#include "file-io.h"
+
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+namespace wdmoe
+{
+namespace llm
+{
+
+void
+WriteFileAtomically(const std::string& path, const std::string& content)
+{
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << content;
+        out.flush();
+        if (!out)
+        {
+            std::remove(tmp.c_str());
+            throw std::runtime_error(tmp + ": write failed");
+        }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    {
+        std::remove(tmp.c_str());
+        throw std::runtime_error(path + ": cannot move the finished file into place");
+    }
+}
+
+} // namespace llm
+} // namespace wdmoe
