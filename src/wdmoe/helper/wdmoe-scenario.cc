@@ -340,9 +340,10 @@ ScenarioConfig::FromJson(const std::string& path,
     c.profileTokens = int(policy.Integer("profile_tokens", 1024, 1, 1 << 24));
     p.name = policy.String("name", "");
     p.name = c.PolicyName();
-    // What the policy needs from the model folder, checked now so that a comparison or a sweep
-    // fails before its first run (a model that does not load is reported when it runs).
-    const std::string sensitivityFile = c.modelDir + "/sensitivity.json";
+    // What the policy needs from the model folder, read now so that a comparison or a sweep
+    // fails before its first run (a model that does not load is reported when it runs):
+    // adaptive gating's sensitivities, and the calibration text they name (the dp allocation's
+    // default profile text).
     wdmoe::llm::ModelConfig modelConfig;
     bool modelReadable = true;
     try
@@ -353,26 +354,36 @@ ScenarioConfig::FromJson(const std::string& path,
     {
         modelReadable = false;
     }
-    if (modelReadable && p.adaptiveGating)
+    const bool dpNeedsText = c.cacheAllocation == "dp" && c.profileTextPath.empty();
+    if (modelReadable && (p.adaptiveGating || dpNeedsText))
     {
+        wdmoe::llm::SensitivityTable table;
         try
         {
-            wdmoe::llm::SensitivityTable::Load(c.modelDir, modelConfig.numHiddenLayers);
+            table = wdmoe::llm::SensitivityTable::Load(c.modelDir, modelConfig.numHiddenLayers);
         }
         catch (const std::exception& e)
         {
-            policy.Fail("gating",
-                        "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe "
-                        "calibrate " +
-                            c.modelDir + " TEXT): " + e.what());
+            if (p.adaptiveGating)
+            {
+                policy.Fail("gating",
+                            "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe "
+                            "calibrate " +
+                                c.modelDir + " TEXT): " + e.what());
+            }
+            policy.Fail("profile_text",
+                        "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
+                        "naming a calibration text)");
         }
-    }
-    if (c.cacheAllocation == "dp" && c.profileTextPath.empty() &&
-        !std::ifstream(sensitivityFile).good())
-    {
-        policy.Fail("profile_text",
-                    "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
-                    "naming a calibration text)");
+        if (p.adaptiveGating)
+        {
+            p.sensitivity = table.sensitivity;
+        }
+        c.calibrationTextPath = c.modelDir + "/" + table.calibrationText;
+        if (dpNeedsText)
+        {
+            c.profileTextPath = c.calibrationTextPath;
+        }
     }
 
     c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));
@@ -489,49 +500,20 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                       std::to_string(c.promptTokens));
     }
 
-    // Adaptive gating's sensitivities, and the text the cache allocation is profiled on; neither
-    // may share passages with the text that is scored.
-    InferencePolicy policy = c.policy;
-    std::string profileText = c.profileTextPath;
-    const std::string sensitivityFile = c.modelDir + "/sensitivity.json";
-    const bool calibrated = std::ifstream(sensitivityFile).good();
-    if (policy.adaptiveGating || (c.cacheAllocation == "dp" && profileText.empty() && calibrated))
+    // Neither the calibration text nor the text the cache allocation is profiled on may share
+    // passages with the text that is scored.
+    const InferencePolicy& policy = c.policy;
+    if (!c.calibrationTextPath.empty() &&
+        TextsOverlap(text, ReadText(c.calibrationTextPath, root, "workload.text")))
     {
-        wdmoe::llm::SensitivityTable table;
-        try
-        {
-            table = wdmoe::llm::SensitivityTable::Load(c.modelDir, mc.numHiddenLayers);
-        }
-        catch (const std::exception& e)
-        {
-            root.Fail(
-                "policy.gating",
-                "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe calibrate " +
-                    c.modelDir + " TEXT): " + e.what());
-        }
-        policy.sensitivity = table.sensitivity;
-        const std::string calibrationPath = c.modelDir + "/" + table.calibrationText;
-        if (TextsOverlap(text, ReadText(calibrationPath, root, "workload.text")))
-        {
-            root.Fail("workload.text",
-                      "shares passages with the calibration text " + calibrationPath +
-                          " that the sensitivities were fitted on; score another text");
-        }
-        if (profileText.empty())
-        {
-            profileText = calibrationPath;
-        }
+        root.Fail("workload.text",
+                  "shares passages with the calibration text " + c.calibrationTextPath +
+                      " that the sensitivities were fitted on; score another text");
     }
     wdmoe::llm::RoutingProfile routingProfile;
     if (c.cacheAllocation == "dp")
     {
-        if (profileText.empty())
-        {
-            root.Fail("policy.profile_text",
-                      "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
-                      "naming a calibration text)");
-        }
-        const std::string profile = ReadText(profileText, root, "policy.profile_text");
+        const std::string profile = ReadText(c.profileTextPath, root, "policy.profile_text");
         if (TextsOverlap(text, profile))
         {
             root.Fail("policy.profile_text",

@@ -83,7 +83,9 @@ struct ScenarioConfig
     std::string allocation = "equal";        ///< or "proportional", "minmax", "joint"
     std::string cacheAllocation = "uniform"; ///< or "dp"
     std::string profileTextPath;             ///< text the dp allocation measures r_l and a_l on
-    int profileTokens = 1024;                ///< decode tokens of that measurement
+    /// the calibration text named by the model's sensitivity.json, when the policy read it
+    std::string calibrationTextPath;
+    int profileTokens = 1024; ///< decode tokens of that measurement
 
     uint32_t seed = 1;
     uint32_t run = 1;
