@@ -410,11 +410,10 @@ MoeInferenceApp::AllocateShares(const std::vector<uint32_t>& active) const
     }
 }
 
-double
-MoeInferenceApp::PredictSelection(const std::vector<bool>& keep)
+std::vector<uint32_t>
+MoeInferenceApp::BuildCandidateWork(const std::vector<bool>& keep)
 {
-    // The layer's predicted latency if only the kept candidates of the (one) decode token ran,
-    // with the band allocated among their devices by the configured rule.
+    // The work of the (one) decode token if only its kept candidates ran.
     std::vector<RoutingDecision> subset(1);
     std::vector<std::vector<int>> deviceOf(1);
     for (std::size_t k = 0; k < keep.size(); ++k)
@@ -426,7 +425,15 @@ MoeInferenceApp::PredictSelection(const std::vector<bool>& keep)
             deviceOf[0].push_back(m_deviceOf[0][k]);
         }
     }
-    const std::vector<uint32_t> active = BuildWork(subset, deviceOf);
+    return BuildWork(subset, deviceOf);
+}
+
+double
+MoeInferenceApp::PredictSelection(const std::vector<bool>& keep)
+{
+    // The layer's predicted latency if only the kept candidates ran, with the band allocated
+    // among their devices by the configured rule.
+    const std::vector<uint32_t> active = BuildCandidateWork(keep);
     return PredictLayer(active, AllocateShares(active));
 }
 
@@ -448,22 +455,9 @@ MoeInferenceApp::SelectExperts()
         {
             // tau under the allocation of the current selection; a candidate outside it is
             // priced on the share it would get as one more device of an equal split.
-            std::vector<RoutingDecision> current(1);
-            std::vector<std::vector<int>> deviceOf(1);
-            for (std::size_t k = 0; k < n; ++k)
-            {
-                if (keep[k])
-                {
-                    current[0].experts.push_back(candidates.experts[k]);
-                    current[0].weights.push_back(candidates.weights[k]);
-                    deviceOf[0].push_back(m_deviceOf[0][k]);
-                }
-            }
-            const std::vector<uint32_t> active = BuildWork(current, deviceOf);
+            const std::vector<uint32_t> active = BuildCandidateWork(keep);
             const std::vector<double> shares = AllocateShares(active);
             std::vector<double> tau(n);
-            std::vector<RoutingDecision> alone(1);
-            std::vector<std::vector<int>> aloneDevice(1);
             for (std::size_t k = 0; k < n; ++k)
             {
                 const uint32_t d = uint32_t(m_deviceOf[0][k]);
@@ -474,12 +468,11 @@ MoeInferenceApp::SelectExperts()
                 }
                 else
                 {
-                    alone[0].experts = {candidates.experts[k]};
-                    alone[0].weights = {candidates.weights[k]};
-                    aloneDevice[0] = {int(d)};
-                    BuildWork(alone, aloneDevice);
+                    std::vector<bool> alone(n, false);
+                    alone[k] = true;
+                    BuildCandidateWork(alone);
                     tau[k] = PredictDevice(d, 1.0 / (active.size() + 1));
-                    BuildWork(current, deviceOf);
+                    BuildCandidateWork(keep);
                 }
             }
             next = SelectWeightToLatency(weights, tau, m_policy.wlrTheta);

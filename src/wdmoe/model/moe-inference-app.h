@@ -160,6 +160,7 @@ class MoeInferenceApp : public Application
     double PredictDevice(uint32_t device, double share) const;
     double PredictLayer(const std::vector<uint32_t>& active,
                         const std::vector<double>& shares) const;
+    std::vector<uint32_t> BuildCandidateWork(const std::vector<bool>& keep);
     double PredictSelection(const std::vector<bool>& keep);
     void SelectExperts();
     void SendPrefetchHints();
