@@ -3,6 +3,7 @@
 // expected rate. Every expected number is computed here from the closed forms of the system
 // model (or from the fading gains read back from the channel), not by the code under test.
 
+#include "radio-fixture.h"
 #include "wdmoe-channel.h"
 
 #include "ns3/boolean.h"
@@ -17,40 +18,12 @@
 #include <vector>
 
 using namespace ns3;
+using wdmoe::test::At;
+using wdmoe::test::Loss128;
+using wdmoe::test::RngGuard;
 
 namespace
 {
-
-/// Restores seed 1 / run 1 on entry and on exit of a test that depends on them.
-struct RngGuard
-{
-    RngGuard()
-    {
-        RngSeedManager::SetSeed(1);
-        RngSeedManager::SetRun(1);
-    }
-
-    ~RngGuard()
-    {
-        RngSeedManager::SetSeed(1);
-        RngSeedManager::SetRun(1);
-    }
-};
-
-Ptr<MobilityModel>
-At(double x, double y, double z)
-{
-    Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
-    m->SetPosition(Vector(x, y, z));
-    return m;
-}
-
-/// 128.1 + 37.6 log10(d / km), the loss in dB.
-double
-Loss128(double dMeters)
-{
-    return 128.1 + 37.6 * std::log10(dMeters / 1000.0);
-}
 
 constexpr double kTotalHz = 20e6; // the channel's default TotalBandwidth
 
