@@ -164,6 +164,21 @@ MinMaxShares(const std::vector<RoundTripOfShare>& roundTrip, double relativeTole
         result.roundTrip = hi;
         return result;
     }
+    // One step of either search: a feasible target becomes the upper bound (its shares the
+    // best so far), an infeasible one the lower bound.
+    auto tryTarget = [&](double target) {
+        ++result.bisections;
+        if (minimalShares(target) <= 1.0)
+        {
+            hi = target;
+            best = upper;
+            infeasible = lower;
+            return true;
+        }
+        lo = target;
+        narrowFeasible();
+        return false;
+    };
     if (!std::isfinite(hi))
     {
         // A device needs more than an equal share to finish at all: find a finite feasible
@@ -177,19 +192,7 @@ MinMaxShares(const std::vector<RoundTripOfShare>& roundTrip, double relativeTole
             {
                 break;
             }
-            ++result.bisections;
-            if (minimalShares(target) <= 1.0)
-            {
-                found = true;
-                hi = target;
-                best = upper;
-                infeasible = lower;
-            }
-            else
-            {
-                lo = target;
-                narrowFeasible();
-            }
+            found = tryTarget(target);
         }
         if (!found)
         {
@@ -201,19 +204,7 @@ MinMaxShares(const std::vector<RoundTripOfShare>& roundTrip, double relativeTole
 
     while (hi - lo > relativeTolerance * lo && result.bisections < kMaxOuterBisections)
     {
-        const double target = lo + 0.5 * (hi - lo);
-        ++result.bisections;
-        if (minimalShares(target) <= 1.0)
-        {
-            hi = target;
-            best = upper;
-            infeasible = lower;
-        }
-        else
-        {
-            lo = target;
-            narrowFeasible();
-        }
+        tryTarget(lo + 0.5 * (hi - lo));
     }
 
     // The band the minimal shares leave over goes to everyone in proportion, which can only
