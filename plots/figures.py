@@ -1,0 +1,270 @@
+"""One function per figure. Each takes loaded results (wdmoe_results) and returns a matplotlib
+Figure, or raises NotPlottable when the results lack what the figure needs."""
+
+import itertools
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
+
+from wdmoe_results import axis_value, sort_key  # noqa: E402
+
+# Every figure has the same pixel size, whatever its panels (the tests check it).
+FIGURE_SIZE_IN = (10.0, 6.4)
+FIGURE_DPI = 100
+CAPTION_HEIGHT = 0.05  # share of the figure's height kept for the caption below the panels
+MAX_PANELS = 4
+
+# Sweep axes that repeat a point rather than change it: averaged over, never a panel.
+REPLICATE_AXES = ("run", "seed")
+DEVICES_AXIS = "devices.count"
+BANDWIDTH_AXIS = "cell.bandwidth_mhz"
+MEMORY_AXIS = "devices.memory_fraction"
+
+
+class NotPlottable(Exception):
+    """The results do not hold what a figure needs (the message says what)."""
+
+
+# --- common -------------------------------------------------------------------------------------
+
+def model_caption(runs):
+    """The routed and the priced model of the runs (one line per distinct pair)."""
+    lines = []
+    for run in runs:
+        r, p = run.summary["model_routed"], run.summary["model_priced"]
+        line = (f"routed by {os.path.basename(os.path.normpath(r['dir']))} "
+                f"({r['layers']} layers x {r['experts']} experts, top-{r['top_k']}, "
+                f"d_model {r['d_model']}, {r['dtype']}); "
+                f"costs priced as {p['name']} ({p['layers']} layers x {p['experts']} experts, "
+                f"top-{p['top_k']}, d_model {p['d_model']}, "
+                f"{p['expert_bytes'] / 1e6:.0f} MB per expert)")
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def new_figure(title, runs, panels=1):
+    """A figure with `panels` axes (up to 2 x 2), the title on top and the model caption below."""
+    rows, cols = (2, 2) if panels == 4 else (1, panels)
+    fig, axes = plt.subplots(rows, cols, figsize=FIGURE_SIZE_IN, dpi=FIGURE_DPI,
+                             layout="constrained", squeeze=False)
+    caption = model_caption(runs)
+    height = CAPTION_HEIGHT * (caption.count("\n") + 1)
+    fig.get_layout_engine().set(rect=(0, height, 1, 1 - height))
+    fig.suptitle(title)
+    fig.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=8)
+    return fig, list(axes.flat)
+
+
+def save_atomically(fig, out_dir, name):
+    """Writes the figure as out_dir/name (PNG) via a temporary file and a rename, so a reader
+    never sees half a file; returns the path."""
+    path = os.path.join(out_dir, name)
+    temp = os.path.join(out_dir, f".{name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(temp, format="png", dpi=FIGURE_DPI)
+        os.replace(temp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(temp):
+            os.remove(temp)
+    return path
+
+
+def outside_legend(ax, title=None):
+    # Policy names are long: keep the legend right of the data.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", title=title,
+              title_fontsize="small")
+
+
+# --- single runs and policy comparisons ---------------------------------------------------------
+
+def latency_cdf(runs):
+    """Per-token decode latency CDF, one curve per run (policy)."""
+    fig, (ax,) = new_figure("Per-token latency CDF (decode tokens)", runs)
+    for run in runs:
+        latencies = sorted(run.decode_latencies_ms())
+        if not latencies:
+            continue
+        n = len(latencies)
+        ax.step(latencies, [(i + 1) / n for i in range(n)], where="post",
+                label=f"{run.policy_name} ({n} tokens)")
+    if not ax.lines:
+        plt.close(fig)
+        raise NotPlottable("no decode rows in tokens.csv")
+    ax.set_xlabel("decode token latency (ms)")
+    ax.set_ylabel("fraction of decode tokens")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    outside_legend(ax)
+    return fig
+
+
+def accuracy_vs_latency(comparison):
+    """Perplexity against mean decode latency, one point per policy (policies.json)."""
+    fig, (ax,) = new_figure("Accuracy vs latency, one point per policy", comparison.runs)
+    markers = itertools.cycle("o s ^ v D P X * h <".split())
+    for row in comparison.table:
+        ax.plot(row["latency_mean_ms"], row["perplexity"], linestyle="none",
+                marker=next(markers), markersize=8, label=row["policy"])
+    ax.set_xlabel("mean decode token latency (ms)")
+    ax.set_ylabel("perplexity (lower is better)")
+    ax.grid(alpha=0.3)
+    outside_legend(ax)
+    return fig
+
+
+def experts_per_layer(runs):
+    """Mean activated experts per decode token in each layer, one line per run (policy)."""
+    fig, (ax,) = new_figure("Activated experts per layer (decode tokens)", runs)
+    for run in runs:
+        layers, values = run.per_layer("experts_per_token")
+        # Adaptive gating and WLR/straggler selection both run fewer experts: say which.
+        policy = run.summary["policy"]
+        ax.plot(layers, values, marker="o",
+                label=f"{run.policy_name} [{policy['gating']}/{policy['selection']}]")
+    top_k = runs[0].summary["model_routed"]["top_k"]
+    ax.axhline(top_k, color="grey", linestyle=":", label=f"top-{top_k} (no gating change)")
+    ax.set_xticks(layers)
+    ax.set_xlabel("MoE layer of the routed model")
+    ax.set_ylabel("activated experts per decode token")
+    ax.set_ylim(0, top_k + 0.25)
+    ax.grid(alpha=0.3)
+    outside_legend(ax, title="policy [gating/selection]")
+    return fig
+
+
+def prefetch_accuracy(runs):
+    """Next-layer prefetch accuracy per layer, one line per run that prefetches."""
+    prefetching = [r for r in runs
+                   if any(not math.isnan(v) for v in r.per_layer("prefetch_accuracy")[1])]
+    if not prefetching:
+        raise NotPlottable("no run prefetches (per_layer prefetch_accuracy is null everywhere)")
+    fig, (ax,) = new_figure("Prefetch accuracy per layer (share of experts predicted a layer "
+                            "ahead)", prefetching)
+    for run in prefetching:
+        layers, values = run.per_layer("prefetch_accuracy")
+        ax.plot(layers, values, marker="o", label=run.policy_name)
+    ax.set_xticks(layers)
+    ax.set_xlabel("MoE layer of the routed model (layer 0 has no earlier layer to predict it)")
+    ax.set_ylabel("prefetch accuracy (fraction)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    outside_legend(ax)
+    return fig
+
+
+# --- sweeps -------------------------------------------------------------------------------------
+
+def _is_policy_axis(axis):
+    return axis == "policy" or axis.startswith("policy.")
+
+
+def _line_label(sweep, row):
+    """A row's line: its policy, plus the value of any policy.* axis (which may not rename it)."""
+    extra = [f"{a}={row[a]}" for a in sweep.axes if a.startswith("policy.")]
+    return " ".join([row["policy_name"]] + extra)
+
+
+def _format(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _split_other_axes(sweep, x_axis, panels_allowed):
+    """The panels for a figure along x_axis: a list of (panel title, {axis: value}) and a note
+    for the figure title. Other varying axes get a panel per value combination when at most
+    MAX_PANELS, else are fixed at their largest value; replicate axes are averaged over."""
+    others = [a for a in sweep.axes if a != x_axis and not _is_policy_axis(a)
+              and a not in REPLICATE_AXES and len(sweep.values(a)) > 1]
+    notes = []
+    combos = list(itertools.product(*(sweep.values(a) for a in others)))
+    if others and panels_allowed and len(combos) <= MAX_PANELS:
+        panels = [(", ".join(f"{a} = {_format(v)}" for a, v in zip(others, c)), dict(zip(others, c)))
+                  for c in combos]
+        notes.append("one panel per " + " x ".join(others))
+    else:
+        fixed = {a: sweep.values(a)[-1] for a in others}
+        panels = [("", fixed)]
+        if fixed:
+            notes.append(", ".join(f"{a} fixed at {_format(v)}" for a, v in fixed.items()))
+    for a in sweep.axes:
+        if a in REPLICATE_AXES and len(sweep.values(a)) > 1:
+            notes.append(f"mean over {len(sweep.values(a))} values of {a}")
+    return panels, ("; ".join(notes))
+
+
+def _lines(sweep, x_axis, where, metric):
+    """{line label: ([x], [mean of metric over the rows at x])} for the rows matching `where`."""
+    groups = {}
+    for row in sweep.rows:
+        if all(axis_value(row[a]) == v for a, v in where.items()) and row[metric] != "":
+            key = (_line_label(sweep, row), axis_value(row[x_axis]))
+            groups.setdefault(key, []).append(float(row[metric]))
+    lines = {}
+    for (label, x), values in sorted(groups.items(), key=lambda kv: sort_key(kv[0][1])):
+        xs, ys = lines.setdefault(label, ([], []))
+        xs.append(x)
+        ys.append(sum(values) / len(values))
+    return lines
+
+
+def _require_axis(sweep, axis):
+    if axis not in sweep.axes:
+        raise NotPlottable(f"the sweep has no {axis} axis (its axes: {', '.join(sweep.axes)})")
+
+
+def _title(text, note):
+    return f"{text}\n({note})" if note else text
+
+
+def sweep_latency(sweep, x_axis, x_label):
+    """Mean decode token latency along one sweep axis, one line per policy."""
+    _require_axis(sweep, x_axis)
+    panels, note = _split_other_axes(sweep, x_axis, panels_allowed=True)
+    fig, axes = new_figure(_title(f"Mean decode token latency vs {x_axis}", note),
+                           sweep.points, len(panels))
+    for ax, (panel_title, where) in zip(axes, panels):
+        for label, (xs, ys) in _lines(sweep, x_axis, where, "latency_mean_ms").items():
+            ax.plot(xs, ys, marker="o", label=label)
+        ax.set_title(panel_title, fontsize="medium")
+        ax.set_xticks(sweep.values(x_axis))
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("mean decode token latency (ms)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize="small")
+    return fig
+
+
+def cache_vs_memory(sweep):
+    """Cache hit rate and mean latency against device memory, one line per policy (so with and
+    without prefetch when the policy axis has both)."""
+    _require_axis(sweep, MEMORY_AXIS)
+    panels, note = _split_other_axes(sweep, MEMORY_AXIS, panels_allowed=False)
+    where = panels[0][1]
+    fig, (hit_ax, latency_ax) = new_figure(
+        _title(f"Cache hit rate and latency vs device memory ({MEMORY_AXIS})", note),
+        sweep.points, 2)
+    # Tick labels give the expert memory slots per device each fraction buys.
+    slots = {}
+    for row, point in zip(sweep.rows, sweep.points):
+        slots.setdefault(axis_value(row[MEMORY_AXIS]), set()).add(
+            point.summary["cell"]["expert_memory_slots_per_device"])
+    fractions = sweep.values(MEMORY_AXIS)
+    ticks = [f"{_format(f)}\n{'/'.join(str(s) for s in sorted(slots[f]))} slots" for f in fractions]
+    for ax, metric, y_label in ((hit_ax, "cache_hit_rate", "expert cache hit rate (decode)"),
+                                (latency_ax, "latency_mean_ms", "mean decode token latency (ms)")):
+        for label, (xs, ys) in _lines(sweep, MEMORY_AXIS, where, metric).items():
+            ax.plot(xs, ys, marker="o", label=label)
+        ax.set_xticks(fractions, ticks)
+        ax.set_xlabel("device memory share for experts (expert slots per device)")
+        ax.set_ylabel(y_label)
+        ax.grid(alpha=0.3)
+    hit_ax.set_ylim(0, 1.02)
+    latency_ax.set_ylim(bottom=0)
+    latency_ax.legend(fontsize="small")
+    return fig
