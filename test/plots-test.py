@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""The figures (plots/) on the committed result set test/data/plot-results/ (made by its make.sh
+with the real programs).
+
+Usage: plots-test.py CHECK REPO_ROOT, CHECK one of
+  figures            every expected PNG of each result kind: a valid PNG of the figure size
+  no-simulation      the scripts run nothing: fake wdmoe/ns-3 programs on PATH and beside a copy
+                     of plots/ stay unused, and no script imports a way to start a program
+  nothing-plottable  a folder without results exits 1 with a message and writes nothing
+"""
+
+import ast
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+# What plot_results.py makes from each committed result folder.
+EXPECTED = {
+    "run": ["latency-cdf.png", "experts-per-layer.png", "prefetch-accuracy.png"],
+    "policies": ["latency-cdf.png", "accuracy-vs-latency.png", "experts-per-layer.png",
+                 "prefetch-accuracy.png"],
+    "sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png"],
+    "memory-sweep": ["cache-vs-memory.png"],
+}
+# ... and the figures it skips there, one stderr line each (the sweep lacks their axis).
+NOT_MADE = {
+    "run": [],
+    "policies": [],
+    "sweep": ["cache-vs-memory.png"],
+    "memory-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png"],
+}
+FIGURE_PX = (1000, 640)  # plots/figures.py: FIGURE_SIZE_IN x FIGURE_DPI
+MIN_PNG_BYTES = 10_000  # a figure with axes, lines and text; an empty canvas is far smaller
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# Programs a plotting script must never start (the simulators and the driver).
+FAKE_PROGRAMS = ["wdmoe", "wdmoe-run", "wdmoe-sweep", "wdmoe-llm", "ns3"]
+# Modules and os functions that start programs.
+FORBIDDEN_MODULES = {"subprocess", "multiprocessing", "pty", "concurrent"}
+FORBIDDEN_OS_PREFIXES = ("system", "popen", "exec", "spawn", "posix_spawn", "fork", "startfile")
+
+failures = []
+
+
+def check(what, condition):
+    print(("ok: " if condition else "FAIL: ") + what)
+    if not condition:
+        failures.append(what)
+
+
+def plot(root, args, env=None):
+    """Runs plots/plot_results.py under root; returns (exit status, stdout, stderr)."""
+    child_env = dict(env if env is not None else os.environ, PYTHONDONTWRITEBYTECODE="1")
+    p = subprocess.run([sys.executable, os.path.join(root, "plots", "plot_results.py")] + args,
+                       capture_output=True, text=True, env=child_env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR, or None when the file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def copy_data(root, tmp):
+    """A copy of the committed result set (the default output folder is inside it)."""
+    data = os.path.join(tmp, "plot-results")
+    shutil.copytree(os.path.join(root, "test", "data", "plot-results"), data, symlinks=True)
+    return data
+
+
+def check_figures(root, tmp):
+    data = copy_data(root, tmp)
+    for kind, names in EXPECTED.items():
+        out = os.path.join(tmp, "out", kind)
+        status, stdout, stderr = plot(root, [os.path.join(data, kind), "--out", out])
+        check(f"{kind}: exits 0 ({stderr.strip()[:300]})", status == 0)
+        expected_paths = [os.path.join(out, n) for n in names]
+        check(f"{kind}: prints the paths written", stdout.split() == expected_paths)
+        check(f"{kind}: writes exactly {', '.join(names)}",
+              os.path.isdir(out) and sorted(os.listdir(out)) == sorted(names))
+        for path in expected_paths:
+            name = os.path.basename(path)
+            exists = os.path.isfile(path)
+            check(f"{kind}/{name}: a PNG of {FIGURE_PX[0]} x {FIGURE_PX[1]} px",
+                  exists and png_size(path) == FIGURE_PX)
+            check(f"{kind}/{name}: at least {MIN_PNG_BYTES} bytes",
+                  exists and os.path.getsize(path) >= MIN_PNG_BYTES)
+        skipped = [line.split()[1] for line in stderr.splitlines() if " not made: " in line]
+        check(f"{kind}: one stderr line for each figure not made ({', '.join(skipped) or 'none'})",
+              skipped == NOT_MADE[kind])
+    # Without --out the figures go to RESULTS_DIR/figures.
+    status, stdout, _ = plot(root, [os.path.join(data, "run")])
+    default = os.path.join(data, "run", "figures")
+    check("without --out: RESULTS_DIR/figures", status == 0 and
+          sorted(os.listdir(default)) == sorted(EXPECTED["run"]))
+
+
+def check_no_simulation(root, tmp):
+    marker = os.path.join(tmp, "a-program-ran")
+    fake = f"#!/bin/sh\necho \"$0 $*\" >>{marker}\nexit 0\n"
+    # The scripts run from a copy of plots/ whose repository holds only fakes: no real driver,
+    # no real build/ to find beside it.
+    repo = os.path.join(tmp, "repo")
+    shutil.copytree(os.path.join(root, "plots"), os.path.join(repo, "plots"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    fake_bin = os.path.join(tmp, "fake-bin")
+    for folder, names in ((fake_bin, FAKE_PROGRAMS), (os.path.join(repo, "build", "bin"),
+                                                      FAKE_PROGRAMS[1:]), (repo, ["wdmoe"])):
+        os.makedirs(folder, exist_ok=True)
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "w") as f:
+                f.write(fake)
+            os.chmod(path, 0o755)
+    data = copy_data(root, tmp)
+    env = {"PATH": fake_bin, "HOME": os.environ.get("HOME", tmp), "LANG": "C.UTF-8"}
+    for kind in EXPECTED:
+        status, _, stderr = plot(repo, [os.path.join(data, kind), "--out",
+                                        os.path.join(tmp, "out", kind)], env)
+        check(f"{kind}: plots with only fake programs on PATH ({stderr.strip()[:300]})",
+              status == 0)
+    check("no wdmoe, wdmoe-run, wdmoe-sweep, wdmoe-llm or ns3 was started",
+          not os.path.exists(marker))
+
+    scripts = sorted(n for n in os.listdir(os.path.join(root, "plots")) if n.endswith(".py"))
+    check("plots/ has python scripts", bool(scripts))
+    for name in scripts:
+        with open(os.path.join(root, "plots", name), encoding="utf-8") as f:
+            tree = ast.parse(f.read(), name)
+        starts = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                starts += [a.name for a in node.names
+                           if a.name.split(".")[0] in FORBIDDEN_MODULES]
+            elif isinstance(node, ast.ImportFrom):
+                module = (node.module or "").split(".")[0]
+                if module in FORBIDDEN_MODULES:
+                    starts.append(node.module)
+                elif module == "os":
+                    starts += [f"os.{a.name}" for a in node.names
+                               if a.name.startswith(FORBIDDEN_OS_PREFIXES)]
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                  and node.value.id == "os" and node.attr.startswith(FORBIDDEN_OS_PREFIXES)):
+                starts.append(f"os.{node.attr}")
+        check(f"plots/{name} uses no way to start a program ({', '.join(starts) or 'none'})",
+              not starts)
+
+
+def check_nothing_plottable(root, tmp):
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(empty)
+    junk = os.path.join(tmp, "junk")
+    os.makedirs(junk)
+    with open(os.path.join(junk, "notes.txt"), "w") as f:
+        f.write("not a result file\n")
+    for what, folder, files in (("an empty folder", empty, []),
+                                ("a folder of other files", junk, ["notes.txt"])):
+        status, stdout, stderr = plot(root, [folder])
+        check(f"{what}: exits 1", status == 1)
+        check(f"{what}: says there is nothing to plot", "nothing to plot" in stderr)
+        check(f"{what}: writes nothing", not stdout and os.listdir(folder) == files)
+    status, _, stderr = plot(root, [os.path.join(tmp, "missing")])
+    check("a missing folder: exits 1 and names it", status == 1 and "no such folder" in stderr)
+
+    # A sweep along an axis no figure uses (only the run): every figure is skipped.
+    data = copy_data(root, tmp)
+    sweep = os.path.join(data, "memory-sweep")
+    with open(os.path.join(sweep, "sweep.csv")) as f:
+        lines = f.read().splitlines()
+    with open(os.path.join(sweep, "sweep.csv"), "w") as f:
+        for line in lines:  # point,devices.memory_fraction,policy,run,... -> point,run,...
+            cells = line.split(",")
+            f.write(",".join(cells[:1] + cells[3:]) + "\n")
+    status, _, stderr = plot(root, [sweep])
+    check("a sweep with no plottable axis: exits 1", status == 1)
+    check("... says no figure could be made", "no figure could be made" in stderr)
+    check("... writes no figures folder", not os.path.exists(os.path.join(sweep, "figures")))
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("figures", "no-simulation", "nothing-plottable"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    check_name, root = sys.argv[1], os.path.abspath(sys.argv[2])
+    with tempfile.TemporaryDirectory() as tmp:
+        {"figures": check_figures, "no-simulation": check_no_simulation,
+         "nothing-plottable": check_nothing_plottable}[check_name](root, tmp)
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
