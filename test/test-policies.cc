@@ -693,8 +693,15 @@ TEST_CASE("policies: selection rules at their limits in the cell", "[policies]")
     f.config["cell"]["shadowing_sigma_db"] = 8;
     const ScenarioResult topk = f.Run(nlohmann::json::object());
     CHECK(f.Run({{"selection", "wlr"}, {"wlr_theta", 0}}).tokensCsv == topk.tokensCsv);
-    CHECK(f.Run({{"selection", "straggler"}, {"straggler_weight_max", 0}}).tokensCsv ==
-          topk.tokensCsv);
+    CHECK(f.Run({{"selection", "straggler"},
+                 {"straggler_layer_weights", "uniform"},
+                 {"straggler_weight_max", 0}})
+              .tokensCsv == topk.tokensCsv);
+    // A trade-off of 0 prices every drop out.
+    CHECK(f.Run({{"selection", "straggler"},
+                 {"straggler_layer_weights", "uniform"},
+                 {"straggler_tradeoff", 0}})
+              .tokensCsv == topk.tokensCsv);
 
     // A huge theta keeps only the top-1 of every decode token-layer, with weight 1 (prefills
     // are not selected): the model alone, routed that way, gives the same experts and NLLs.
@@ -827,6 +834,37 @@ TEST_CASE("policies: minmax gives the worse device the larger share and never lo
     CHECK(faster == both);
 }
 
+TEST_CASE("policies: the straggler rule weighs each layer by its calibrated sensitivity",
+          "[policies]")
+{
+    PolicyCell f; // two layers
+    f.config["devices"]["count"] = 2;
+    // Without sensitivity.json the default layer weights cannot be had: a clear error.
+    CHECK_THROWS_WITH(f.Run({{"selection", "straggler"}}),
+                      Catch::Contains("\"policy.straggler_layer_weights\"") &&
+                          Catch::Contains("./wdmoe calibrate"));
+    CHECK_THROWS_WITH(f.Run({{"selection", "straggler"}, {"straggler_layer_weights", "layer"}}),
+                      Catch::Contains("\"policy.straggler_layer_weights\" must be"));
+    // F = (1, 3): mean 2, so the layers' prices are scaled by 0.5 and 1.5.
+    wdmoe::test::WriteFile(f.dir.File("model/calibration.txt"), OtherText(300, 7));
+    wdmoe::llm::SensitivityTable table;
+    table.calibrationText = "calibration.txt";
+    table.calibrationTokens = 299;
+    table.window = 24;
+    table.meanDeltaNll = {0.1, 0.3};
+    table.meanSecondWeightSq = {0.1, 0.1};
+    table.sensitivity = {1.0, 3.0};
+    table.Save(f.dir.File("model"));
+    const ScenarioResult r = f.Run({{"selection", "straggler"}});
+    const nlohmann::ordered_json& scale = r.summary["policy"]["straggler_layer_scale"];
+    REQUIRE(scale.size() == 2);
+    CHECK(Num(scale[0]) == 0.5);
+    CHECK(Num(scale[1]) == 1.5);
+    CHECK_FALSE(f.Run({{"selection", "straggler"}, {"straggler_layer_weights", "uniform"}})
+                    .summary["policy"]
+                    .contains("straggler_layer_scale"));
+}
+
 TEST_CASE("policies: joint selection and allocation stops within its bound", "[policies]")
 {
     PolicyCell f;
@@ -843,8 +881,8 @@ TEST_CASE("policies: joint selection and allocation stops within its bound", "[p
             const ScenarioResult r = f.Run({{"selection", selection},
                                             {"allocation", "joint"},
                                             {"wlr_theta", 0.8},
-                                            {"straggler_weight_max", 0.5},
-                                            {"straggler_gain_min", 0.05},
+                                            {"straggler_layer_weights", "uniform"},
+                                            {"straggler_tradeoff", 1.0},
                                             {"joint_max_iterations", bound}});
             const double rounds = Num(r.summary["selection_rounds_per_layer"]);
             CHECK(rounds >= 1.0);
@@ -1247,8 +1285,7 @@ TEST_CASE("policies: the same policy config twice gives byte-identical results",
     const nlohmann::json policy = {{"gating", "adaptive"},
                                    {"adaptive_threshold", 0.05},
                                    {"selection", "straggler"},
-                                   {"straggler_weight_max", 0.5},
-                                   {"straggler_gain_min", 0.05},
+                                   {"straggler_tradeoff", 1.0},
                                    {"allocation", "joint"},
                                    {"minmax_floor", 0.3},
                                    {"cache_allocation", "dp"},

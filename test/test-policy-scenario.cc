@@ -119,8 +119,10 @@ TEST_CASE("policy scenario: selection rules at their limits", "[policies]")
     const ScenarioResult topk = f.Run(nlohmann::json::object());
     // theta 0 keeps everything; a straggler weight bound of 0 drops nothing.
     CHECK(f.Run({{"selection", "wlr"}, {"wlr_theta", 0}}).tokensCsv == topk.tokensCsv);
-    CHECK(f.Run({{"selection", "straggler"}, {"straggler_weight_max", 0}}).tokensCsv ==
-          topk.tokensCsv);
+    CHECK(f.Run({{"selection", "straggler"},
+                 {"straggler_layer_weights", "uniform"},
+                 {"straggler_weight_max", 0}})
+              .tokensCsv == topk.tokensCsv);
     // A huge theta keeps only the top-1.
     const ScenarioResult one = f.Run({{"selection", "wlr"}, {"wlr_theta", 1e6}});
     CHECK(one.summary["experts_per_token_layer"].get<double>() == 1.0);
@@ -132,8 +134,10 @@ TEST_CASE("policy scenario: selection rules at their limits", "[policies]")
     CHECK(rounds >= 1.0);
     CHECK(rounds <= 3.0);
     // The same policy twice: byte-identical.
-    CHECK(f.Run({{"selection", "straggler"}, {"allocation", "minmax"}}).tokensCsv ==
-          f.Run({{"selection", "straggler"}, {"allocation", "minmax"}}).tokensCsv);
+    const nlohmann::json straggler = {{"selection", "straggler"},
+                                      {"straggler_layer_weights", "uniform"},
+                                      {"allocation", "minmax"}};
+    CHECK(f.Run(straggler).tokensCsv == f.Run(straggler).tokensCsv);
 }
 
 TEST_CASE("policy scenario: prefetch hints go to layer >= 1 and their accuracy is counted",

@@ -64,39 +64,75 @@ TEST_CASE("selection: WLR ties in weight make the first candidate the top-1", "[
     CHECK(SelectWeightToLatency({0.3, 0.7}, {1, 1}, 0.5) == Keep{false, true});
 }
 
+StragglerBounds
+Bounds(double weightMax, double gainMin, double tradeoff)
+{
+    return StragglerBounds{weightMax, gainMin, tradeoff};
+}
+
 TEST_CASE("selection: the straggler rule drops a light candidate that sets the layer's latency",
           "[selection]")
 {
-    // Candidate 1 carries 0.2 <= 0.3 and dropping it saves 3 - 1 = 2 >= 0.2 x 3.
-    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({1, 3}), 0.3, 0.2) == Keep{true, false});
+    // Share 0.2 <= 0.3; it saves 2 of 3 >= 0.2 x 3; its price 0.2^2 x 3 = 0.12 <= 1 x 2.
+    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({1, 3}), Bounds(0.3, 0.2, 1)) ==
+          Keep{true, false});
     // Too heavy to drop.
-    CHECK(SelectStragglers({0.6, 0.4}, SlowestOf({1, 3}), 0.3, 0.2) == Keep{true, true});
-    // Not the straggler: nothing to gain.
-    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({3, 1}), 0.3, 0.2) == Keep{true, true});
-    // Saves 0.1 of 1.1 < 0.2 x 1.1.
-    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({1, 1.1}), 0.3, 0.2) == Keep{true, true});
-    // The top-1 is never dropped, however slow.
-    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({9, 1}), 1.0, 0.0) == Keep{true, true});
-    // A single candidate stays.
-    CHECK(SelectStragglers({1.0}, SlowestOf({9}), 1.0, 0.0) == Keep{true});
+    CHECK(SelectStragglers({0.6, 0.4}, SlowestOf({1, 3}), Bounds(0.3, 0.2, 1)) == Keep{true, true});
+    // Not the straggler: nothing to gain, whatever the bounds.
+    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({3, 1}), Bounds(1, 0, 1e6)) == Keep{true, true});
+    // Saves 0.1 of 1.1 < 0.2 x 1.1; with a gain bound of 0.05 it goes.
+    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({1, 1.1}), Bounds(0.3, 0.2, 1e6)) ==
+          Keep{true, true});
+    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({1, 1.1}), Bounds(0.3, 0.05, 1e6)) ==
+          Keep{true, false});
+    // The top-1 is never dropped, however slow; a single candidate stays.
+    CHECK(SelectStragglers({0.8, 0.2}, SlowestOf({9, 1}), Bounds(1, 0, 1e6)) == Keep{true, true});
+    CHECK(SelectStragglers({1.0}, SlowestOf({9}), Bounds(1, 0, 1e6)) == Keep{true});
+    // A weight bound of 0 drops nothing.
+    CHECK(SelectStragglers({0.9, 0.1}, SlowestOf({1, 100}), Bounds(0, 0, 1e6)) == Keep{true, true});
 }
 
 TEST_CASE("selection: the straggler bounds are inclusive", "[selection]")
 {
     // Weight exactly at the bound (0.25 <= 0.25) and gain exactly at it (1 >= 0.5 x 2).
-    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({1, 2}), 0.25, 0.5) == Keep{true, false});
-    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({1, 2}), 0.2499, 0.5) == Keep{true, true});
-    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({1, 2}), 0.25, 0.5001) == Keep{true, true});
+    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({1, 2}), Bounds(0.25, 0.5, 1)) ==
+          Keep{true, false});
+    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({1, 2}), Bounds(0.2499, 0.5, 1)) ==
+          Keep{true, true});
+    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({1, 2}), Bounds(0.25, 0.5001, 1)) ==
+          Keep{true, true});
+}
+
+TEST_CASE("selection: the straggler trade-off prices a drop by its weight squared and the "
+          "layer's sensitivity",
+          "[selection]")
+{
+    // Dropping the second candidate saves 1 of 4. Share 1/8: price (1/8)^2 x 4 = 1/16, exactly
+    // kappa x 1 at kappa = 1/16 (all exact in binary): dropped; a hair less kappa keeps it.
+    CHECK(SelectStragglers({0.875, 0.125}, SlowestOf({3, 4}), Bounds(0.5, 0, 0.0625)) ==
+          Keep{true, false});
+    CHECK(SelectStragglers({0.875, 0.125}, SlowestOf({3, 4}), Bounds(0.5, 0, 0.0624)) ==
+          Keep{true, true});
+    // Twice the weight costs four times as much: share 1/4 needs kappa 1/4.
+    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({3, 4}), Bounds(0.5, 0, 0.0625)) ==
+          Keep{true, true});
+    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({3, 4}), Bounds(0.5, 0, 0.25)) ==
+          Keep{true, false});
+    // A layer twice as sensitive as the mean doubles the price; half as sensitive halves it.
+    CHECK(SelectStragglers({0.875, 0.125}, SlowestOf({3, 4}), Bounds(0.5, 0, 0.0625), 2.0) ==
+          Keep{true, true});
+    CHECK(SelectStragglers({0.75, 0.25}, SlowestOf({3, 4}), Bounds(0.5, 0, 0.125), 0.5) ==
+          Keep{true, false});
 }
 
 TEST_CASE("selection: the straggler rule repeats on the renormalised weights", "[selection]")
 {
     // Round 1: dropping candidate 1 (tau 4) saves 1 of 4; dropping 2 saves nothing. Round 2:
     // candidate 2 weighs 0.25 / 0.75 = 0.333 of what is left and dropping it saves 2 of 3.
-    CHECK(SelectStragglers({0.5, 0.25, 0.25}, SlowestOf({1, 4, 3}), 0.34, 0.2) ==
+    CHECK(SelectStragglers({0.5, 0.25, 0.25}, SlowestOf({1, 4, 3}), Bounds(0.34, 0.2, 1)) ==
           Keep{true, false, false});
     // With a bound of 0.3 the renormalised 0.333 is too heavy for round 2.
-    CHECK(SelectStragglers({0.5, 0.25, 0.25}, SlowestOf({1, 4, 3}), 0.3, 0.2) ==
+    CHECK(SelectStragglers({0.5, 0.25, 0.25}, SlowestOf({1, 4, 3}), Bounds(0.3, 0.2, 1)) ==
           Keep{true, false, true});
 }
 
@@ -107,7 +143,8 @@ TEST_CASE("selection: equal straggler gains go to the later candidate", "[select
         return 1.0 + (keep[1] ? 1.0 : 0.0) + (keep[2] ? 1.0 : 0.0);
     };
     // Round 1 drops candidate 2; in round 2 candidate 1 weighs 0.2 / 0.8 = 0.25 > 0.22.
-    CHECK(SelectStragglers({0.6, 0.2, 0.2}, serial, 0.22, 0.1) == Keep{true, true, false});
+    CHECK(SelectStragglers({0.6, 0.2, 0.2}, serial, Bounds(0.22, 0.1, 1)) ==
+          Keep{true, true, false});
 }
 
 TEST_CASE("selection: kept weights are renormalised in candidate order", "[selection]")

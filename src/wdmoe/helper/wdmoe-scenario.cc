@@ -302,6 +302,8 @@ ScenarioConfig::FromJson(const std::string& path,
                       "wlr_theta",
                       "straggler_weight_max",
                       "straggler_gain_min",
+                      "straggler_tradeoff",
+                      "straggler_layer_weights",
                       "allocation",
                       "joint_max_iterations",
                       "minmax_floor",
@@ -320,8 +322,11 @@ ScenarioConfig::FromJson(const std::string& path,
                   : c.selection == "straggler" ? SelectionRule::STRAGGLER
                                                : SelectionRule::ALL;
     p.wlrTheta = policy.Number("wlr_theta", 0.5, 0, 1e6);
-    p.stragglerWeightMax = policy.Number("straggler_weight_max", 0.3, 0, 1);
-    p.stragglerGainMin = policy.Number("straggler_gain_min", 0.2, 0, 1);
+    p.straggler.weightMax = policy.Number("straggler_weight_max", 0.5, 0, 1);
+    p.straggler.gainMin = policy.Number("straggler_gain_min", 0.05, 0, 1);
+    p.straggler.tradeoff = policy.Number("straggler_tradeoff", 0.3, 0, 1e6);
+    c.stragglerLayerWeights =
+        policy.Choice("straggler_layer_weights", "sensitivity", {"sensitivity", "uniform"});
     c.allocation =
         policy.Choice("allocation", "equal", {"equal", "proportional", "minmax", "joint"});
     p.allocation = c.allocation == "proportional" ? AllocationRule::PROPORTIONAL
@@ -355,7 +360,9 @@ ScenarioConfig::FromJson(const std::string& path,
         modelReadable = false;
     }
     const bool dpNeedsText = c.cacheAllocation == "dp" && c.profileTextPath.empty();
-    if (modelReadable && (p.adaptiveGating || dpNeedsText))
+    const bool stragglerNeedsSensitivity =
+        p.selection == SelectionRule::STRAGGLER && c.stragglerLayerWeights == "sensitivity";
+    if (modelReadable && (p.adaptiveGating || dpNeedsText || stragglerNeedsSensitivity))
     {
         wdmoe::llm::SensitivityTable table;
         try
@@ -371,6 +378,13 @@ ScenarioConfig::FromJson(const std::string& path,
                             "calibrate " +
                                 c.modelDir + " TEXT): " + e.what());
             }
+            if (stragglerNeedsSensitivity)
+            {
+                policy.Fail("straggler_layer_weights",
+                            "\"sensitivity\" needs the model's calibrated sensitivities "
+                            "(./wdmoe calibrate " +
+                                c.modelDir + " TEXT, or set \"uniform\"): " + e.what());
+            }
             policy.Fail("profile_text",
                         "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
                         "naming a calibration text)");
@@ -378,6 +392,19 @@ ScenarioConfig::FromJson(const std::string& path,
         if (p.adaptiveGating)
         {
             p.sensitivity = table.sensitivity;
+        }
+        if (stragglerNeedsSensitivity)
+        {
+            // F_l relative to the mean: the straggler rule's price of a drop at each layer.
+            double mean = 0;
+            for (double f : table.sensitivity)
+            {
+                mean += f / table.sensitivity.size();
+            }
+            for (double f : table.sensitivity)
+            {
+                p.stragglerLayerScale.push_back(mean > 0 ? f / mean : 1.0);
+            }
         }
         c.calibrationTextPath = c.modelDir + "/" + table.calibrationText;
         if (dpNeedsText)
@@ -848,6 +875,10 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                    {"allocation", c.allocation},
                    {"cache_allocation", c.cacheAllocation},
                    {"prefetch", policy.prefetch}};
+    if (!policy.stragglerLayerScale.empty())
+    {
+        s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;
+    }
     s["experts_per_token_layer"] =
         decode.tokenLayers ? double(decode.expertsRun) / decode.tokenLayers : 0.0;
     s["single_expert_rate"] =

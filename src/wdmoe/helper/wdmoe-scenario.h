@@ -78,11 +78,12 @@ struct ScenarioConfig
 
     // policies ("policy" object); the names as written, parsed into `policy`
     InferencePolicy policy;
-    std::string gating = "topk";             ///< or "adaptive"
-    std::string selection = "all";           ///< or "wlr", "straggler"
-    std::string allocation = "equal";        ///< or "proportional", "minmax", "joint"
-    std::string cacheAllocation = "uniform"; ///< or "dp"
-    std::string profileTextPath;             ///< text the dp allocation measures r_l and a_l on
+    std::string gating = "topk";                       ///< or "adaptive"
+    std::string selection = "all";                     ///< or "wlr", "straggler"
+    std::string allocation = "equal";                  ///< or "proportional", "minmax", "joint"
+    std::string cacheAllocation = "uniform";           ///< or "dp"
+    std::string stragglerLayerWeights = "sensitivity"; ///< or "uniform"
+    std::string profileTextPath; ///< text the dp allocation measures r_l and a_l on
     /// the calibration text named by the model's sensitivity.json, when the policy read it
     std::string calibrationTextPath;
     int profileTokens = 1024; ///< decode tokens of that measurement

@@ -482,8 +482,10 @@ MoeInferenceApp::SelectExperts()
             next = SelectStragglers(
                 weights,
                 [this](const std::vector<bool>& k) { return PredictSelection(k); },
-                m_policy.stragglerWeightMax,
-                m_policy.stragglerGainMin);
+                m_policy.straggler,
+                m_policy.stragglerLayerScale.empty()
+                    ? 1.0
+                    : m_policy.stragglerLayerScale[m_pass->Layer()]);
         }
         else
         {

@@ -59,8 +59,10 @@ struct InferencePolicy
     bool adaptivePrefill = false; ///< apply adaptive gating to prefills too
     SelectionRule selection = SelectionRule::ALL;
     double wlrTheta = 0.5;
-    double stragglerWeightMax = 0.3;
-    double stragglerGainMin = 0.2;
+    StragglerBounds straggler;
+    /// Straggler rule: F_l over the mean F per layer (from the calibrated sensitivities), or
+    /// empty for every layer weighing 1.
+    std::vector<double> stragglerLayerScale;
     AllocationRule allocation = AllocationRule::EQUAL;
     double minmaxFloor = 0;      ///< minmax: each device keeps this fraction of 1/n of the band
     bool joint = false;          ///< alternate selection and allocation until stable

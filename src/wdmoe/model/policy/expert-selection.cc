@@ -52,11 +52,11 @@ SelectWeightToLatency(const std::vector<double>& weights,
 std::vector<bool>
 SelectStragglers(const std::vector<double>& weights,
                  const LayerLatencyOf& layerLatency,
-                 double weightBound,
-                 double gainBound)
+                 const StragglerBounds& bounds,
+                 double layerScale)
 {
     std::vector<bool> keep(weights.size(), true);
-    if (weights.size() < 2)
+    if (weights.size() < 2 || bounds.weightMax <= 0)
     {
         return keep;
     }
@@ -73,14 +73,19 @@ SelectStragglers(const std::vector<double>& weights,
         double bestGain = 0;
         for (std::size_t c = 0; c < weights.size(); ++c)
         {
-            if (!keep[c] || c == top || weights[c] / kept > weightBound)
+            const double share = weights[c] / kept;
+            if (!keep[c] || c == top || share > bounds.weightMax)
             {
                 continue;
             }
             keep[c] = false;
             const double gain = latency - layerLatency(keep);
             keep[c] = true;
-            if (gain >= gainBound * latency && gain > 0 && gain >= bestGain)
+            // Both comparisons multiplied out (no division by the latency), so that values
+            // exactly at a bound qualify.
+            const bool setsLatency = gain > 0 && gain >= bounds.gainMin * latency;
+            const bool worthIt = layerScale * share * share * latency <= bounds.tradeoff * gain;
+            if (setsLatency && worthIt && gain >= bestGain)
             {
                 best = c;
                 bestGain = gain;

@@ -28,17 +28,29 @@ std::vector<bool> SelectWeightToLatency(const std::vector<double>& weights,
 /// The layer's predicted latency if exactly the candidates marked true ran.
 using LayerLatencyOf = std::function<double(const std::vector<bool>& keep)>;
 
+/// The bounds of the straggler rule (doc/wdmoe.rst "Expert selection").
+struct StragglerBounds
+{
+    double weightMax = 0.5; ///< the heaviest share of the kept weight it may drop
+    double gainMin = 0.05;  ///< the least relative gain in layer latency worth a drop
+    double tradeoff = 0.3;  ///< kappa: relative gain needed per unit of expected loss
+};
+
 /// Ours: starting from all candidates, repeatedly drop the candidate c (never the top-1) that
-/// shortens the layer the most, provided that
-///   w_c <= weightBound  (it carries little of the output) and
-///   L(S) - L(S \ {c}) >= gainBound * L(S)  (it sets the layer's latency: dropping it saves at
-///   least that fraction);
-/// stop when no candidate qualifies. Ties in gain go to the later (lighter) candidate. Weights
-/// are those of the current selection renormalised to sum to one.
+/// shortens the layer the most, provided that, with s_c its share of the kept weight and
+/// g_c = (L(S) - L(S \ {c})) / L(S) the fraction of the layer's latency its drop saves,
+///   s_c <= weightMax                      (it carries little of the output),
+///   g_c >= gainMin and g_c > 0             (it sets the layer's latency), and
+///   layerScale * s_c^2 <= tradeoff * g_c   (the loss it costs is worth the time it saves:
+///                                          AdapMoE's model of the loss of dropping an expert
+///                                          of weight w at layer l is F_l w^2, and layerScale
+///                                          is F_l over the mean F);
+/// stop when no candidate qualifies. All bounds are inclusive; ties in gain go to the later
+/// (lighter) candidate; a weight bound of 0 drops nothing.
 std::vector<bool> SelectStragglers(const std::vector<double>& weights,
                                    const LayerLatencyOf& layerLatency,
-                                   double weightBound,
-                                   double gainBound);
+                                   const StragglerBounds& bounds,
+                                   double layerScale = 1.0);
 
 /// The weights of the kept candidates, renormalised to sum to one (in candidate order).
 std::vector<double> RenormalisedKept(const std::vector<double>& weights,
