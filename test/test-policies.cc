@@ -88,14 +88,25 @@ struct PolicyCell : ScenarioFixture
     /// model/calibration.txt, which holds `calibration`.
     void Calibrate(double f, const std::string& calibration = OtherText(300, 7))
     {
+        Calibrate(std::vector<double>(layers, f), calibration);
+    }
+
+    /// The same with F_l = sensitivity[l].
+    void Calibrate(const std::vector<double>& sensitivity,
+                   const std::string& calibration = OtherText(300, 7))
+    {
         wdmoe::test::WriteFile(dir.File("model/calibration.txt"), calibration);
         wdmoe::llm::SensitivityTable table;
         table.calibrationText = "calibration.txt";
         table.calibrationTokens = long(calibration.size()) - 1;
         table.window = 24;
-        table.meanDeltaNll.assign(layers, 0.1 * f);
-        table.meanSecondWeightSq.assign(layers, 0.1);
-        table.sensitivity.assign(layers, f);
+        table.meanDeltaNll.clear();
+        for (double f : sensitivity)
+        {
+            table.meanDeltaNll.push_back(0.1 * f);
+        }
+        table.meanSecondWeightSq.assign(sensitivity.size(), 0.1);
+        table.sensitivity = sensitivity;
         table.Save(dir.File("model"));
     }
 
@@ -846,15 +857,7 @@ TEST_CASE("policies: the straggler rule weighs each layer by its calibrated sens
     CHECK_THROWS_WITH(f.Run({{"selection", "straggler"}, {"straggler_layer_weights", "layer"}}),
                       Catch::Contains("\"policy.straggler_layer_weights\" must be"));
     // F = (1, 3): mean 2, so the layers' prices are scaled by 0.5 and 1.5.
-    wdmoe::test::WriteFile(f.dir.File("model/calibration.txt"), OtherText(300, 7));
-    wdmoe::llm::SensitivityTable table;
-    table.calibrationText = "calibration.txt";
-    table.calibrationTokens = 299;
-    table.window = 24;
-    table.meanDeltaNll = {0.1, 0.3};
-    table.meanSecondWeightSq = {0.1, 0.1};
-    table.sensitivity = {1.0, 3.0};
-    table.Save(f.dir.File("model"));
+    f.Calibrate({1.0, 3.0});
     const ScenarioResult r = f.Run({{"selection", "straggler"}});
     const nlohmann::ordered_json& scale = r.summary["policy"]["straggler_layer_scale"];
     REQUIRE(scale.size() == 2);
