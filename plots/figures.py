@@ -23,6 +23,7 @@ REPLICATE_AXES = ("run", "seed")
 DEVICES_AXIS = "devices.count"
 BANDWIDTH_AXIS = "cell.bandwidth_mhz"
 MEMORY_AXIS = "devices.memory_fraction"
+THRESHOLD_AXIS = "policy.adaptive_threshold"
 
 
 class NotPlottable(Exception):
@@ -164,9 +165,10 @@ def _is_policy_axis(axis):
     return axis == "policy" or axis.startswith("policy.")
 
 
-def _line_label(sweep, row):
-    """A row's line: its policy, plus the value of any policy.* axis (which may not rename it)."""
-    extra = [f"{a}={row[a]}" for a in sweep.axes if a.startswith("policy.")]
+def _line_label(sweep, row, x_axis=None):
+    """A row's line: its policy, plus the value of any policy.* axis (which may not rename it)
+    other than the x axis."""
+    extra = [f"{a}={row[a]}" for a in sweep.axes if a.startswith("policy.") and a != x_axis]
     return " ".join([row["policy_name"]] + extra)
 
 
@@ -202,7 +204,7 @@ def _lines(sweep, x_axis, where, metric):
     groups = {}
     for row in sweep.rows:
         if all(axis_value(row[a]) == v for a, v in where.items()) and row[metric] != "":
-            key = (_line_label(sweep, row), axis_value(row[x_axis]))
+            key = (_line_label(sweep, row, x_axis), axis_value(row[x_axis]))
             groups.setdefault(key, []).append(float(row[metric]))
     lines = {}
     for (label, x), values in sorted(groups.items(), key=lambda kv: sort_key(kv[0][1])):
@@ -267,4 +269,51 @@ def cache_vs_memory(sweep):
     hit_ax.set_ylim(0, 1.02)
     latency_ax.set_ylim(bottom=0)
     latency_ax.legend(fontsize="small")
+    return fig
+
+
+def experts_perplexity_vs_threshold(sweep):
+    """Activated experts per decode token-layer (and the share of single-expert decisions) and
+    perplexity against AdapMoE's gating threshold T, one line per policy."""
+    _require_axis(sweep, THRESHOLD_AXIS)
+    panels, note = _split_other_axes(sweep, THRESHOLD_AXIS, panels_allowed=False)
+    where = panels[0][1]
+    fig, (experts_ax, ppl_ax) = new_figure(
+        _title(f"Activated experts and perplexity vs the adaptive gating threshold T "
+               f"({THRESHOLD_AXIS})", note), sweep.points, 2)
+    thresholds = sweep.values(THRESHOLD_AXIS)
+    # T = 0 is top-k and the values span decades: linear up to the smallest positive T, then
+    # logarithmic.
+    positive = [t for t in thresholds if t > 0]
+    for ax in (experts_ax, ppl_ax):
+        if positive:
+            ax.set_xscale("symlog", linthresh=min(positive), linscale=0.5)
+        ax.set_xticks(thresholds, [_format(t) for t in thresholds], rotation=45)
+        ax.minorticks_off()
+        ax.set_xlabel("adaptive gating threshold T")
+        ax.grid(alpha=0.3)
+    # The single-expert share is in the points' summaries (single_expert_rate), not sweep.csv.
+    single = {}
+    for row, point in zip(sweep.rows, sweep.points):
+        if all(axis_value(row[a]) == v for a, v in where.items()):
+            rate = point.summary.get("single_expert_rate")
+            if rate is not None:
+                key = (_line_label(sweep, row, THRESHOLD_AXIS), axis_value(row[THRESHOLD_AXIS]))
+                single.setdefault(key, []).append(float(rate))
+    top_k = sweep.points[0].summary["model_routed"]["top_k"]
+    for label, (xs, ys) in _lines(sweep, THRESHOLD_AXIS, where,
+                                  "experts_per_token_layer").items():
+        (line,) = experts_ax.plot(xs, ys, marker="o", label=f"{label}: experts")
+        shares = [single.get((label, x)) for x in xs]
+        if all(shares):
+            experts_ax.plot(xs, [sum(s) / len(s) for s in shares], marker="s", linestyle="--",
+                            color=line.get_color(), label=f"{label}: single-expert share")
+    experts_ax.axhline(top_k, color="grey", linestyle=":", label=f"top-{top_k}")
+    experts_ax.set_ylabel("experts per decode token-layer; share of single-expert decisions")
+    experts_ax.set_ylim(0, top_k + 0.25)
+    experts_ax.legend(fontsize="small")
+    for label, (xs, ys) in _lines(sweep, THRESHOLD_AXIS, where, "perplexity").items():
+        ppl_ax.plot(xs, ys, marker="o", label=label)
+    ppl_ax.set_ylabel("perplexity of the scored text (lower is better)")
+    ppl_ax.legend(fontsize="small")
     return fig

@@ -36,7 +36,9 @@ def figure_plan(kind, results):
             ("latency-vs-bandwidth.png",
              lambda: figures.sweep_latency(results, figures.BANDWIDTH_AXIS,
                                            "total bandwidth (MHz)")),
-            ("cache-vs-memory.png", lambda: figures.cache_vs_memory(results))]
+            ("cache-vs-memory.png", lambda: figures.cache_vs_memory(results)),
+            ("experts-perplexity-vs-threshold.png",
+             lambda: figures.experts_perplexity_vs_threshold(results))]
 
 
 def main(argv):

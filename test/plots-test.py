@@ -24,13 +24,17 @@ EXPECTED = {
                  "prefetch-accuracy.png"],
     "sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png"],
     "memory-sweep": ["cache-vs-memory.png"],
+    "threshold-sweep": ["experts-perplexity-vs-threshold.png"],
 }
 # ... and the figures it skips there, one stderr line each (the sweep lacks their axis).
 NOT_MADE = {
     "run": [],
     "policies": [],
-    "sweep": ["cache-vs-memory.png"],
-    "memory-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png"],
+    "sweep": ["cache-vs-memory.png", "experts-perplexity-vs-threshold.png"],
+    "memory-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png",
+                     "experts-perplexity-vs-threshold.png"],
+    "threshold-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png",
+                        "cache-vs-memory.png"],
 }
 FIGURE_PX = (1000, 640)  # plots/figures.py: FIGURE_SIZE_IN x FIGURE_DPI
 MIN_PNG_BYTES = 10_000  # a figure with axes, lines and text; an empty canvas is far smaller
