@@ -160,3 +160,17 @@ TEST_CASE("sweep: merged CSV has a column per axis and one row per point", "[swe
     CHECK(row0 == "0,2,\"a, quoted \"\"one\"\"\",results/s/points/0000,p,10,1.5,1,2,3,2,1,,3.25");
     CHECK(row1.rfind("1,4,", 0) == 0);
 }
+
+TEST_CASE("sweep: the ranks of an MPI run share the points, each point on one rank", "[sweep]")
+{
+    SweepFixture f;
+    const Sweep s = Sweep::Load(f.Write(nlohmann::ordered_json::parse(
+        R"({"axes": {"devices.count": [2, 4, 8, 16, 32], "workload.scored_tokens": [4]}})")));
+    REQUIRE(s.points.size() == 5);
+    CHECK(s.PointsOfRank(0, 1) == std::vector<std::size_t>{0, 1, 2, 3, 4});
+    CHECK(s.PointsOfRank(0, 2) == std::vector<std::size_t>{0, 2, 4});
+    CHECK(s.PointsOfRank(1, 2) == std::vector<std::size_t>{1, 3});
+    CHECK(s.PointsOfRank(6, 8).empty()); // more ranks than points: some have nothing to do
+    CHECK_THROWS(s.PointsOfRank(2, 2));
+    CHECK_THROWS(s.PointsOfRank(0, 0));
+}

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 namespace ns3
 {
@@ -180,6 +181,22 @@ Sweep::PointDirectory(std::size_t index) const
     char name[32];
     std::snprintf(name, sizeof name, "%04zu", index);
     return ResultDirectory() + "/points/" + name;
+}
+
+std::vector<std::size_t>
+Sweep::PointsOfRank(int rank, int rankCount) const
+{
+    if (rankCount < 1 || rank < 0 || rank >= rankCount)
+    {
+        throw std::invalid_argument("Sweep::PointsOfRank: rank " + std::to_string(rank) + " of " +
+                                    std::to_string(rankCount));
+    }
+    std::vector<std::size_t> share;
+    for (std::size_t i = std::size_t(rank); i < points.size(); i += std::size_t(rankCount))
+    {
+        share.push_back(i);
+    }
+    return share;
 }
 
 std::string

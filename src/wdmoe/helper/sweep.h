@@ -41,6 +41,11 @@ struct Sweep
     /// results/<sweep file name>/ (the merged sweep.csv) and its points/NNNN folders.
     std::string ResultDirectory() const;
     std::string PointDirectory(std::size_t index) const;
+
+    /// The points one of rankCount runners (the ranks of an MPI job) takes: point i goes to
+    /// rank i % rankCount, so every point has exactly one runner and the shares differ by at
+    /// most one point. One runner (rankCount 1) takes them all.
+    std::vector<std::size_t> PointsOfRank(int rank, int rankCount) const;
 };
 
 /// True when a point's folder holds its whole result for exactly this point: summary.json
