@@ -12,10 +12,11 @@ Usage: plots-test.py CHECK REPO_ROOT, CHECK one of
 import ast
 import os
 import shutil
-import struct
 import subprocess
 import sys
-import tempfile
+
+import checks as checks_lib
+from checks import check, png_size
 
 # What plot_results.py makes from each committed result folder.
 EXPECTED = {
@@ -38,7 +39,6 @@ NOT_MADE = {
 }
 FIGURE_PX = (1000, 640)  # plots/figures.py: FIGURE_SIZE_IN x FIGURE_DPI
 MIN_PNG_BYTES = 10_000  # a figure with axes, lines and text; an empty canvas is far smaller
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Programs a plotting script must never start (the simulators and the driver).
 FAKE_PROGRAMS = ["wdmoe", "wdmoe-run", "wdmoe-sweep", "wdmoe-llm", "ns3"]
@@ -46,30 +46,12 @@ FAKE_PROGRAMS = ["wdmoe", "wdmoe-run", "wdmoe-sweep", "wdmoe-llm", "ns3"]
 FORBIDDEN_MODULES = {"subprocess", "multiprocessing", "pty", "concurrent"}
 FORBIDDEN_OS_PREFIXES = ("system", "popen", "exec", "spawn", "posix_spawn", "fork", "startfile")
 
-failures = []
-
-
-def check(what, condition):
-    print(("ok: " if condition else "FAIL: ") + what)
-    if not condition:
-        failures.append(what)
-
-
 def plot(root, args, env=None):
     """Runs plots/plot_results.py under root; returns (exit status, stdout, stderr)."""
     child_env = dict(env if env is not None else os.environ, PYTHONDONTWRITEBYTECODE="1")
     p = subprocess.run([sys.executable, os.path.join(root, "plots", "plot_results.py")] + args,
                        capture_output=True, text=True, env=child_env)
     return p.returncode, p.stdout, p.stderr
-
-
-def png_size(path):
-    """(width, height) from a PNG's IHDR, or None when the file is not a PNG."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
 
 
 def copy_data(root, tmp):
@@ -189,17 +171,9 @@ def check_nothing_plottable(root, tmp):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("figures", "no-simulation", "nothing-plottable"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    check_name, root = sys.argv[1], os.path.abspath(sys.argv[2])
-    with tempfile.TemporaryDirectory() as tmp:
-        {"figures": check_figures, "no-simulation": check_no_simulation,
-         "nothing-plottable": check_nothing_plottable}[check_name](root, tmp)
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    return 0
+    checks = {"figures": check_figures, "no-simulation": check_no_simulation,
+              "nothing-plottable": check_nothing_plottable}
+    return checks_lib.main(checks, __doc__, path_args=1)
 
 
 if __name__ == "__main__":

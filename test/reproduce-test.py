@@ -22,10 +22,11 @@ import math
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
-import tempfile
+
+import checks as checks_lib
+from checks import check, png_size
 
 FIGURE_PX = (1000, 640)
 EXPECTED_FIGURES = {
@@ -49,14 +50,6 @@ CHANGE_COLUMNS = {"latency vs top-2 + equal": ("latency_mean_ms", {"policy": "to
                   "experts vs T = 0": ("experts_per_token_layer",
                                        {"policy.adaptive_threshold": 0.0}),
                   "perplexity vs T = 0": ("perplexity", {"policy.adaptive_threshold": 0.0})}
-
-failures = []
-
-
-def check(what, condition):
-    print(("ok: " if condition else "FAIL: ") + what)
-    if not condition:
-        failures.append(what)
 
 
 def load(path):
@@ -171,14 +164,6 @@ def check_configs(root, bin_dir, tmp):
 def read_csv(path):
     with open(path, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
-
-
-def png_size(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", head[16:24])
 
 
 def number(text):
@@ -327,16 +312,7 @@ def check_quick(root, bin_dir, tmp):
 
 def main():
     checks = {"policies": check_policies, "configs": check_configs, "quick": check_quick}
-    if len(sys.argv) != 4 or sys.argv[1] not in checks:
-        print(__doc__, file=sys.stderr)
-        return 2
-    name, root, bin_dir = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
-    with tempfile.TemporaryDirectory() as tmp:
-        checks[name](root, bin_dir, tmp)
-    if failures:
-        print(f"{len(failures)} failure(s)")
-        return 1
-    return 0
+    return checks_lib.main(checks, __doc__, path_args=2)
 
 
 if __name__ == "__main__":

@@ -4,21 +4,11 @@
 # given as --dotted.key=value on ./wdmoe run. Usage: sweep-cli-test.sh REPO_ROOT
 set -u
 root="$1"
-fails=0
+# shellcheck source=checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-
-check() { # check DESCRIPTION CONDITION...
-    local what="$1"
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAIL: $what"
-        fails=$((fails + 1))
-    fi
-}
 
 cat >"$tmp/small.json" <<JSON
 {"base": "$root/configs/default.json",

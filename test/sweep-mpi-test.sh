@@ -19,21 +19,11 @@ root="$2"
 # for leaks.
 mpi=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
      mpirun --allow-run-as-root --oversubscribe --mca plm isolated -np 2)
-fails=0
+# shellcheck source=checks.sh
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/local" "$tmp/mpi"
-
-check() { # check DESCRIPTION CONDITION...
-    local what="$1"
-    shift
-    if "$@"; then
-        echo "ok: $what"
-    else
-        echo "FAIL: $what"
-        fails=$((fails + 1))
-    fi
-}
 
 # ran_on POINT_DIR RANK: the point's run.log says that rank of 2 started it.
 ran_on() { head -n 1 "$1/run.log" | grep -q "^# wdmoe-sweep rank $2 of 2 on "; }
