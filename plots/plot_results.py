@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Makes every figure a wdmoe result folder supports, from its result files only.
 
-Usage: plot_results.py RESULTS_DIR [--out DIR]
+Usage: plot_results.py RESULTS_DIR [--out DIR] [--allow-none]
 
 RESULTS_DIR is a run (summary.json, tokens.csv), a policy comparison (policies.json and a folder
 per policy) or a sweep (sweep.csv, points/). PNGs go to DIR (default RESULTS_DIR/figures); the
 path of each is printed. A figure the results cannot support is skipped with one line on
-stderr. Exit status: 0 when at least one figure was written, 1 when none could be, 2 on bad
-arguments.
+stderr. Exit status: 0 when at least one figure was written, 1 when none could be (0 with
+--allow-none when the results are readable but support no figure, as a sweep along an axis no
+figure uses), 2 on bad arguments.
 """
 
 import argparse
@@ -49,6 +50,8 @@ def main(argv):
     parser.add_argument("results_dir", metavar="RESULTS_DIR")
     parser.add_argument("--out", metavar="DIR",
                         help="where the PNGs go (default: RESULTS_DIR/figures)")
+    parser.add_argument("--allow-none", action="store_true",
+                        help="exit 0 when the results support no figure (./wdmoe sweep uses it)")
     args = parser.parse_args(argv)
     try:
         kind, results = wdmoe_results.load(args.results_dir)
@@ -72,7 +75,7 @@ def main(argv):
     if not written:
         print(f"plot_results: {args.results_dir}: no figure could be made from this {kind}",
               file=sys.stderr)
-        return 1
+        return 0 if args.allow_none else 1
     return 0
 
 

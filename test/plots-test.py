@@ -168,6 +168,11 @@ def check_nothing_plottable(root, tmp):
     check("a sweep with no plottable axis: exits 1", status == 1)
     check("... says no figure could be made", "no figure could be made" in stderr)
     check("... writes no figures folder", not os.path.exists(os.path.join(sweep, "figures")))
+    status, _, stderr = plot(root, [sweep, "--allow-none"])
+    check("... exits 0 with --allow-none, still saying so",
+          status == 0 and "no figure could be made" in stderr)
+    status, _, _ = plot(root, [empty, "--allow-none"])
+    check("an empty folder exits 1 even with --allow-none (nothing readable)", status == 1)
 
 
 def main():

@@ -22,6 +22,18 @@ check "sweep.csv has a header and 4 rows" [ "$(wc -l <"$csv")" -eq 5 ]
 check "sweep.csv has one column per axis" \
     grep -q "^point,devices.count,workload.scored_tokens,run,results," "$csv"
 check "runs differ in the run column" grep -q "^3,4,6,2," "$csv"
+check "then the figure its devices axis supports" \
+    [ -s "$tmp/results/small/figures/latency-vs-devices.png" ]
+check "... and where it is" grep -q "figures in results/small/figures/" <<<"$out"
+
+# A sweep no figure can use (only a run axis) still succeeds, saying so.
+cat >"$tmp/runs.json" <<JSON
+{"base": "$root/configs/default.json", "axes": {"workload.scored_tokens": [6], "run": [1, 2]}}
+JSON
+out=$("$root/wdmoe" sweep "$tmp/runs.json" --jobs 2 2>&1)
+check "a sweep without a plottable axis exits 0" [ $? -eq 0 ]
+check "... says no figure could be made" grep -q "no figure could be made" <<<"$out"
+check "... and writes no figures folder" [ ! -d "$tmp/results/runs/figures" ]
 
 out=$("$root/wdmoe" sweep "$tmp/small.json" 2>&1)
 check "a rerun skips the complete points" grep -q "(0 run, 4 skipped)" <<<"$out"
