@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 
-from wdmoe_results import axis_value, sort_key  # noqa: E402
+from wdmoe_results import REPLICATE_AXES, axis_value, sort_key  # noqa: E402
 
 # Every figure has the same pixel size, whatever its panels (the tests check it).
 FIGURE_SIZE_IN = (10.0, 6.4)
@@ -18,8 +18,6 @@ FIGURE_DPI = 100
 CAPTION_HEIGHT = 0.05  # share of the figure's height kept for the caption below the panels
 MAX_PANELS = 4
 
-# Sweep axes that repeat a point rather than change it: averaged over, never a panel.
-REPLICATE_AXES = ("run", "seed")
 DEVICES_AXIS = "devices.count"
 BANDWIDTH_AXIS = "cell.bandwidth_mhz"
 MEMORY_AXIS = "devices.memory_fraction"

@@ -65,12 +65,25 @@ def main(argv):
             fig = make()
         except figures.NotPlottable as e:
             print(f"plot_results: {name} not made: {e}", file=sys.stderr)
+            # An earlier run's figure of that name no longer shows these results.
+            stale = os.path.join(out_dir, name)
+            if os.path.isfile(stale):
+                os.remove(stale)
             continue
         except wdmoe_results.ResultError as e:
             print(f"plot_results: {e}", file=sys.stderr)
             return 1
-        os.makedirs(out_dir, exist_ok=True)
-        print(figures.save_atomically(fig, out_dir, name))
+        except (KeyError, TypeError, ValueError) as e:
+            print(f"plot_results: {args.results_dir}: malformed result files for {name} "
+                  f"({type(e).__name__}: {e})", file=sys.stderr)
+            return 1
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            print(figures.save_atomically(fig, out_dir, name))
+        except OSError as e:
+            print(f"plot_results: {e.filename or out_dir}: cannot write: {e.strerror or e}",
+                  file=sys.stderr)
+            return 1
         written += 1
     if not written:
         print(f"plot_results: {args.results_dir}: no figure could be made from this {kind}",

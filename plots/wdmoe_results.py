@@ -11,6 +11,10 @@ import json
 import math
 import os
 
+# Sweep axes that replicate a point (averaged over in figures and tables), not vary it.
+REPLICATE_AXES = ("run", "seed")
+
+
 class ResultError(Exception):
     """A result folder that cannot be plotted: missing, malformed or holding nothing known."""
 
@@ -107,8 +111,11 @@ class Sweep:
         self.axes = columns[1:columns.index("results")]
         # The "results" column is relative to where the sweep ran; the point folder beside
         # sweep.csv is where it is now.
-        self.points = [Run(os.path.join(folder, "points", f"{int(r['point']):04d}"))
-                       for r in self.rows]
+        try:
+            numbers = [int(r["point"]) for r in self.rows]
+        except (TypeError, ValueError) as e:
+            raise ResultError(f"{path}: a point column that is not a number: {e}") from e
+        self.points = [Run(os.path.join(folder, "points", f"{n:04d}")) for n in numbers]
 
     def values(self, axis):
         """The distinct values of an axis, sorted (numbers numerically)."""

@@ -215,7 +215,13 @@ Launch(const std::string& runProgram,
     std::string header = "# wdmoe-sweep " + runnerName + ":";
     for (const std::string& a : args)
     {
-        header += " '" + a + "'";
+        // Shell single quotes, an embedded ' as '\'': the line can be pasted to rerun the point.
+        std::string quoted;
+        for (char ch : a)
+        {
+            quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+        }
+        header += " '" + quoted + "'";
     }
     header += "\n";
     const std::string log = dir + "/run.log";

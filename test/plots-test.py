@@ -10,6 +10,7 @@ Usage: plots-test.py CHECK REPO_ROOT, CHECK one of
 """
 
 import ast
+import csv
 import os
 import shutil
 import subprocess
@@ -87,6 +88,67 @@ def check_figures(root, tmp):
     check("without --out: RESULTS_DIR/figures", status == 0 and
           sorted(os.listdir(default)) == sorted(EXPECTED["run"]))
 
+    # A figure an earlier plot made that these results no longer support is removed.
+    stale = os.path.join(data, "sweep", "figures", "cache-vs-memory.png")
+    os.makedirs(os.path.dirname(stale), exist_ok=True)
+    with open(stale, "wb") as f:
+        f.write(b"an old figure")
+    status, _, _ = plot(root, [os.path.join(data, "sweep")])
+    check("a stale figure of a name not made now is removed", status == 0
+          and not os.path.exists(stale))
+
+    check_figure_data(root, os.path.join(tmp, "data-check"))
+
+
+def sweep_means(folder, metric, where):
+    """Mean of a sweep.csv column over the rows matching where {column: text}, read here with
+    the csv module alone (not through plots/)."""
+    with open(os.path.join(folder, "sweep.csv"), newline="") as f:
+        values = [float(r[metric]) for r in csv.DictReader(f)
+                  if all(float(r[k]) == float(v) if k != "policy" else r[k] == v
+                         for k, v in where.items())]
+    return sum(values) / len(values) if values else None
+
+
+def check_figure_data(root, tmp):
+    """The sweep figures plot the sweep.csv means: each line's points, per panel."""
+    sys.path.insert(0, os.path.join(root, "plots"))
+    import figures  # noqa: E402
+    import wdmoe_results  # noqa: E402
+    data = copy_data(root, tmp)
+    _, sweep = wdmoe_results.load(os.path.join(data, "sweep"))
+    fig = figures.sweep_latency(sweep, figures.DEVICES_AXIS, "number of devices")
+    panels = [ax for ax in fig.axes if ax.lines]
+    check("latency-vs-devices: one panel per bandwidth", sorted(ax.get_title() for ax in panels)
+          == ["cell.bandwidth_mhz = 100", "cell.bandwidth_mhz = 20"])
+    compared, wrong = 0, []
+    for ax in panels:
+        bandwidth = ax.get_title().split(" = ")[1]
+        for line in ax.lines:
+            for x, y in zip(line.get_xdata(), line.get_ydata()):
+                want = sweep_means(os.path.join(data, "sweep"), "latency_mean_ms",
+                                   {"policy": line.get_label(), "devices.count": x,
+                                    "cell.bandwidth_mhz": bandwidth})
+                compared += 1
+                if want is None or abs(y - want) > 1e-9 * abs(want):
+                    wrong.append(f"{line.get_label()} at {x}, {bandwidth} MHz: {y} vs {want}")
+    check(f"latency-vs-devices: {compared} points are the sweep.csv latencies "
+          f"({'; '.join(wrong) or 'all'})", compared == 8 and not wrong)
+    _, memory = wdmoe_results.load(os.path.join(data, "memory-sweep"))
+    fig = figures.cache_vs_memory(memory)
+    compared, wrong = 0, []
+    for ax, metric in zip(fig.axes, ("cache_hit_rate", "latency_mean_ms")):
+        for line in ax.lines:
+            for x, y in zip(line.get_xdata(), line.get_ydata()):
+                want = sweep_means(os.path.join(data, "memory-sweep"), metric,
+                                   {"policy": line.get_label(), "devices.memory_fraction": x})
+                compared += 1
+                if want is None or abs(y - want) > 1e-9 * abs(want):
+                    wrong.append(f"{metric} of {line.get_label()} at {x}: {y} vs {want}")
+    check(f"cache-vs-memory: {compared} points are sweep.csv means over the runs "
+          f"({'; '.join(wrong) or 'all'})", compared == 8 and not wrong)
+    figures.plt.close("all")
+
 
 def check_no_simulation(root, tmp):
     marker = os.path.join(tmp, "a-program-ran")
@@ -152,6 +214,15 @@ def check_nothing_plottable(root, tmp):
         check(f"{what}: exits 1", status == 1)
         check(f"{what}: says there is nothing to plot", "nothing to plot" in stderr)
         check(f"{what}: writes nothing", not stdout and os.listdir(folder) == files)
+    # A malformed sweep.csv: a message naming the file, not a traceback.
+    broken = os.path.join(copy_data(root, os.path.join(tmp, "broken")), "sweep")
+    with open(os.path.join(broken, "sweep.csv")) as f:
+        text = f.read()
+    with open(os.path.join(broken, "sweep.csv"), "w") as f:
+        f.write(text.replace("\n0,", "\nzero,", 1))
+    status, _, stderr = plot(root, [broken])
+    check("a sweep.csv with a bad point number: exits 1 naming the file, no traceback",
+          status == 1 and "sweep.csv" in stderr and "Traceback" not in stderr)
     status, _, stderr = plot(root, [os.path.join(tmp, "missing")])
     check("a missing folder: exits 1 and names it", status == 1 and "no such folder" in stderr)
 

@@ -15,8 +15,8 @@ root="$2"
 # run on a one-core machine; plm isolated starts local ranks without ssh (a container may lack it).
 # In a sanitizer build (./wdmoe test --sanitize) LeakSanitizer would fail every rank at exit for
 # Open MPI's own allocations, many of them in components it has unloaded (no frames to suppress
-# by library); the other AddressSanitizer checks stay on, and sweep-cli checks the local runner
-# for leaks.
+# by library); the other AddressSanitizer checks stay on, and the local run below (without
+# mpirun) keeps the leak check for wdmoe-sweep itself.
 mpi=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
      mpirun --allow-run-as-root --oversubscribe --mca plm isolated -np 2)
 # shellcheck source=checks.sh

@@ -89,6 +89,8 @@ TEST_CASE("result files: written whole or not at all", "[results]")
     // Runs without --outDir write under results/<config name>.
     CHECK(DefaultResultDirectory("configs/paper/wdmoe-fig3.json") == "results/wdmoe-fig3");
     CHECK(DefaultResultDirectory("default.json") == "results/default");
+    CHECK(DefaultResultDirectory("configs/a.json.bak") == "results/a.json.bak");
+    CHECK(DefaultResultDirectory("sweeps/plain") == "results/plain");
     // A folder that does not exist: an error naming the file, and nothing left behind.
     const std::string lost = dir.File("nowhere/summary.json");
     CHECK_THROWS_WITH(WriteFileAtomically(lost, "x"), Catch::Contains("nowhere/summary.json"));

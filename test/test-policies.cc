@@ -708,11 +708,19 @@ TEST_CASE("policies: selection rules at their limits in the cell", "[policies]")
                  {"straggler_layer_weights", "uniform"},
                  {"straggler_weight_max", 0}})
               .tokensCsv == topk.tokensCsv);
-    // A trade-off of 0 prices every drop out.
+    // A trade-off of 0 prices every drop out...
     CHECK(f.Run({{"selection", "straggler"},
                  {"straggler_layer_weights", "uniform"},
                  {"straggler_tradeoff", 0}})
               .tokensCsv == topk.tokensCsv);
+    // ... while bounds that let everything through do drop second experts in this cell.
+    const ScenarioResult loose = f.Run({{"selection", "straggler"},
+                                        {"straggler_layer_weights", "uniform"},
+                                        {"straggler_weight_max", 1},
+                                        {"straggler_gain_min", 0},
+                                        {"straggler_tradeoff", 1e6}});
+    CHECK(Num(loose.summary["experts_per_token_layer"]) < 2.0);
+    CHECK(Num(loose.summary["experts_per_token_layer"]) >= 1.0);
 
     // A huge theta keeps only the top-1 of every decode token-layer, with weight 1 (prefills
     // are not selected): the model alone, routed that way, gives the same experts and NLLs.
@@ -866,6 +874,18 @@ TEST_CASE("policies: the straggler rule weighs each layer by its calibrated sens
     CHECK_FALSE(f.Run({{"selection", "straggler"}, {"straggler_layer_weights", "uniform"}})
                     .summary["policy"]
                     .contains("straggler_layer_scale"));
+
+    // The scale acts per layer: F = (0, 1e6) scales layer 0's price to 0 (any drop that saves
+    // time goes) and layer 1's to 2 (with a tiny trade-off nothing there is worth dropping).
+    f.Calibrate({0.0, 1e6});
+    const ScenarioResult split = f.Run({{"selection", "straggler"},
+                                        {"straggler_weight_max", 1},
+                                        {"straggler_gain_min", 0},
+                                        {"straggler_tradeoff", 1e-9}});
+    CHECK(Num(split.summary["per_layer"][0]["experts_per_token"]) < 2.0);
+    CHECK(Num(split.summary["per_layer"][1]["experts_per_token"]) == 2.0);
+    CHECK(split.summary["policy"]["straggler_tradeoff"] == 1e-9);
+    CHECK(split.summary["policy"]["straggler_layer_weights"] == "sensitivity");
 }
 
 TEST_CASE("policies: joint selection and allocation stops within its bound", "[policies]")

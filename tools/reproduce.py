@@ -28,7 +28,6 @@ otherwise (the report then says what is missing), 2 on bad arguments.
 """
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -37,6 +36,11 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "plots"))
+import wdmoe_results  # noqa: E402 (result files are read in one place, for figures and report)
+from wdmoe_results import REPLICATE_AXES  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLOT_SCRIPT = os.path.join(REPO, "plots", "plot_results.py")
 # wdmoe-sweep writes results/<sweep name>/ under its working folder: it runs in OUT/.sweep-cwd,
@@ -44,7 +48,6 @@ PLOT_SCRIPT = os.path.join(REPO, "plots", "plot_results.py")
 SWEEP_CWD = ".sweep-cwd"
 QUICK_DIR = ".quick-sweeps"  # the derived sweep files of --quick, inside OUT
 QUICK_SCORED_TOKENS = 8
-REPLICATE_AXES = ("run", "seed")  # averaged over in every table (as in the figures)
 BASELINE_WDMOE = "top-2 + equal"
 BASELINE_MEMORY = "top-2 + minmax"
 # "Without accuracy loss" for our perplexity: at most this much above the unchanged model's.
@@ -69,11 +72,7 @@ class ReproduceError(Exception):
 
 # --- results ------------------------------------------------------------------------------------
 
-def number(text):
-    try:
-        return float(text)
-    except ValueError:
-        return text
+number = wdmoe_results.axis_value
 
 
 def mean(values):
@@ -81,28 +80,18 @@ def mean(values):
     return sum(values) / len(values) if values else math.nan
 
 
-class SweepResults:
-    """sweep.csv of one sweep, with each point's summary.json; rows averaged over run/seed."""
+class SweepResults(wdmoe_results.Sweep):
+    """A sweep's results as the figures read them (wdmoe_results.Sweep: sweep.csv and each
+    point's summary.json), with the report's lookups: values in file order, means over the
+    replicate axes."""
 
     def __init__(self, folder):
-        self.folder = folder
-        path = os.path.join(folder, "sweep.csv")
         try:
-            with open(path, encoding="utf-8", newline="") as f:
-                self.rows = list(csv.DictReader(f))
-        except OSError as e:
-            raise ReproduceError(f"{path}: cannot read: {e}") from e
-        if not self.rows or "results" not in self.rows[0]:
-            raise ReproduceError(f"{path}: not a sweep.csv with points")
-        columns = list(self.rows[0])
-        self.axes = columns[1:columns.index("results")]
-        for row in self.rows:
-            point = os.path.join(folder, "points", f"{int(row['point']):04d}", "summary.json")
-            try:
-                with open(point, encoding="utf-8") as f:
-                    row["summary"] = json.load(f)
-            except (OSError, ValueError) as e:
-                raise ReproduceError(f"{point}: cannot read: {e}") from e
+            super().__init__(folder)
+        except (wdmoe_results.ResultError, KeyError, ValueError) as e:
+            raise ReproduceError(f"{folder}: {e}") from e
+        for row, point in zip(self.rows, self.points):
+            row["summary"] = point.summary
 
     def values(self, axis):
         seen = []
@@ -220,10 +209,15 @@ def wdmoe_section(res, x_axis, x_label, reference):
         ref = at_reference.get(p)
         ref_text = (f" ({signed(ref[0], 1)} % latency, {signed(ref[1], 2)} % perplexity at "
                     f"{x_label} = {axis_text(reference)})" if ref else "")
+        # The anchor says "without accuracy loss": say where ours is above that reading.
+        worst = max((c for c in ppl_changes[p] if not math.isnan(c)), default=math.nan)
+        loss_text = (f"; perplexity more than {NO_LOSS_PPL_PCT} % above {BASELINE_WDMOE}'s at "
+                     f"some points (up to {signed(worst, 2)} %), so not 'without accuracy loss' "
+                     "there" if worst > NO_LOSS_PPL_PCT else "")
         ours.append(f"{p}: latency {span(changes[p])}, perplexity "
                     f"{span(ppl_changes[p], 2)} over {x_label} "
                     f"{axis_text(res.values(x_axis)[0])}-{axis_text(res.values(x_axis)[-1])}"
-                    f"{ref_text}")
+                    f"{ref_text}{loss_text}")
     text.append(table(["paper", f"ours (against {BASELINE_WDMOE}, mean over "
                                 f"{res.replicates()} run(s))"],
                       [[ANCHORS["wdmoe-joint"], "<br>".join(ours)]]))
@@ -504,6 +498,10 @@ def write_atomically(path, text):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        # mkstemp makes the file 0600; a result or config file gets the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, path)
     finally:
         if os.path.exists(temp):
@@ -642,6 +640,9 @@ def main(argv):
         return 0
     except ReproduceError as e:
         print(f"reproduce: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # an unwritable --out, a full disk
+        print(f"reproduce: {e.filename or out_dir}: {e.strerror or e}", file=sys.stderr)
         return 1
 
 

@@ -13,8 +13,11 @@ DefaultResultDirectory(const std::string& configPath)
 {
     const auto slash = configPath.rfind('/');
     std::string base = slash == std::string::npos ? configPath : configPath.substr(slash + 1);
-    const auto dot = base.rfind(".json");
-    return "results/" + (dot == std::string::npos ? base : base.substr(0, dot));
+    // Only a trailing ".json" goes (as basename NAME .json in the driver): "a.json.bak" stays.
+    const std::string suffix = ".json";
+    const bool json = base.size() > suffix.size() &&
+                      base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return "results/" + (json ? base.substr(0, base.size() - suffix.size()) : base);
 }
 
 void

@@ -322,9 +322,11 @@ ScenarioConfig::FromJson(const std::string& path,
                   : c.selection == "straggler" ? SelectionRule::STRAGGLER
                                                : SelectionRule::ALL;
     p.wlrTheta = policy.Number("wlr_theta", 0.5, 0, 1e6);
-    p.straggler.weightMax = policy.Number("straggler_weight_max", 0.5, 0, 1);
-    p.straggler.gainMin = policy.Number("straggler_gain_min", 0.05, 0, 1);
-    p.straggler.tradeoff = policy.Number("straggler_tradeoff", 0.3, 0, 1e6);
+    const StragglerBounds stragglerDefaults;
+    p.straggler.weightMax =
+        policy.Number("straggler_weight_max", stragglerDefaults.weightMax, 0, 1);
+    p.straggler.gainMin = policy.Number("straggler_gain_min", stragglerDefaults.gainMin, 0, 1);
+    p.straggler.tradeoff = policy.Number("straggler_tradeoff", stragglerDefaults.tradeoff, 0, 1e6);
     c.stragglerLayerWeights =
         policy.Choice("straggler_layer_weights", "sensitivity", {"sensitivity", "uniform"});
     c.allocation =
@@ -875,6 +877,14 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                    {"allocation", c.allocation},
                    {"cache_allocation", c.cacheAllocation},
                    {"prefetch", policy.prefetch}};
+    if (policy.selection == SelectionRule::STRAGGLER)
+    {
+        // The bounds in force (their defaults may change between versions).
+        s["policy"]["straggler_weight_max"] = policy.straggler.weightMax;
+        s["policy"]["straggler_gain_min"] = policy.straggler.gainMin;
+        s["policy"]["straggler_tradeoff"] = policy.straggler.tradeoff;
+        s["policy"]["straggler_layer_weights"] = c.stragglerLayerWeights;
+    }
     if (!policy.stragglerLayerScale.empty())
     {
         s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;

@@ -192,6 +192,10 @@ MoeInferenceApp::StartApplication()
     {
         m_gating = std::make_unique<wdmoe::llm::TopKRouting>();
     }
+    NS_ABORT_MSG_IF(
+        !m_policy.stragglerLayerScale.empty() && int(m_policy.stragglerLayerScale.size()) != layers,
+        "the straggler rule needs one layer scale per layer ("
+            << m_policy.stragglerLayerScale.size() << " for " << layers << " layers) or none");
     m_layerStats.assign(layers, LayerStats());
     m_prediction.assign(layers, {});
     m_cache = std::make_unique<KvCache>(m_model->NewCache());

@@ -33,7 +33,7 @@ struct StragglerBounds
 {
     double weightMax = 0.5; ///< the heaviest share of the kept weight it may drop
     double gainMin = 0.05;  ///< the least relative gain in layer latency worth a drop
-    double tradeoff = 0.3;  ///< kappa: relative gain needed per unit of expected loss
+    double tradeoff = 0.3;  ///< kappa: expected loss accepted per unit of relative gain
 };
 
 /// Ours: starting from all candidates, repeatedly drop the candidate c (never the top-1) that
