@@ -461,25 +461,17 @@ main(int argc, char** argv)
     }
     const std::size_t total = sweep.points.size();
     const long skipped = ranks.SumOverRanks({long(share.size() - todo.size())})[0];
-    if (rank0 && several)
+    if (rank0)
     {
+        const std::string perRank = several ? std::to_string(ranks.Size()) + " ranks, " +
+                                                  std::to_string(jobs) + " at a time per rank"
+                                            : std::to_string(jobs) + " at a time";
         std::fprintf(stderr,
-                     "wdmoe sweep %s: %zu points, %ld already complete, %d ranks, %d at a time "
-                     "per rank\n",
+                     "wdmoe sweep %s: %zu points, %ld already complete, %s\n",
                      path.c_str(),
                      total,
                      skipped,
-                     ranks.Size(),
-                     jobs);
-    }
-    else if (rank0)
-    {
-        std::fprintf(stderr,
-                     "wdmoe sweep %s: %zu points, %ld already complete, %d at a time\n",
-                     path.c_str(),
-                     total,
-                     skipped,
-                     jobs);
+                     perRank.c_str());
     }
 
     // Whatever happens here, every rank goes on to the agreement below (an MPI rank that left
