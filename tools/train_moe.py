@@ -209,13 +209,19 @@ def state_dict_hf(model):
     return out
 
 
-def write_safetensors(path, tensors, metadata):
-    """Minimal safetensors writer (the format: u64 header length, JSON header, raw data)."""
+def write_safetensors(path, tensors, metadata, dtype="f32"):
+    """Minimal safetensors writer (the format: u64 header length, JSON header, raw data).
+    dtype "bf16" stores every tensor as bfloat16 (round to nearest even, as torch does)."""
     header, blobs, offset = {"__metadata__": metadata}, [], 0
     for name in sorted(tensors):
-        t = tensors[name].to(torch.float32).contiguous()
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
+        if dtype == "bf16":
+            # numpy has no bfloat16: the raw 16-bit patterns travel as int16.
+            t = tensors[name].to(torch.bfloat16).contiguous()
+            raw, tag = t.view(torch.int16).numpy().tobytes(), "BF16"
+        else:
+            t = tensors[name].to(torch.float32).contiguous()
+            raw, tag = t.numpy().tobytes(), "F32"
+        header[name] = {"dtype": tag, "shape": list(t.shape),
                         "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
@@ -276,6 +282,11 @@ def main():
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--ffn", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--dtype", choices=["f32", "bf16"], default="f32",
+                    help="storage type of model.safetensors; with bf16 the weights are rounded "
+                         "to bf16 before the reported losses and the golden file are computed")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--time-steps", type=int, default=0,
@@ -294,9 +305,9 @@ def main():
         "hidden_size": args.hidden,
         "intermediate_size": args.ffn,
         "num_hidden_layers": args.layers,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "head_dim": args.hidden // 4,
+        "num_attention_heads": args.heads,
+        "num_key_value_heads": args.kv_heads,
+        "head_dim": args.hidden // args.heads,
         "num_local_experts": 8,
         "num_experts_per_tok": 2,
         "max_position_embeddings": args.seq,
@@ -307,7 +318,7 @@ def main():
         "sliding_window": None,
         "router_aux_loss_coef": args.aux_coef,
         "output_router_logits": False,
-        "torch_dtype": "float32",
+        "torch_dtype": "bfloat16" if args.dtype == "bf16" else "float32",
         "bos_token_id": None,
         "eos_token_id": None,
     }
@@ -345,13 +356,19 @@ def main():
         print(f"{wall / steps:.3f} s/step")
         return
 
+    if args.dtype == "bf16":
+        # Report what is stored: the losses below are those of the bf16-rounded weights.
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.to(torch.bfloat16).float())
     heldout_nll, usage = heldout_stats(model, heldout, args.seq, 8, 2)
     # Train loss measured the same way as held-out, on a same-sized slice of training text.
     train_nll, _ = heldout_stats(model, data[:len(heldout)], args.seq, 8, 2)
     print(f"train_nll_per_byte {train_nll:.4f} heldout_nll_per_byte {heldout_nll:.4f}")
 
     meta = {"format": "pt", "producer": "wdmoe tools/train_moe.py"}
-    write_safetensors(os.path.join(args.out, "model.safetensors"), state_dict_hf(model), meta)
+    write_safetensors(os.path.join(args.out, "model.safetensors"), state_dict_hf(model), meta,
+                      args.dtype)
     write_text_atomic(os.path.join(args.out, "config.json"), json.dumps(cfg, indent=2) + "\n")
     write_text_atomic(os.path.join(args.out, "heldout.txt"), heldout_text)
     write_text_atomic(os.path.join(args.out, "calibration.txt"), calib_text)
@@ -363,6 +380,7 @@ def main():
         "command": " ".join(["/usr/bin/python3"] + sys.argv),
         "wall_time_s": round(wall, 1),
         "threads": args.threads,
+        "dtype": args.dtype,
         "steps": args.steps,
         "tokens_seen": args.steps * args.batch * args.seq,
         "train_bytes": len(data),
