@@ -59,7 +59,8 @@ MakeConfig(int devices, int scoredTokens)
     config.textPath = "models/kjv-moe/heldout.txt";
     config.promptTokens = 64;
     config.scoredTokens = scoredTokens;
-    config.costModel = "mixtral-8x7b";
+    config.pricedModel.architecture = CostModel::Mixtral8x7B();
+    config.pricedModel.routedLayersOnly = true; // the 4-layer model: 4 of Mixtral's 32 layers
     config.bandwidthHz = 100e6;
     config.propagation = "3gpp-uma";
     config.profilesDir = "configs/profiles";

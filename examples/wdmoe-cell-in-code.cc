@@ -72,7 +72,10 @@ main(int argc, char** argv)
         config.textPath = "models/kjv-moe/heldout.txt";
         config.promptTokens = 16;
         config.scoredTokens = 32;
-        config.costModel = "mixtral-8x7b"; // the model that is priced (the default)
+        // The model that is priced: Mixtral-8x7B, over the 4 routed layers only (the latency
+        // covers 4 of its 32 layers; models/kjv-moe-32 routes all 32).
+        config.pricedModel.architecture = CostModel::Mixtral8x7B();
+        config.pricedModel.routedLayersOnly = true;
 
         // The cell: everything not set keeps the defaults of DESIGN.md section 4.
         config.bandwidthHz = 100e6;

@@ -37,13 +37,22 @@ def model_caption(runs):
         r, p = run.summary["model_routed"], run.summary["model_priced"]
         line = (f"routed by {os.path.basename(os.path.normpath(r['dir']))} "
                 f"({r['layers']} layers x {r['experts']} experts, top-{r['top_k']}, "
-                f"d_model {r['d_model']}, {r['dtype']}); "
+                f"d_model {r['d_model']}, {r['dtype']});\n"
                 f"costs priced as {p['name']} ({p['layers']} layers x {p['experts']} experts, "
                 f"top-{p['top_k']}, d_model {p['d_model']}, "
-                f"{p['expert_bytes'] / 1e6:.0f} MB per expert)")
+                f"{p['expert_bytes'] / 1e6:.0f} MB per expert); "
+                f"{coverage(run.summary)}")
         if line not in lines:
             lines.append(line)
     return "\n".join(lines)
+
+
+def coverage(summary):
+    """'latency covers N of M layers' (older results: worked out from the two models)."""
+    if "latency_covers" in summary:
+        return summary["latency_covers"]
+    return (f"latency covers {summary['model_routed']['layers']} of "
+            f"{summary['model_priced']['layers']} layers")
 
 
 def new_figure(title, runs, panels=1):
@@ -90,8 +99,9 @@ def latency_cdf(runs):
         if not latencies:
             continue
         n = len(latencies)
+        runs_text = f", {run.runs} runs" if run.runs > 1 else ""
         ax.step(latencies, [(i + 1) / n for i in range(n)], where="post",
-                label=f"{run.policy_name} ({n} tokens)")
+                label=f"{run.policy_name} ({n} tokens{runs_text})")
     if not ax.lines:
         plt.close(fig)
         raise NotPlottable("no decode rows in tokens.csv")
@@ -103,14 +113,35 @@ def latency_cdf(runs):
     return fig
 
 
+def _ci(value):
+    """(mean, low, high) of a policies.json interval object; low/high None when unknown."""
+    low, high = value["ci"]
+    return value["mean"], low, high
+
+
 def accuracy_vs_latency(comparison):
-    """Perplexity against mean decode latency, one point per policy (policies.json)."""
-    fig, (ax,) = new_figure("Accuracy vs latency, one point per policy", comparison.runs)
+    """Perplexity against mean decode latency, one point per policy (policies.json), with the
+    95 % intervals: latency across runs, perplexity from the paired bootstrap against the
+    baseline."""
+    fig, (ax,) = new_figure("Accuracy vs latency, one point per policy (95 % intervals)",
+                            comparison.runs)
     markers = itertools.cycle("o s ^ v D P X * h <".split())
+    base = next((r for r in comparison.table if r["policy"] == comparison.baseline),
+                comparison.table[0])
     for row in comparison.table:
-        ax.plot(row["latency_mean_ms"], row["perplexity"], linestyle="none",
-                marker=next(markers), markersize=8, label=row["policy"])
-    ax.set_xlabel("mean decode token latency (ms)")
+        x, x_low, x_high = _ci(row["latency_mean_ms"])
+        _, p_low, p_high = _ci(row["perplexity_change_pct"])
+        y = row["perplexity"]
+        xerr = [[x - x_low], [x_high - x]] if x_low is not None else None
+        yerr = None
+        if p_low is not None and row is not base:
+            # The paired interval of the change, around the baseline's perplexity.
+            y_low = base["perplexity"] * (1 + p_low / 100)
+            y_high = base["perplexity"] * (1 + p_high / 100)
+            yerr = [[max(0.0, y - y_low)], [max(0.0, y_high - y)]]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, linestyle="none", marker=next(markers),
+                    markersize=8, capsize=3, label=row["policy"])
+    ax.set_xlabel(f"mean decode token latency (ms), mean over {comparison.runs[0].runs} runs")
     ax.set_ylabel("perplexity (lower is better)")
     ax.grid(alpha=0.3)
     outside_legend(ax)
@@ -193,23 +224,39 @@ def _split_other_axes(sweep, x_axis, panels_allowed):
             notes.append(", ".join(f"{a} fixed at {_format(v)}" for a, v in fixed.items()))
     for a in sweep.axes:
         if a in REPLICATE_AXES and len(sweep.values(a)) > 1:
-            notes.append(f"mean over {len(sweep.values(a))} values of {a}")
+            notes.append(f"mean over {len(sweep.values(a))} values of {a}; error bars: 95 % "
+                         "intervals across them")
     return panels, ("; ".join(notes))
 
 
 def _lines(sweep, x_axis, where, metric):
-    """{line label: ([x], [mean of metric over the rows at x])} for the rows matching `where`."""
+    """{line label: ([x], [mean of metric over the rows at x], [(low, high) or None])} for the
+    rows matching `where`; the intervals come from sweep-means.csv (over the replicate axes)."""
     groups = {}
+    first = {}
     for row in sweep.rows:
         if all(axis_value(row[a]) == v for a, v in where.items()) and row[metric] != "":
             key = (_line_label(sweep, row, x_axis), axis_value(row[x_axis]))
             groups.setdefault(key, []).append(float(row[metric]))
+            first.setdefault(key, row)
     lines = {}
     for (label, x), values in sorted(groups.items(), key=lambda kv: sort_key(kv[0][1])):
-        xs, ys = lines.setdefault(label, ([], []))
+        xs, ys, cis = lines.setdefault(label, ([], [], []))
         xs.append(x)
         ys.append(sum(values) / len(values))
+        cis.append(sweep.interval(first[(label, x)], metric) if len(values) > 1 else None)
     return lines
+
+
+def _plot_line(ax, xs, ys, cis, **style):
+    """A line with error bars where the points have intervals; returns the line."""
+    if any(ci is not None for ci in cis):
+        lows = [y - ci[0] if ci else 0.0 for y, ci in zip(ys, cis)]
+        highs = [ci[1] - y if ci else 0.0 for y, ci in zip(ys, cis)]
+        container = ax.errorbar(xs, ys, yerr=[lows, highs], capsize=3, **style)
+        return container.lines[0]
+    (line,) = ax.plot(xs, ys, **style)
+    return line
 
 
 def _require_axis(sweep, axis):
@@ -228,8 +275,8 @@ def sweep_latency(sweep, x_axis, x_label):
     fig, axes = new_figure(_title(f"Mean decode token latency vs {x_axis}", note),
                            sweep.points, len(panels))
     for ax, (panel_title, where) in zip(axes, panels):
-        for label, (xs, ys) in _lines(sweep, x_axis, where, "latency_mean_ms").items():
-            ax.plot(xs, ys, marker="o", label=label)
+        for label, (xs, ys, cis) in _lines(sweep, x_axis, where, "latency_mean_ms").items():
+            _plot_line(ax, xs, ys, cis, marker="o", label=label)
         ax.set_title(panel_title, fontsize="medium")
         ax.set_xticks(sweep.values(x_axis))
         ax.set_xlabel(x_label)
@@ -258,8 +305,8 @@ def cache_vs_memory(sweep):
     ticks = [f"{_format(f)}\n{'/'.join(str(s) for s in sorted(slots[f]))} slots" for f in fractions]
     for ax, metric, y_label in ((hit_ax, "cache_hit_rate", "expert cache hit rate (decode)"),
                                 (latency_ax, "latency_mean_ms", "mean decode token latency (ms)")):
-        for label, (xs, ys) in _lines(sweep, MEMORY_AXIS, where, metric).items():
-            ax.plot(xs, ys, marker="o", label=label)
+        for label, (xs, ys, cis) in _lines(sweep, MEMORY_AXIS, where, metric).items():
+            _plot_line(ax, xs, ys, cis, marker="o", label=label)
         ax.set_xticks(fractions, ticks)
         ax.set_xlabel("device memory share for experts (expert slots per device)")
         ax.set_ylabel(y_label)
@@ -299,9 +346,9 @@ def experts_perplexity_vs_threshold(sweep):
                 key = (_line_label(sweep, row, THRESHOLD_AXIS), axis_value(row[THRESHOLD_AXIS]))
                 single.setdefault(key, []).append(float(rate))
     top_k = sweep.points[0].summary["model_routed"]["top_k"]
-    for label, (xs, ys) in _lines(sweep, THRESHOLD_AXIS, where,
-                                  "experts_per_token_layer").items():
-        (line,) = experts_ax.plot(xs, ys, marker="o", label=f"{label}: experts")
+    for label, (xs, ys, cis) in _lines(sweep, THRESHOLD_AXIS, where,
+                                       "experts_per_token_layer").items():
+        line = _plot_line(experts_ax, xs, ys, cis, marker="o", label=f"{label}: experts")
         shares = [single.get((label, x)) for x in xs]
         if all(shares):
             experts_ax.plot(xs, [sum(s) / len(s) for s in shares], marker="s", linestyle="--",
@@ -310,8 +357,8 @@ def experts_perplexity_vs_threshold(sweep):
     experts_ax.set_ylabel("experts per decode token-layer; share of single-expert decisions")
     experts_ax.set_ylim(0, top_k + 0.25)
     experts_ax.legend(fontsize="small")
-    for label, (xs, ys) in _lines(sweep, THRESHOLD_AXIS, where, "perplexity").items():
-        ppl_ax.plot(xs, ys, marker="o", label=label)
+    for label, (xs, ys, cis) in _lines(sweep, THRESHOLD_AXIS, where, "perplexity").items():
+        _plot_line(ppl_ax, xs, ys, cis, marker="o", label=label)
     ppl_ax.set_ylabel("perplexity of the scored text (lower is better)")
     ppl_ax.legend(fontsize="small")
     return fig

@@ -2,8 +2,8 @@
 
 Three kinds of result folder (see src/wdmoe/doc/wdmoe.rst, "Figures"):
   a run:               summary.json, tokens.csv
-  a policy comparison: policies.json (policies.csv), one run folder per policy
-  a sweep:             sweep.csv, points/NNNN/ (run folders)
+  a policy comparison: policies.json (policies.csv), a folder per policy holding run-R/ folders
+  a sweep:             sweep.csv (sweep-means.csv), points/NNNN/ (run folders)
 """
 
 import csv
@@ -57,6 +57,10 @@ class Run:
     def policy_name(self):
         return self.summary["policy"]["name"]
 
+    @property
+    def runs(self):
+        return 1
+
     def decode_latencies_ms(self):
         path = os.path.join(self.folder, "tokens.csv")
         rows = read_csv(path)
@@ -73,26 +77,64 @@ class Run:
                 [math.nan if v is None else float(v) for v in values])
 
 
+class RunSet:
+    """One policy over several runs (a comparison's run-R/ folders): the first run's summary,
+    the decode latencies of every run, per-layer figures averaged over the runs."""
+
+    def __init__(self, runs):
+        if not runs:
+            raise ResultError("a policy with no runs")
+        self.members = runs
+        self.folder = runs[0].folder
+        self.summary = runs[0].summary
+
+    @property
+    def policy_name(self):
+        return self.summary["policy"]["name"]
+
+    @property
+    def runs(self):
+        return len(self.members)
+
+    def decode_latencies_ms(self):
+        return [v for run in self.members for v in run.decode_latencies_ms()]
+
+    def per_layer(self, key):
+        layers, _ = self.members[0].per_layer(key)
+        columns = [run.per_layer(key)[1] for run in self.members]
+        means = []
+        for values in zip(*columns):
+            known = [v for v in values if not math.isnan(v)]
+            means.append(sum(known) / len(known) if known else math.nan)
+        return layers, means
+
+
 class PolicyComparison:
-    """policies.json and the run folder of every policy, in the table's order."""
+    """policies.json and every policy's runs (run-R/ folders), in the table's order."""
 
     def __init__(self, folder):
         self.folder = folder
-        self.table = read_json(os.path.join(folder, "policies.json"))
+        data = read_json(os.path.join(folder, "policies.json"))
+        self.table = data.get("policies") if isinstance(data, dict) else None
         if not isinstance(self.table, list) or not self.table:
-            raise ResultError(f"{folder}/policies.json: not a non-empty list of policies")
+            raise ResultError(f"{folder}/policies.json: no non-empty \"policies\" list")
+        self.baseline = data.get("baseline")
         # Folder names are derived from policy names; each summary names its policy, so match
         # on that rather than re-deriving the folder name.
         by_name = {}
         for entry in sorted(os.listdir(folder)):
             sub = os.path.join(folder, entry)
-            if os.path.isfile(os.path.join(sub, "summary.json")):
-                run = Run(sub)
-                by_name[run.policy_name] = run
+            if not os.path.isdir(sub):
+                continue
+            runs = [Run(os.path.join(sub, r)) for r in sorted(os.listdir(sub))
+                    if r.startswith("run-") and
+                    os.path.isfile(os.path.join(sub, r, "summary.json"))]
+            if runs:
+                by_name[runs[0].policy_name] = RunSet(runs)
         self.runs = []
         for row in self.table:
             if row.get("policy") not in by_name:
-                raise ResultError(f"{folder}: no run folder for policy \"{row.get('policy')}\"")
+                raise ResultError(f"{folder}: no run folders for policy \"{row.get('policy')}\"")
             self.runs.append(by_name[row["policy"]])
 
 
@@ -116,6 +158,18 @@ class Sweep:
         except (TypeError, ValueError) as e:
             raise ResultError(f"{path}: a point column that is not a number: {e}") from e
         self.points = [Run(os.path.join(folder, "points", f"{n:04d}")) for n in numbers]
+        # Means over the replicate axes with their intervals (older sweeps have none).
+        means_path = os.path.join(folder, "sweep-means.csv")
+        self.means = read_csv(means_path) if os.path.isfile(means_path) else []
+
+    def interval(self, row, metric):
+        """(low, high) of metric over the replicates of row's point (sweep-means.csv), or None
+        when unknown (one run, no sweep-means.csv)."""
+        for means in self.means:
+            if all(means[a] == row[a] for a in self.axes if a not in REPLICATE_AXES):
+                low, high = means.get(f"{metric}_low", ""), means.get(f"{metric}_high", "")
+                return (float(low), float(high)) if low != "" and high != "" else None
+        return None
 
     def values(self, axis):
         """The distinct values of an axis, sorted (numbers numerically)."""

@@ -19,6 +19,79 @@
 
 using namespace ns3;
 
+namespace
+{
+
+/// Every policy of a comparison over its runs; prints the table and writes policies.json,
+/// policies.csv and <policy>/run-<R>/ folders.
+int
+RunComparison(const PolicyComparison& comparison,
+              const std::string& configPath,
+              const std::string& outDir)
+{
+    const ScenarioConfig& first = comparison.entries.front();
+    std::printf("wdmoe run %s: %zu policies x %d runs (seed %u, runs %u-%u)\n",
+                configPath.c_str(),
+                comparison.entries.size(),
+                comparison.runs,
+                first.seed,
+                first.run,
+                first.run + comparison.runs - 1);
+    std::printf("  cell  %d x %s, %.0f MHz, BS %s, placement %s\n",
+                first.devices,
+                first.deviceProfile.c_str(),
+                first.bandwidthHz / 1e6,
+                first.bsProfile.c_str(),
+                first.placement.c_str());
+    std::vector<std::vector<ScenarioResult>> results(comparison.entries.size());
+    for (std::size_t p = 0; p < comparison.entries.size(); ++p)
+    {
+        for (int r = 0; r < comparison.runs; ++r)
+        {
+            const ScenarioConfig config = comparison.RunOf(p, r);
+            std::fprintf(stderr,
+                         "  running %s, run %u\n",
+                         config.policy.name.c_str(),
+                         config.run);
+            results[p].push_back(RunScenario(config));
+        }
+    }
+    const std::vector<PolicyRow> rows =
+        ComparePolicies(results, comparison.baseline, comparison.statistics);
+    const auto& s = results[0][0].summary;
+    std::printf("  routed by %s; priced as %s; %s; %zu tokens scored per run (%d decode)\n",
+                s["model_routed"]["dir"].get<std::string>().c_str(),
+                s["model_priced"]["name"].get<std::string>().c_str(),
+                s["latency_covers"].get<std::string>().c_str(),
+                s["tokens_scored"].get<std::size_t>(),
+                s["decode_tokens"].get<int>());
+    std::printf("  against %s: latency intervals across %d runs, accuracy intervals by a "
+                "paired bootstrap over tokens (%d resamples)\n\n",
+                rows[comparison.baseline].policy.c_str(),
+                comparison.runs,
+                comparison.statistics.resamples);
+    std::printf("%s\n", PolicyTableText(rows, comparison.baseline).c_str());
+    for (std::size_t p = 0; p < results.size(); ++p)
+    {
+        for (const ScenarioResult& result : results[p])
+        {
+            WriteScenarioResult(result,
+                                outDir + "/" + PolicyFolderName(rows[p].policy) + "/run-" +
+                                    std::to_string(result.summary["run"].get<uint32_t>()));
+        }
+    }
+    CreateResultDirectory(outDir);
+    WriteFileAtomically(outDir + "/policies.csv", PolicyTableCsv(rows, comparison.baseline));
+    WriteFileAtomically(
+        outDir + "/policies.json",
+        PolicyTableJson(rows, comparison.baseline, comparison.statistics).dump(2) + "\n");
+    std::printf("  results  %s/policies.csv, policies.json, <policy>/run-<R>/summary.json\n",
+                outDir.c_str());
+    return 0;
+}
+
+} // namespace
+
 int
 main(int argc, char** argv)
 {
@@ -102,44 +175,11 @@ main(int argc, char** argv)
         if (IsPolicyComparison(configPath))
         {
             PolicyComparison comparison = PolicyComparison::Load(configPath, sets);
-            for (ScenarioConfig& config : comparison.runs)
+            for (ScenarioConfig& config : comparison.entries)
             {
                 overrideFields(config); // every entry is checked before the first one runs
             }
-            const ScenarioConfig& first = comparison.runs.front();
-            std::printf("wdmoe run %s: %zu policies (seed %u, run %u)\n",
-                        configPath.c_str(),
-                        comparison.runs.size(),
-                        first.seed,
-                        first.run);
-            std::printf("  cell  %d x %s, %.0f MHz, BS %s, placement %s\n",
-                        first.devices,
-                        first.deviceProfile.c_str(),
-                        first.bandwidthHz / 1e6,
-                        first.bsProfile.c_str(),
-                        first.placement.c_str());
-            std::vector<ScenarioResult> results;
-            for (const ScenarioConfig& config : comparison.runs)
-            {
-                std::fprintf(stderr, "  running %s\n", config.policy.name.c_str());
-                results.push_back(RunScenario(config));
-            }
-            const std::vector<PolicyRow> rows = ComparePolicies(results, comparison.baseline);
-            std::printf("  routed by %s; priced as %s; decode tokens %d\n\n",
-                        results[0].summary["model_routed"]["dir"].get<std::string>().c_str(),
-                        results[0].summary["model_priced"]["name"].get<std::string>().c_str(),
-                        results[0].summary["decode_tokens"].get<int>());
-            std::printf("%s\n", PolicyTableText(rows).c_str());
-            for (std::size_t i = 0; i < results.size(); ++i)
-            {
-                WriteScenarioResult(results[i], outDir + "/" + PolicyFolderName(rows[i].policy));
-            }
-            CreateResultDirectory(outDir);
-            WriteFileAtomically(outDir + "/policies.csv", PolicyTableCsv(rows));
-            WriteFileAtomically(outDir + "/policies.json", PolicyTableJson(rows).dump(2) + "\n");
-            std::printf("  results  %s/policies.csv, policies.json, <policy>/summary.json\n",
-                        outDir.c_str());
-            return 0;
+            return RunComparison(comparison, configPath, outDir);
         }
         ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
         overrideFields(config);
@@ -161,6 +201,7 @@ main(int argc, char** argv)
                     config.bsProfile.c_str(),
                     config.placement.c_str());
         std::printf("  policy      %s\n", config.policy.name.c_str());
+        std::printf("  %s\n", s["latency_covers"].get<std::string>().c_str());
         std::printf("  token latency ms  mean %.3f  p50 %.3f  p95 %.3f  p99 %.3f\n",
                     s["latency_ms"]["mean"].get<double>(),
                     s["latency_ms"]["p50"].get<double>(),
@@ -179,10 +220,14 @@ main(int argc, char** argv)
                     s["experts_per_token_layer"].get<double>(),
                     s["experts_dropped"].get<long long>(),
                     s["cache_hit_rate"].get<double>());
-        std::printf("  perplexity %.4f  top-1 agreement with top-k %.4f  (%zu tokens)\n",
+        std::printf("  accuracy    perplexity %.4f  KL from top-k %.5f nats  top-1 agreement "
+                    "%.4f  (%zu tokens scored)\n",
                     s["perplexity"].get<double>(),
+                    s["kl_divergence_from_topk"].get<double>(),
                     s["top1_agreement_with_topk"].get<double>(),
                     s["tokens_scored"].get<std::size_t>());
+        std::printf("  speed       %.0f simulated s per wall s\n",
+                    s["timing"]["sim_speed"].get<double>());
         std::printf("  results     %s/summary.json, tokens.csv\n", outDir.c_str());
         return 0;
     }

@@ -522,6 +522,9 @@ main(int argc, char** argv)
         try
         {
             const std::string csv = sweep.ResultDirectory() + "/sweep.csv";
+            // sweep-means.csv first: sweep.csv, written last, marks a complete merge.
+            WriteFileAtomically(sweep.ResultDirectory() + "/sweep-means.csv",
+                                MergeSweepMeans(sweep));
             WriteFileAtomically(csv, MergeSweepCsv(sweep));
             std::printf("wdmoe sweep %s: %zu points (%ld run, %ld skipped) -> %s\n",
                         path.c_str(),

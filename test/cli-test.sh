@@ -55,11 +55,12 @@ expect 0 "perplexity" "$llm" run "$tmp/small.json" --outDir "$tmp/out-small"
 [[ -s "$tmp/out-small/summary.json" && ! -e "$tmp/out-small/summary.json.tmp" ]] ||
     { echo "FAIL: run did not leave exactly summary.json"; fails=$((fails + 1)); }
 
-# The policy comparison (configs/policies.json, a few seconds): stdout has one table naming every
-# policy of the file; policies.csv and policies.json with the documented keys go to --outDir,
-# with each policy's summary.json in a folder of its own. A bad entry or baseline in a copy of
-# the file fails before anything runs, naming the field.
-out=$(./wdmoe run configs/policies.json --outDir="$tmp/policies" 2>"$tmp/policies.err")
+# The policy comparison (configs/policies.json cut to 2 runs of 16 tokens, a few seconds): stdout
+# has one table naming every policy of the file; policies.csv and policies.json with the
+# documented keys go to --outDir, with each policy's runs in run-R folders of its own. A bad
+# entry or baseline in a copy of the file fails before anything runs, naming the field.
+out=$(./wdmoe run configs/policies.json --outDir="$tmp/policies" --set statistics.runs=2 \
+    --set workload.scored_tokens=16 2>"$tmp/policies.err")
 rc=$?
 if [[ $rc -ne 0 ]]; then
     echo "FAIL: ./wdmoe run configs/policies.json exited $rc:"
@@ -73,9 +74,12 @@ import csv, json, os, sys
 config, folder, printed = sys.argv[1], sys.argv[2], sys.argv[3].splitlines()
 entries = json.load(open(config))["policies"]
 names = [e["name"] for e in entries]
-keys = ["policy", "latency_mean_ms", "latency_p95_ms", "experts_per_token_layer",
-        "cache_hit_rate", "prefetch_accuracy", "perplexity", "perplexity_change_pct",
-        "latency_change_pct"]
+keys = ["policy", "runs", "tokens", "latency_mean_ms", "latency_p95_ms", "latency_change_pct",
+        "latency_verdict", "experts_per_token_layer", "cache_hit_rate", "prefetch_accuracy",
+        "perplexity", "perplexity_change_pct", "nll_change", "kl_divergence", "kl_change",
+        "top1_agreement_with_topk", "selection_rounds_per_layer"]
+intervals = ["latency_mean_ms", "latency_p95_ms", "latency_change_pct", "perplexity_change_pct",
+             "nll_change", "kl_change"]
 bad = []
 header = [i for i, l in enumerate(printed) if l.startswith("policy ") and "latency %" in l]
 rows = printed[header[0] + 1:] if header else []
@@ -85,7 +89,10 @@ for n in names:
     if not any(l.startswith(n + "  ") for l in rows):
         bad.append("the table lacks a row for %r" % n)
 try:
-    table = json.load(open(os.path.join(folder, "policies.json")))
+    whole = json.load(open(os.path.join(folder, "policies.json")))
+    if whole.get("statistics", {}).get("runs") != 2:
+        bad.append("policies.json statistics %r" % whole.get("statistics"))
+    table = whole["policies"]
     if [r.get("policy") for r in table] != names:
         bad.append("policies.json names %r" % [r.get("policy") for r in table])
     for r, e in zip(table, entries):
@@ -94,16 +101,22 @@ try:
             bad.append("policies.json %r lacks %s" % (e["name"], missing))
         if (r.get("prefetch_accuracy") is None) == bool(e.get("prefetch")):
             bad.append("policies.json %r: prefetch_accuracy %r" % (e["name"], r.get("prefetch_accuracy")))
+        for k in intervals:
+            if not isinstance(r.get(k), dict) or len(r[k].get("ci", [])) != 2:
+                bad.append("policies.json %r: %s is not {mean, ci: [low, high]}" % (e["name"], k))
     with open(os.path.join(folder, "policies.csv"), newline="") as f:
         lines = list(csv.reader(f))
-    if not lines or lines[0] != list(table[0].keys()):
+    header = []
+    for k in keys:
+        header += [k, k + "_low", k + "_high"] if k in intervals else [k]
+    if not lines or lines[0] != header:
         bad.append("policies.csv header %r" % (lines[0] if lines else None))
     if [l[0] for l in lines[1:]] != names:
         bad.append("policies.csv rows %r" % [l[0] for l in lines[1:]])
-    summaries = [d for d in os.listdir(folder)
-                 if os.path.isfile(os.path.join(folder, d, "summary.json"))]
-    if len(summaries) != len(names):
-        bad.append("%d policy folders with summary.json, wanted %d" % (len(summaries), len(names)))
+    runs = [d for d in os.listdir(folder) for r in ("run-1", "run-2")
+            if os.path.isfile(os.path.join(folder, d, r, "summary.json"))]
+    if len(runs) != 2 * len(names):
+        bad.append("%d run folders with summary.json, wanted %d" % (len(runs), 2 * len(names)))
 except (OSError, ValueError, IndexError, KeyError, AttributeError) as e:
     bad.append("result files: %r" % e)
 print("\n".join(bad))

@@ -110,6 +110,34 @@ def sweep_means(folder, metric, where):
     return sum(values) / len(values) if values else None
 
 
+def data_lines(ax):
+    """(label, line) of every plotted line of a panel: plain lines, and the data line of each
+    error bar container (matplotlib labels the container, not its lines)."""
+    lines = [(line.get_label(), line) for line in ax.lines
+             if not line.get_label().startswith("_")]
+    return lines + [(c.get_label(), c.lines[0]) for c in ax.containers if hasattr(c, "lines")]
+
+
+def error_bars(ax):
+    """(x, low, high) of every error bar of a panel: the vertical segments errorbar draws."""
+    from matplotlib.collections import LineCollection
+    bars = []
+    for collection in ax.collections:
+        if isinstance(collection, LineCollection):
+            for segment in collection.get_segments():
+                (x0, y0), (x1, y1) = segment[0], segment[-1]
+                bars.append((x0, min(y0, y1), max(y0, y1)))
+    return bars
+
+
+def means_intervals(folder, metric):
+    """{(policy, devices, bandwidth): (low, high)} from sweep-means.csv, read with csv alone."""
+    with open(os.path.join(folder, "sweep-means.csv"), newline="") as f:
+        return {(r["policy"], float(r["devices.count"]), float(r["cell.bandwidth_mhz"])):
+                (float(r[f"{metric}_low"]), float(r[f"{metric}_high"]))
+                for r in csv.DictReader(f)}
+
+
 def check_figure_data(root, tmp):
     """The sweep figures plot the sweep.csv means: each line's points, per panel."""
     sys.path.insert(0, os.path.join(root, "plots"))
@@ -124,27 +152,41 @@ def check_figure_data(root, tmp):
     compared, wrong = 0, []
     for ax in panels:
         bandwidth = ax.get_title().split(" = ")[1]
-        for line in ax.lines:
+        for label, line in data_lines(ax):
             for x, y in zip(line.get_xdata(), line.get_ydata()):
                 want = sweep_means(os.path.join(data, "sweep"), "latency_mean_ms",
-                                   {"policy": line.get_label(), "devices.count": x,
+                                   {"policy": label, "devices.count": x,
                                     "cell.bandwidth_mhz": bandwidth})
                 compared += 1
                 if want is None or abs(y - want) > 1e-9 * abs(want):
-                    wrong.append(f"{line.get_label()} at {x}, {bandwidth} MHz: {y} vs {want}")
+                    wrong.append(f"{label} at {x}, {bandwidth} MHz: {y} vs {want}")
     check(f"latency-vs-devices: {compared} points are the sweep.csv latencies "
           f"({'; '.join(wrong) or 'all'})", compared == 8 and not wrong)
+    # Each point's error bar spans sweep-means.csv's 95 % interval over the runs.
+    intervals = means_intervals(os.path.join(data, "sweep"), "latency_mean_ms")
+    bars, wrong = 0, []
+    for ax in panels:
+        bandwidth = float(ax.get_title().split(" = ")[1])
+        for x, low, high in error_bars(ax):
+            bars += 1
+            matches = [ci for (p, d, b), ci in intervals.items() if d == x and b == bandwidth
+                       and abs(ci[0] - low) <= 1e-6 * abs(low) + 1e-9
+                       and abs(ci[1] - high) <= 1e-6 * abs(high) + 1e-9]
+            if not matches:
+                wrong.append(f"bar at {x}, {bandwidth} MHz: [{low}, {high}]")
+    check(f"latency-vs-devices: {bars} error bars are sweep-means.csv's intervals "
+          f"({'; '.join(wrong) or 'all'})", bars == 8 and not wrong)
     _, memory = wdmoe_results.load(os.path.join(data, "memory-sweep"))
     fig = figures.cache_vs_memory(memory)
     compared, wrong = 0, []
     for ax, metric in zip(fig.axes, ("cache_hit_rate", "latency_mean_ms")):
-        for line in ax.lines:
+        for label, line in data_lines(ax):
             for x, y in zip(line.get_xdata(), line.get_ydata()):
                 want = sweep_means(os.path.join(data, "memory-sweep"), metric,
-                                   {"policy": line.get_label(), "devices.memory_fraction": x})
+                                   {"policy": label, "devices.memory_fraction": x})
                 compared += 1
                 if want is None or abs(y - want) > 1e-9 * abs(want):
-                    wrong.append(f"{metric} of {line.get_label()} at {x}: {y} vs {want}")
+                    wrong.append(f"{metric} of {label} at {x}: {y} vs {want}")
     check(f"cache-vs-memory: {compared} points are sweep.csv means over the runs "
           f"({'; '.join(wrong) or 'all'})", compared == 8 and not wrong)
     figures.plt.close("all")

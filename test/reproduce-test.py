@@ -39,17 +39,22 @@ EXPECTED_FIGURES = {
 X_COLUMNS = {"devices": "devices.count", "bandwidth (MHz)": "cell.bandwidth_mhz",
              "T": "policy.adaptive_threshold", "memory fraction": "devices.memory_fraction"}
 # The report's value columns -> (sweep.csv column or summary.<field>, scale of the printed value).
-VALUE_COLUMNS = {"mean latency (ms)": ("latency_mean_ms", 1), "p95 latency (ms)":
+VALUE_COLUMNS = {"mean latency (ms) [95 % CI]": ("latency_mean_ms", 1), "p95 latency (ms)":
                  ("latency_p95_ms", 1), "experts / token-layer": ("experts_per_token_layer", 1),
                  "perplexity": ("perplexity", 1), "cache hit rate": ("cache_hit_rate", 1),
                  "prefetch accuracy": ("prefetch_accuracy", 100),
-                 "single-expert decisions": ("summary.single_expert_rate", 100)}
-# Columns that are a change against a baseline row: (value column, baseline {axis: value}).
-CHANGE_COLUMNS = {"latency vs top-2 + equal": ("latency_mean_ms", {"policy": "top-2 + equal"}),
-                  "perplexity vs top-2 + equal": ("perplexity", {"policy": "top-2 + equal"}),
-                  "experts vs T = 0": ("experts_per_token_layer",
-                                       {"policy.adaptive_threshold": 0.0}),
-                  "perplexity vs T = 0": ("perplexity", {"policy.adaptive_threshold": 0.0})}
+                 "single-expert decisions": ("summary.single_expert_rate", 100),
+                 "KL (nats)": ("kl_divergence", 1)}
+# Columns that are a change of means against a baseline row: (value column, baseline {axis: value}).
+CHANGE_COLUMNS = {"experts vs T = 0": ("experts_per_token_layer",
+                                       {"policy.adaptive_threshold": 0.0})}
+# Paired changes: (kind, baseline {axis: value}); "latency" is the mean over runs of each run's
+# change, "perplexity" 100 (exp(mean per-token NLL difference) - 1) from the points' tokens.csv.
+PAIRED_COLUMNS = {"latency vs top-2 + equal [95 % CI]": ("latency", {"policy": "top-2 + equal"}),
+                  "perplexity vs top-2 + equal [95 % CI]": ("perplexity",
+                                                            {"policy": "top-2 + equal"}),
+                  "perplexity vs T = 0 [95 % CI]": ("perplexity",
+                                                    {"policy.adaptive_threshold": 0.0})}
 
 
 def load(path):
@@ -190,8 +195,9 @@ def report_tables(text):
 
 
 def printed(cell):
-    """(value, half of the last printed digit) of a report cell like '12.34', '+1.5 %', '1.31x'."""
-    m = re.fullmatch(r"([+-]?\d+(?:\.(\d+))?)\s*(?:%|x)?", cell)
+    """(value, half of the last printed digit) of a report cell like '12.34', '+1.5 %', '1.31x',
+    '12.34 [11.02, 13.66]' or '-3.1 [-4.0, -2.2] %: faster' (the value before the interval)."""
+    m = re.match(r"([+-]?\d+(?:\.(\d+))?)\s*(?:\[[^]]*\])?\s*(?:%|x)?", cell)
     if not m:
         return None, None
     return float(m.group(1)), 0.5 * 10 ** -len(m.group(2) or "") + 1e-9
@@ -207,11 +213,32 @@ def mean_of(csv_rows, summaries, where, key):
     return sum(values) / len(values) if values else None
 
 
+def paired_change(kind, csv_rows, where, base):
+    """The paired change of the rows at `where` against those at `base`, matched by run,
+    computed here from sweep.csv (latency) or the points' tokens.csv (perplexity)."""
+    def runs(w):
+        return {r.get("run", "1"): r for r in csv_rows
+                if all(number(r[a]) == v for a, v in w.items())}
+    policy, baseline = runs(where), runs(dict(where, **base))
+    if not policy or sorted(policy) != sorted(baseline):
+        return None
+    if kind == "latency":
+        return sum(float(policy[k]["latency_mean_ms"]) / float(baseline[k]["latency_mean_ms"]) - 1
+                   for k in policy) / len(policy) * 100
+    diffs = []
+    for k in policy:
+        nll = [[float(t["nll"]) for t in read_csv(os.path.join(r["_folder"], "tokens.csv"))]
+               for r in (policy[k], baseline[k])]
+        diffs += [a - b for a, b in zip(*nll)]
+    return math.expm1(sum(diffs) / len(diffs)) * 100
+
+
 def check_table(name, out, rows):
     folder = os.path.join(out, name)
     csv_rows = read_csv(os.path.join(folder, "sweep.csv"))
-    summaries = {r["point"]: load(os.path.join(folder, "points", f"{int(r['point']):04d}",
-                                               "summary.json")) for r in csv_rows}
+    for r in csv_rows:
+        r["_folder"] = os.path.join(folder, "points", f"{int(r['point']):04d}")
+    summaries = {r["point"]: load(os.path.join(r["_folder"], "summary.json")) for r in csv_rows}
     x_column = next(iter(rows[0])) if rows else None
     axis = X_COLUMNS.get(x_column)
     check(f"{name}: the table's first column ({x_column}) is a sweep axis", axis is not None)
@@ -230,9 +257,12 @@ def check_table(name, out, rows):
                 want = mean_of(csv_rows, summaries, where, key)
                 want = None if want is None else want * scale
             elif column.startswith("speedup over "):
-                base = {"policy": column[len("speedup over "):]}
-                want = (mean_of(csv_rows, summaries, dict(where, **base), "latency_mean_ms")
-                        / mean_of(csv_rows, summaries, where, "latency_mean_ms"))
+                base = {"policy": column[len("speedup over "):].replace(" [95 % CI]", "")}
+                change = paired_change("latency", csv_rows, where, base)
+                want = None if change is None else 1 / (1 + change / 100)
+            elif column in PAIRED_COLUMNS:
+                kind, base = PAIRED_COLUMNS[column]
+                want = paired_change(kind, csv_rows, where, base)
             elif column in CHANGE_COLUMNS:
                 key, base = CHANGE_COLUMNS[column]
                 want = (mean_of(csv_rows, summaries, where, key)
@@ -244,6 +274,8 @@ def check_table(name, out, rows):
             if want is None:
                 if cell != "-":
                     mismatches.append(f"{where} {column}: {cell}, sweep.csv has none")
+            elif cell == "-" and abs(want) < 1e-12:
+                pass  # the baseline against itself
             elif got is None or abs(got - want) > tolerance:
                 mismatches.append(f"{where} {column}: {cell}, sweep.csv gives {want:.6g}")
     check(f"{name}: {compared} table cells match sweep.csv / summary.json "

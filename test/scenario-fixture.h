@@ -45,7 +45,7 @@ struct ScenarioFixture
         REQUIRE(::symlink(kProfiles.c_str(), d.File("profiles").c_str()) == 0);
         config = {{"model", {{"path", "model"}}},
                   {"workload", {{"text", "text.txt"}, {"prompt_tokens", 8}, {"scored_tokens", 6}}},
-                  {"cost_model", "mixtral-8x7b"},
+                  {"cost_model", {{"preset", "mixtral-8x7b"}, {"layers", "routed"}}},
                   {"cell",
                    {{"bandwidth_mhz", 20},
                     {"propagation", "log-distance-128"},

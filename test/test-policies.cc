@@ -1141,8 +1141,8 @@ TEST_CASE("policies: cache slots, dp and uniform, fill the device's memory acros
 
 // ============================================================================ comparison
 
-TEST_CASE("policies: a comparison runs each entry on the same cell and compares it with the "
-          "baseline",
+TEST_CASE("policies: a comparison runs each entry on the same cell over R runs and compares it "
+          "with the baseline, paired",
           "[policies]")
 {
     PolicyCell f;
@@ -1150,70 +1150,115 @@ TEST_CASE("policies: a comparison runs each entry on the same cell and compares 
     f.config["devices"]["warm_cache"] = false;
     f.config["devices"]["memory_fraction"] = 0.02; // 3 slots of the 64 GB Orin: 2 + 1
     f.config["devices"]["storage_slots"] = 4;
+    f.config["cell"]["fading"] = true; // runs differ in their fading draws
     f.config["policy"] = {{"wlr_theta", 1e6}}; // what every entry starts from
     f.config["policies"] = {{{"name", "wlr, top-1"}, {"selection", "wlr"}},
                             {{"name", "top-2"}},
                             {{"name", "top-2 + prefetch"}, {"prefetch", true}},
                             {{"name", "wlr at 0"}, {"selection", "wlr"}, {"wlr_theta", 0}}};
     f.config["baseline"] = "top-2";
+    f.config["statistics"] = {{"runs", 2}, {"bootstrap_resamples", 500}};
     const PolicyComparison c = PolicyComparison::Load(f.Write("cmp.json"));
-    REQUIRE(c.runs.size() == 4);
+    REQUIRE(c.entries.size() == 4);
     CHECK(c.baseline == 1);
-    CHECK(c.runs[0].policy.name == "wlr, top-1");
-    CHECK(c.runs[0].policy.wlrTheta == 1e6); // from the base "policy"
-    CHECK(c.runs[3].policy.wlrTheta == 0);   // the entry's own value wins
-    std::vector<ScenarioResult> results;
-    for (const ScenarioConfig& run : c.runs)
+    CHECK(c.runs == 2);
+    CHECK(c.statistics.resamples == 500);
+    CHECK(c.entries[0].policy.name == "wlr, top-1");
+    CHECK(c.entries[0].policy.wlrTheta == 1e6); // from the base "policy"
+    CHECK(c.entries[3].policy.wlrTheta == 0);   // the entry's own value wins
+    std::vector<std::vector<ScenarioResult>> results(c.entries.size());
+    for (std::size_t p = 0; p < c.entries.size(); ++p)
     {
-        CHECK(run.devices == 2);
-        CHECK(run.seed == c.runs[0].seed);
-        CHECK(run.run == c.runs[0].run);
-        results.push_back(RunScenario(run));
+        for (int r = 0; r < c.runs; ++r)
+        {
+            const ScenarioConfig run = c.RunOf(p, r);
+            CHECK(run.devices == 2);
+            CHECK(run.seed == c.entries[0].seed);
+            CHECK(run.run == c.entries[0].run + uint32_t(r));
+            results[p].push_back(RunScenario(run));
+        }
     }
-    CHECK(Num(results[0].summary["experts_per_token_layer"]) == 1.0);
-    CHECK(results[3].tokensCsv == results[1].tokensCsv); // theta 0 keeps everything
+    CHECK(Num(results[0][0].summary["experts_per_token_layer"]) == 1.0);
+    CHECK(results[3][1].tokensCsv == results[1][1].tokensCsv); // theta 0 keeps everything
+    CHECK(results[1][0].tokensCsv != results[1][1].tokensCsv); // the runs differ
 
-    const std::vector<PolicyRow> rows = ComparePolicies(results, c.baseline);
+    const std::vector<PolicyRow> rows = ComparePolicies(results, c.baseline, c.statistics);
     REQUIRE(rows.size() == 4);
-    const auto& base = results[1].summary;
+    const double t1 = 12.706204736174698; // Student t, 1 degree of freedom, 97.5 %
+    auto latency = [&](std::size_t p, int r, const char* key) {
+        return Num(results[p][r].summary["latency_ms"][key]);
+    };
     for (std::size_t i = 0; i < rows.size(); ++i)
     {
         INFO("policy " << i);
-        const auto& s = results[i].summary;
-        CHECK(rows[i].policy == c.runs[i].policy.name);
-        CHECK(rows[i].latencyMeanMs == Num(s["latency_ms"]["mean"]));
-        CHECK(rows[i].latencyP95Ms == Num(s["latency_ms"]["p95"]));
-        CHECK(rows[i].expertsPerTokenLayer == Num(s["experts_per_token_layer"]));
-        CHECK(rows[i].cacheHitRate == Num(s["cache_hit_rate"]));
-        CHECK(rows[i].perplexity == Num(s["perplexity"]));
-        CHECK(rows[i].latencyChangePct ==
-              Approx(100 * (Num(s["latency_ms"]["mean"]) / Num(base["latency_ms"]["mean"]) - 1))
-                  .epsilon(1e-12)
-                  .margin(1e-12));
-        CHECK(rows[i].perplexityChangePct ==
-              Approx(100 * (Num(s["perplexity"]) / Num(base["perplexity"]) - 1))
-                  .epsilon(1e-12)
-                  .margin(1e-12));
+        CHECK(rows[i].policy == c.entries[i].policy.name);
+        CHECK(rows[i].latency.runs == 2);
+        const double a = latency(i, 0, "mean");
+        const double b = latency(i, 1, "mean");
+        CHECK(rows[i].latency.latencyMeanMs.mean == Approx((a + b) / 2));
+        CHECK(rows[i].latency.latencyMeanMs.high - rows[i].latency.latencyMeanMs.low ==
+              Approx(t1 * std::abs(a - b)));
+        CHECK(rows[i].latency.latencyP95Ms.mean ==
+              Approx((latency(i, 0, "p95") + latency(i, 1, "p95")) / 2));
+        const double change0 = 100 * (a / latency(1, 0, "mean") - 1);
+        const double change1 = 100 * (b / latency(1, 1, "mean") - 1);
+        CHECK(rows[i].vsBaseline.latencyChangePct.mean ==
+              Approx((change0 + change1) / 2).margin(1e-12));
+        const double nll = (Num(results[i][0].summary["nll_per_token"]) +
+                            Num(results[i][1].summary["nll_per_token"])) /
+                           2;
+        CHECK(rows[i].perplexity == Approx(std::exp(nll)));
+        const double baseNll = (Num(results[1][0].summary["nll_per_token"]) +
+                                Num(results[1][1].summary["nll_per_token"])) /
+                               2;
+        CHECK(rows[i].vsBaseline.nllChange.mean == Approx(nll - baseNll).margin(1e-12));
+        CHECK(rows[i].vsBaseline.perplexityChangePct.mean ==
+              Approx(100 * (std::exp(nll - baseNll) - 1)).margin(1e-9));
+        CHECK(rows[i].vsBaseline.nllChange.low <= rows[i].vsBaseline.nllChange.mean);
+        CHECK(rows[i].vsBaseline.nllChange.high >= rows[i].vsBaseline.nllChange.mean);
     }
-    CHECK(rows[1].latencyChangePct == 0.0);
-    CHECK(rows[1].perplexityChangePct == 0.0);
-    CHECK(rows[0].latencyChangePct < 0); // one expert instead of two
+    // The baseline against itself, and a policy that routes exactly like it: zero, no width.
+    for (std::size_t i : {std::size_t(1), std::size_t(3)})
+    {
+        CHECK(rows[i].vsBaseline.nllChange.low == 0);
+        CHECK(rows[i].vsBaseline.nllChange.high == 0);
+        CHECK(rows[i].vsBaseline.klChange.high == 0);
+        CHECK(rows[i].klDivergence == 0);
+    }
+    CHECK(rows[1].vsBaseline.latencyChangePct.mean == 0);
+    CHECK(rows[1].LatencyVerdict(true) == "baseline");
+    CHECK(rows[0].klDivergence > 0); // one expert instead of two
+    CHECK(rows[0].vsBaseline.klChange.low > 0);
+    CHECK(rows[0].vsBaseline.latencyChangePct.mean < 0);
     CHECK(rows[0].prefetchAccuracy.is_null());
     CHECK(rows[1].prefetchAccuracy.is_null());
-    const double accuracy = Num(results[2].summary["prefetch_accuracy"]);
-    CHECK(Num(rows[2].prefetchAccuracy) == accuracy);
+    const double accuracy = (Num(results[2][0].summary["prefetch_accuracy"]) +
+                             Num(results[2][1].summary["prefetch_accuracy"])) /
+                            2;
+    CHECK(Num(rows[2].prefetchAccuracy) == Approx(accuracy));
 
-    // policies.json: one object per policy, with the documented keys in order.
-    const nlohmann::ordered_json table = PolicyTableJson(rows);
+    // policies.json: the statistics, then one object per policy with the documented keys.
+    const nlohmann::ordered_json json = PolicyTableJson(rows, c.baseline, c.statistics);
+    CHECK(json["baseline"] == "top-2");
+    CHECK(json["statistics"]["runs"] == 2);
+    CHECK(json["statistics"]["bootstrap_resamples"] == 500);
+    const nlohmann::ordered_json& table = json["policies"];
     const std::vector<std::string> keys = {"policy",
+                                           "runs",
+                                           "tokens",
                                            "latency_mean_ms",
                                            "latency_p95_ms",
+                                           "latency_change_pct",
+                                           "latency_verdict",
                                            "experts_per_token_layer",
                                            "cache_hit_rate",
                                            "prefetch_accuracy",
                                            "perplexity",
                                            "perplexity_change_pct",
-                                           "latency_change_pct",
+                                           "nll_change",
+                                           "kl_divergence",
+                                           "kl_change",
+                                           "top1_agreement_with_topk",
                                            "selection_rounds_per_layer"};
     REQUIRE(table.size() == 4);
     for (std::size_t i = 0; i < table.size(); ++i)
@@ -1226,11 +1271,11 @@ TEST_CASE("policies: a comparison runs each entry on the same cell and compares 
         CHECK(got == keys);
         CHECK(table[i]["policy"] == rows[i].policy);
         CHECK(table[i]["prefetch_accuracy"].is_null() == (i != 2));
+        CHECK(table[i]["perplexity_change_pct"]["ci"].size() == 2);
     }
-    CHECK(table[2]["prefetch_accuracy"].get<double>() == accuracy);
 
-    // policies.csv: a header and one row per policy; no prefetch is an empty cell.
-    const std::string csv = PolicyTableCsv(rows);
+    // policies.csv: a header and one row per policy, an interval as three cells.
+    const std::string csv = PolicyTableCsv(rows, c.baseline);
     std::istringstream lines(csv);
     std::vector<std::string> line;
     for (std::string l; std::getline(lines, l);)
@@ -1238,29 +1283,22 @@ TEST_CASE("policies: a comparison runs each entry on the same cell and compares 
         line.push_back(l);
     }
     REQUIRE(line.size() == 5);
-    std::string header;
-    for (const auto& k : keys)
-    {
-        header += (header.empty() ? "" : ",") + k;
-    }
-    CHECK(line[0] == header);
+    const std::vector<std::string> header = SplitCsvRecord(line[0]);
+    REQUIRE(header.size() == 29);
+    CHECK(header[3] == "latency_mean_ms");
+    CHECK(header[4] == "latency_mean_ms_low");
+    CHECK(header[5] == "latency_mean_ms_high");
     for (std::size_t i = 1; i < line.size(); ++i)
     {
         INFO(line[i]);
-        // Ten cells, the name first (one of the names holds a comma).
         const std::vector<std::string> cells = SplitCsvRecord(line[i]);
-        REQUIRE(cells.size() == 10);
-        CHECK(cells[0] == rows[i - 1].policy);
-        CHECK(std::stod(cells[1]) == Approx(rows[i - 1].latencyMeanMs).epsilon(1e-8));
-        CHECK(cells[5].empty() == (i != 3)); // prefetch_accuracy
-        if (i == 3)
-        {
-            CHECK(std::stod(cells[5]) == Approx(accuracy).epsilon(1e-8));
-        }
-        CHECK(std::stod(cells[8]) ==
-              Approx(rows[i - 1].latencyChangePct).epsilon(1e-8).margin(1e-9));
+        REQUIRE(cells.size() == 29);
+        CHECK(cells[0] == rows[i - 1].policy); // one of the names holds a comma
+        CHECK(std::stod(cells[3]) == Approx(rows[i - 1].latency.latencyMeanMs.mean).epsilon(1e-8));
+        CHECK(std::stod(cells[4]) == Approx(rows[i - 1].latency.latencyMeanMs.low).epsilon(1e-8));
+        CHECK(cells[15].empty() == (i != 3)); // prefetch_accuracy
     }
-    const std::string text = PolicyTableText(rows);
+    const std::string text = PolicyTableText(rows, c.baseline);
     for (const auto& row : rows)
     {
         CHECK_THAT(text, Catch::Contains(row.policy));
@@ -1278,17 +1316,17 @@ TEST_CASE("policies: policy names with quotes and commas survive policies.csv", 
     quote.policy = "top-2 \"fast\"";
     PolicyRow comma;
     comma.policy = "wlr, minmax";
-    const std::string csv = PolicyTableCsv({quote, comma});
+    const std::string csv = PolicyTableCsv({quote, comma}, 0);
     CHECK_THAT(csv, Catch::Contains("\n\"top-2 \"\"fast\"\"\","));
     std::istringstream lines(csv);
     std::string line;
     std::getline(lines, line); // header
     std::getline(lines, line);
     CHECK(SplitCsvRecord(line).at(0) == quote.policy);
-    CHECK(SplitCsvRecord(line).size() == 10);
+    CHECK(SplitCsvRecord(line).size() == 29);
     std::getline(lines, line);
     CHECK(SplitCsvRecord(line).at(0) == comma.policy);
-    CHECK(SplitCsvRecord(line).size() == 10);
+    CHECK(SplitCsvRecord(line).size() == 29);
 }
 
 // =========================================================================== determinism
@@ -1317,7 +1355,12 @@ TEST_CASE("policies: the same policy config twice gives byte-identical results",
     const ScenarioResult a = f.Run(policy);
     const ScenarioResult b = f.Run(policy);
     CHECK(a.tokensCsv == b.tokensCsv);
-    CHECK(a.summary.dump() == b.summary.dump());
+    // "timing" measures the machine (wall time, sim_speed): every other field is the run's.
+    nlohmann::ordered_json sa = a.summary, sb = b.summary;
+    CHECK(sa.contains("timing"));
+    sa.erase("timing");
+    sb.erase("timing");
+    CHECK(sa.dump() == sb.dump());
     // ... and the run is what makes it: another RngRun gives other latencies.
     f.config["run"] = 3; // devices some 200 m apart
     CHECK(f.Run(policy).tokensCsv != a.tokensCsv);

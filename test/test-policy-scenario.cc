@@ -180,36 +180,29 @@ TEST_CASE("policy scenario: a comparison runs each entry and measures changes ag
     f.config["policies"] = {{{"name", "wlr"}, {"selection", "wlr"}, {"wlr_theta", 1e6}},
                             {{"name", "vanilla"}}};
     f.config["baseline"] = "vanilla";
+    f.config["statistics"] = {{"runs", 1}};
     const PolicyComparison c = PolicyComparison::Load(f.Write("cmp.json"));
-    REQUIRE(c.runs.size() == 2);
+    REQUIRE(c.entries.size() == 2);
     CHECK(c.baseline == 1);
-    std::vector<ScenarioResult> results;
-    for (const auto& run : c.runs)
+    std::vector<std::vector<ScenarioResult>> results;
+    for (std::size_t p = 0; p < c.entries.size(); ++p)
     {
-        results.push_back(RunScenario(run));
+        results.push_back({RunScenario(c.RunOf(p, 0))});
     }
-    const std::vector<PolicyRow> rows = ComparePolicies(results, c.baseline);
-    CHECK(rows[1].latencyChangePct == 0.0);
-    CHECK(rows[1].perplexityChangePct == 0.0);
-    const double base = results[1].summary["latency_ms"]["mean"].get<double>();
-    const double wlr = results[0].summary["latency_ms"]["mean"].get<double>();
-    CHECK(rows[0].latencyChangePct == Approx(100.0 * (wlr / base - 1.0)));
+    const std::vector<PolicyRow> rows = ComparePolicies(results, c.baseline, c.statistics);
+    CHECK(rows[1].vsBaseline.latencyChangePct.mean == 0.0);
+    CHECK(rows[1].vsBaseline.perplexityChangePct.mean == 0.0);
+    const double base = results[1][0].summary["latency_ms"]["mean"].get<double>();
+    const double wlr = results[0][0].summary["latency_ms"]["mean"].get<double>();
+    CHECK(rows[0].vsBaseline.latencyChangePct.mean == Approx(100.0 * (wlr / base - 1.0)));
+    // One run: no latency interval, and the verdict says why.
+    CHECK(std::isnan(rows[0].vsBaseline.latencyChangePct.low));
+    CHECK(rows[0].LatencyVerdict(false) == "unknown (1 run)");
     CHECK(rows[0].expertsPerTokenLayer == 1.0);
-    const nlohmann::ordered_json table = PolicyTableJson(rows);
-    for (const char* key : {"policy",
-                            "latency_mean_ms",
-                            "latency_p95_ms",
-                            "experts_per_token_layer",
-                            "cache_hit_rate",
-                            "prefetch_accuracy",
-                            "perplexity",
-                            "perplexity_change_pct",
-                            "latency_change_pct"})
-    {
-        CHECK(table[0].contains(key));
-    }
-    CHECK(table[0]["prefetch_accuracy"].is_null());
-    const std::string csv = PolicyTableCsv(rows);
+    const nlohmann::ordered_json table = PolicyTableJson(rows, c.baseline, c.statistics);
+    CHECK(table["policies"][0]["prefetch_accuracy"].is_null());
+    CHECK(table["policies"][0]["latency_change_pct"]["ci"][0].is_null());
+    const std::string csv = PolicyTableCsv(rows, c.baseline);
     CHECK(std::count(csv.begin(), csv.end(), '\n') == 3);
     CHECK_THAT(csv, Catch::Contains("\nvanilla,"));
 }

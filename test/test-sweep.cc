@@ -3,6 +3,7 @@
 
 #include "json-config.h"
 #include "result-files.h"
+#include "scenario-fixture.h"
 #include "sweep.h"
 #include "tiny-model.h"
 
@@ -141,7 +142,8 @@ TEST_CASE("sweep: merged CSV has a column per axis and one row per point", "[swe
             {"experts_per_token_layer", 2},
             {"cache_hit_rate", 1},
             {"prefetch_accuracy", nullptr},
-            {"perplexity", 3.25}};
+            {"perplexity", 3.25},
+            {"kl_divergence_from_topk", 0.01}};
         WriteFileAtomically(s.PointDirectory(i) + "/summary.json", summary.dump());
     }
     const std::string csv = MergeSweepCsv(s);
@@ -157,8 +159,55 @@ TEST_CASE("sweep: merged CSV has a column per axis and one row per point", "[swe
     CHECK(header.rfind("point,devices.count,policy,results,policy_name,decode_tokens,"
                        "latency_mean_ms,",
                        0) == 0);
-    CHECK(row0 == "0,2,\"a, quoted \"\"one\"\"\",results/s/points/0000,p,10,1.5,1,2,3,2,1,,3.25");
+    CHECK(row0 ==
+          "0,2,\"a, quoted \"\"one\"\"\",results/s/points/0000,p,10,1.5,1,2,3,2,1,,3.25,0.01");
     CHECK(row1.rfind("1,4,", 0) == 0);
+}
+
+TEST_CASE("sweep: sweep-means.csv averages the runs of each point with a Student interval",
+          "[sweep]")
+{
+    SweepFixture f;
+    const Sweep s = Sweep::Load(f.Write(nlohmann::ordered_json::parse(
+        R"({"axes": {"devices.count": [2, 4], "run": [1, 2, 3]}})")));
+    REQUIRE(s.points.size() == 6);
+    TempDir work;
+    char old[4096];
+    REQUIRE(::getcwd(old, sizeof old));
+    REQUIRE(::chdir(work.File("").c_str()) == 0);
+    // Latency means 10, 12, 14 at 2 devices and 20, 20, 20 at 4; p95 twice the mean.
+    const double latency[6] = {10, 12, 14, 20, 20, 20};
+    for (std::size_t i = 0; i < s.points.size(); ++i)
+    {
+        CreateResultDirectory(s.PointDirectory(i));
+        const nlohmann::json summary = {
+            {"policy", {{"name", "p"}}},
+            {"decode_tokens", 10},
+            {"latency_ms", {{"mean", latency[i]}, {"p50", 1}, {"p95", 2 * latency[i]}, {"p99", 3}}},
+            {"experts_per_token_layer", 2},
+            {"cache_hit_rate", 1},
+            {"prefetch_accuracy", nullptr},
+            {"perplexity", 3},
+            {"kl_divergence_from_topk", 0}};
+        WriteFileAtomically(s.PointDirectory(i) + "/summary.json", summary.dump());
+    }
+    const std::string csv = MergeSweepMeans(s);
+    REQUIRE(::chdir(old) == 0);
+    const auto rows = wdmoe::test::ParseCsv(csv);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].count("run") == 0); // the replicate axis is what is averaged over
+    CHECK(rows[0].at("devices.count") == "2");
+    CHECK(rows[0].at("runs") == "3");
+    CHECK(std::stod(rows[0].at("latency_mean_ms")) == 12);
+    // s = 2, standard error 2 / sqrt(3), t(0.975, 2) = 4.302652729749464.
+    const double half = 4.302652729749464 * 2 / std::sqrt(3.0);
+    CHECK(std::stod(rows[0].at("latency_mean_ms_low")) == Approx(12 - half).epsilon(1e-8));
+    CHECK(std::stod(rows[0].at("latency_mean_ms_high")) == Approx(12 + half).epsilon(1e-8));
+    CHECK(std::stod(rows[0].at("latency_p95_ms")) == 24);
+    CHECK(std::stod(rows[1].at("latency_mean_ms_low")) == 20); // no spread, no width
+    CHECK(std::stod(rows[1].at("latency_mean_ms_high")) == 20);
+    CHECK(rows[0].at("prefetch_accuracy").empty()); // no prefetch: empty cells
+    CHECK(rows[0].at("prefetch_accuracy_low").empty());
 }
 
 TEST_CASE("sweep: the ranks of an MPI run share the points, each point on one rank", "[sweep]")

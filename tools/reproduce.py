@@ -10,7 +10,7 @@ Usage: reproduce.py [--jobs N] [--quick] [--bin DIR] [--out DIR] [--configs DIR]
                 reference value the report compares at, and the last; the first and
                 last run): a test of the
                 whole pipeline in seconds, not a result. Default --out: results/paper-quick
-  --bin DIR     where wdmoe-sweep and wdmoe-run are (default: build/bin of this repository;
+  --bin DIR     where wdmoe-sweep, wdmoe-run and wdmoe-compare are (default: build/bin of this repository;
                 ./wdmoe reproduce builds them first)
   --out DIR     the results folder (default: results/paper under the current folder)
   --configs DIR the sweep files (default: configs/paper of this repository)
@@ -81,17 +81,48 @@ def mean(values):
 
 
 class SweepResults(wdmoe_results.Sweep):
-    """A sweep's results as the figures read them (wdmoe_results.Sweep: sweep.csv and each
-    point's summary.json), with the report's lookups: values in file order, means over the
-    replicate axes."""
+    """A sweep's results as the figures read them (wdmoe_results.Sweep: sweep.csv, sweep-means.csv
+    and each point's summary.json), with the report's lookups: values in file order, means over
+    the replicate axes with their intervals, and paired comparisons of two sets of points
+    (wdmoe-compare)."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, bin_dir):
         try:
             super().__init__(folder)
         except (wdmoe_results.ResultError, KeyError, ValueError) as e:
             raise ReproduceError(f"{folder}: {e}") from e
         for row, point in zip(self.rows, self.points):
             row["summary"] = point.summary
+            row["folder"] = point.folder
+        self.bin_dir = bin_dir
+        self.comparisons = {}
+
+    def metric_interval(self, where, key):
+        """(low, high) of a sweep-means.csv metric at the point `where` names (all non-replicate
+        axes), or None when unknown (one run)."""
+        rows = [r for r in self.rows if all(number(r[a]) == v for a, v in where.items())]
+        return self.interval(rows[0], key) if rows else None
+
+    def compare(self, where, baseline_where):
+        """wdmoe-compare's JSON for the points matching `where` against those matching
+        `baseline_where` (paired by run); None when either side has no points."""
+        key = (tuple(sorted(where.items(), key=str)), tuple(sorted(baseline_where.items(), key=str)))
+        if key not in self.comparisons:
+            def folders(w):
+                return [r["folder"] for r in self.rows
+                        if all(number(r[a]) == v for a, v in w.items())]
+            policy, base = folders(where), folders(baseline_where)
+            self.comparisons[key] = None
+            if policy and base:
+                p = subprocess.run([os.path.join(self.bin_dir, "wdmoe-compare"),
+                                    "--baseline=" + ",".join(base), "--policy=" + ",".join(policy),
+                                    f"--stream={len(self.comparisons)}"],
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    raise ReproduceError(f"{self.folder}: wdmoe-compare failed for {where} against "
+                                         f"{baseline_where}: {p.stderr.strip()}")
+                self.comparisons[key] = json.loads(p.stdout)
+        return self.comparisons[key]
 
     def values(self, axis):
         seen = []
@@ -152,6 +183,43 @@ def change(value, base):
     return (value / base - 1) * 100
 
 
+def with_ci(value, ci, digits, sign=False):
+    """'12.34 [11.02, 13.66]' (or the value alone when the interval is unknown)."""
+    f = (lambda v: signed(v, digits)) if sign else (lambda v: fmt(v, digits))
+    if ci is None or ci[0] is None or ci[1] is None:
+        return f(value)
+    return f"{f(value)} [{f(ci[0])}, {f(ci[1])}]"
+
+
+def interval(value):
+    """(mean, (low, high)) of an interval object of wdmoe-compare's JSON."""
+    low, high = value["ci"]
+    return value["mean"], (low, high) if low is not None and high is not None else None
+
+
+def accuracy_verdict(ppl_change):
+    """The verdict on a perplexity change, decided by its 95 % interval (DESIGN.md section 8):
+    'no measurable loss' only when the upper end is within NO_LOSS_PPL_PCT."""
+    value, ci = interval(ppl_change)
+    text = with_ci(value, ci, 2, sign=True) + " %"
+    if ci is None:
+        return f"{text} (no interval)"
+    if ci[1] <= NO_LOSS_PPL_PCT:
+        return f"{text}: no measurable loss (upper end within +{NO_LOSS_PPL_PCT} %)"
+    if ci[0] > NO_LOSS_PPL_PCT:
+        return f"{text}: a loss beyond +{NO_LOSS_PPL_PCT} %"
+    return f"{text}: not resolved at +{NO_LOSS_PPL_PCT} % (the interval straddles it)"
+
+
+def latency_verdict(latency_change):
+    value, ci = interval(latency_change)
+    text = with_ci(value, ci, 1, sign=True) + " %"
+    if ci is None:
+        return f"{text} (no interval)"
+    return text + (": faster" if ci[1] < 0 else ": slower" if ci[0] > 0
+                   else ": no significant difference")
+
+
 def axis_text(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -175,51 +243,60 @@ def span(values, digits=1, unit=" %"):
 # --- the reproductions --------------------------------------------------------------------------
 
 def wdmoe_section(res, x_axis, x_label, reference):
-    """Latency and perplexity of each policy along x_axis, against vanilla top-2 + equal."""
+    """Latency and perplexity of each policy along x_axis, against vanilla top-2 + equal,
+    paired by run (latency) and by token (perplexity, KL)."""
     policies = res.values("policy")
     if BASELINE_WDMOE not in policies:
         raise ReproduceError(f"{res.folder}: no \"{BASELINE_WDMOE}\" policy to compare with")
     rows = []
     changes = {p: [] for p in policies}
-    ppl_changes = {p: [] for p in policies}
+    verdicts = {p: [] for p in policies}
     at_reference = {}
     for x in res.values(x_axis):
-        base_latency = res.metric({x_axis: x, "policy": BASELINE_WDMOE}, "latency_mean_ms")
-        base_ppl = res.metric({x_axis: x, "policy": BASELINE_WDMOE}, "perplexity")
+        base = {x_axis: x, "policy": BASELINE_WDMOE}
         for p in policies:
             where = {x_axis: x, "policy": p}
             latency = res.metric(where, "latency_mean_ms")
-            ppl = res.metric(where, "perplexity")
-            rows.append([axis_text(x), p, fmt(latency, 2),
-                         fmt(res.metric(where, "latency_p95_ms"), 2), pct(latency, base_latency),
-                         fmt(res.metric(where, "experts_per_token_layer"), 3), fmt(ppl, 4),
-                         pct(ppl, base_ppl, 2)])
+            cmp = res.compare(where, base)
+            d = cmp["change"]
+            rows.append([axis_text(x), p,
+                         with_ci(latency, res.metric_interval(where, "latency_mean_ms"), 2),
+                         fmt(res.metric(where, "latency_p95_ms"), 2),
+                         "-" if p == BASELINE_WDMOE else latency_verdict(d["latency_change_pct"]),
+                         fmt(res.metric(where, "experts_per_token_layer"), 3),
+                         fmt(res.metric(where, "perplexity"), 4),
+                         "-" if p == BASELINE_WDMOE
+                         else with_ci(*interval(d["perplexity_change_pct"]), 2, sign=True) + " %",
+                         fmt(res.metric(where, "kl_divergence"), 4)])
             if p != BASELINE_WDMOE:
-                changes[p].append(change(latency, base_latency))
-                ppl_changes[p].append(change(ppl, base_ppl))
+                changes[p].append(d["latency_change_pct"]["mean"])
+                verdicts[p].append((x, d["perplexity_change_pct"]))
                 if x == reference:
-                    at_reference[p] = (change(latency, base_latency), change(ppl, base_ppl))
-    text = [table([x_label, "policy", "mean latency (ms)", "p95 latency (ms)",
-                   f"latency vs {BASELINE_WDMOE}", "experts / token-layer", "perplexity",
-                   f"perplexity vs {BASELINE_WDMOE}"], rows)]
+                    at_reference[p] = d
+    text = [table([x_label, "policy", "mean latency (ms) [95 % CI]", "p95 latency (ms)",
+                   f"latency vs {BASELINE_WDMOE} [95 % CI]", "experts / token-layer",
+                   "perplexity", f"perplexity vs {BASELINE_WDMOE} [95 % CI]", "KL (nats)"],
+                  rows)]
     ours = []
     for p in policies:
         if p == BASELINE_WDMOE:
             continue
         ref = at_reference.get(p)
-        ref_text = (f" ({signed(ref[0], 1)} % latency, {signed(ref[1], 2)} % perplexity at "
-                    f"{x_label} = {axis_text(reference)})" if ref else "")
-        # The anchor says "without accuracy loss": say where ours is above that reading.
-        worst = max((c for c in ppl_changes[p] if not math.isnan(c)), default=math.nan)
-        loss_text = (f"; perplexity more than {NO_LOSS_PPL_PCT} % above {BASELINE_WDMOE}'s at "
-                     f"some points (up to {signed(worst, 2)} %), so not 'without accuracy loss' "
-                     "there" if worst > NO_LOSS_PPL_PCT else "")
-        ours.append(f"{p}: latency {span(changes[p])}, perplexity "
-                    f"{span(ppl_changes[p], 2)} over {x_label} "
+        ref_text = (f"; at {x_label} = {axis_text(reference)}: latency "
+                    f"{latency_verdict(ref['latency_change_pct'])}, perplexity "
+                    f"{accuracy_verdict(ref['perplexity_change_pct'])}" if ref else "")
+        # "Without accuracy loss" is decided by each point's interval.
+        unresolved = [f"{axis_text(x)} ({with_ci(*interval(v), 2, sign=True)} %)"
+                      for x, v in verdicts[p] if (interval(v)[1] or (math.inf, math.inf))[1]
+                      > NO_LOSS_PPL_PCT]
+        loss_text = ("; no measurable accuracy loss at any point" if not unresolved else
+                     f"; not 'without accuracy loss' where the interval's upper end exceeds "
+                     f"+{NO_LOSS_PPL_PCT} %: {x_label} {', '.join(unresolved)}")
+        ours.append(f"{p}: mean latency change {span(changes[p])} over {x_label} "
                     f"{axis_text(res.values(x_axis)[0])}-{axis_text(res.values(x_axis)[-1])}"
                     f"{ref_text}{loss_text}")
-    text.append(table(["paper", f"ours (against {BASELINE_WDMOE}, mean over "
-                                f"{res.replicates()} run(s))"],
+    text.append(table(["paper", f"ours (against {BASELINE_WDMOE}, {res.replicates()} run(s) per "
+                                f"point, paired)"],
                       [[ANCHORS["wdmoe-joint"], "<br>".join(ours)]]))
     return text
 
@@ -235,49 +312,48 @@ def threshold_section(res, reference):
     for p in policies:
         base = {axis: 0.0, "policy": p}
         base_experts = res.metric(base, "experts_per_token_layer")
-        base_ppl = res.metric(base, "perplexity")
         for t in thresholds:
             where = {axis: t, "policy": p}
             experts = res.metric(where, "experts_per_token_layer")
             single = res.metric(where, "summary.single_expert_rate")
-            ppl = res.metric(where, "perplexity")
-            points[(p, t)] = (change(experts, base_experts), single, change(ppl, base_ppl), ppl)
+            d = res.compare(where, base)["change"]
+            points[(p, t)] = (change(experts, base_experts), single, d)
             rows.append([axis_text(t), p, fmt(experts, 3), pct(experts, base_experts),
-                         fmt(single * 100, 1) + " %", fmt(ppl, 4), pct(ppl, base_ppl, 2),
-                         fmt(res.metric(where, "latency_mean_ms"), 2)])
+                         fmt(single * 100, 1) + " %", fmt(res.metric(where, "perplexity"), 4),
+                         with_ci(*interval(d["perplexity_change_pct"]), 2, sign=True) + " %",
+                         fmt(res.metric(where, "kl_divergence"), 4),
+                         with_ci(res.metric(where, "latency_mean_ms"),
+                                 res.metric_interval(where, "latency_mean_ms"), 2)])
     text = [table(["T", "policy", "experts / token-layer", "experts vs T = 0",
-                   "single-expert decisions", "perplexity", "perplexity vs T = 0",
-                   "mean latency (ms)"],
+                   "single-expert decisions", "perplexity", "perplexity vs T = 0 [95 % CI]",
+                   "KL (nats)", "mean latency (ms) [95 % CI]"],
                   rows)]
     anchors = []
     for p in policies:
-        # Perplexity is not monotone in T: the largest saving among the thresholds within the
-        # bound, and the first threshold beyond twice the bound.
-        within = [t for t in thresholds if points[(p, t)][2] <= NO_LOSS_PPL_PCT]
+        # Perplexity is not monotone in T: the largest saving among the thresholds whose
+        # interval's upper end is within the bound.
+        def upper(t):
+            ci = interval(points[(p, t)][2]["perplexity_change_pct"])[1]
+            return ci[1] if ci else math.inf
+        within = [t for t in thresholds if upper(t) <= NO_LOSS_PPL_PCT]
         best = max(within, key=lambda t: -points[(p, t)][0]) if within else None
-        beyond = [t for t in sorted(thresholds) if points[(p, t)][2] > 2 * NO_LOSS_PPL_PCT]
         ref = points.get((p, reference))
         parts = []
         if ref:
-            parts.append(f"{-ref[0]:.1f} % fewer experts at T = {axis_text(reference)} "
-                         f"({signed(ref[2], 2)} % perplexity)")
+            parts.append(f"{-ref[0]:.1f} % fewer experts at T = {axis_text(reference)}, "
+                         f"perplexity {accuracy_verdict(ref[2]['perplexity_change_pct'])}")
         if best is not None and best != reference:
-            parts.append(f"the most within {NO_LOSS_PPL_PCT} % of T = 0's perplexity: "
-                         f"{-points[(p, best)][0]:.1f} % fewer at T = {axis_text(best)} "
-                         f"({signed(points[(p, best)][2], 2)} %)")
-        if beyond:
-            t = beyond[0]
-            parts.append(f"perplexity first above +{2 * NO_LOSS_PPL_PCT:g} % at T = "
-                         f"{axis_text(t)} ({signed(points[(p, t)][2], 2)} %, "
-                         f"{-points[(p, t)][0]:.1f} % fewer)")
+            parts.append(f"the most with no measurable loss: {-points[(p, best)][0]:.1f} % "
+                         f"fewer at T = {axis_text(best)} (perplexity "
+                         f"{with_ci(*interval(points[(p, best)][2]['perplexity_change_pct']), 2, sign=True)} %)")
         experts_text = "; ".join(parts) or "-"
         single_text = (f"{ref[1] * 100:.1f} % of decisions use one expert at T = "
-                       f"{axis_text(reference)}, perplexity {ref[3]:.4f} ({signed(ref[2], 2)} % vs "
-                       f"T = 0)" if ref else f"no T = {axis_text(reference)} point")
+                       f"{axis_text(reference)}" if ref else f"no T = {axis_text(reference)} point")
         label = f"{p}: " if len(policies) > 1 else ""
         anchors += [[ANCHORS["adapmoe-experts"], label + experts_text],
                     [ANCHORS["adapmoe-single"], label + single_text]]
-    text.append(table(["paper", "ours (perplexity instead of MMLU)"], anchors))
+    text.append(table(["paper", f"ours (perplexity instead of MMLU; {res.replicates()} run(s) "
+                                f"per point, paired by token)"], anchors))
     return text
 
 
@@ -290,22 +366,28 @@ def memory_section(res, reference):
     speedups = {p: {} for p in policies}
     prefetch = {p: [] for p in policies}
     for x in res.values(axis):
-        base_latency = res.metric({axis: x, "policy": BASELINE_MEMORY}, "latency_mean_ms")
+        base = {axis: x, "policy": BASELINE_MEMORY}
         slots = sorted({row["summary"]["cell"]["expert_memory_slots_per_device"]
                         for row in res.rows if number(row[axis]) == x})
         for p in policies:
             where = {axis: x, "policy": p}
             latency = res.metric(where, "latency_mean_ms")
             accuracy = res.metric(where, "prefetch_accuracy")
-            speedups[p][x] = base_latency / latency
+            # Speedup = 1 / (1 + paired latency change): its interval maps from the change's.
+            value, ci = interval(res.compare(where, base)["change"]["latency_change_pct"])
+            speedup = 1 / (1 + value / 100)
+            speedup_ci = (1 / (1 + ci[1] / 100), 1 / (1 + ci[0] / 100)) if ci else None
+            speedups[p][x] = (speedup, speedup_ci)
             if not math.isnan(accuracy):
                 prefetch[p].append(accuracy)
-            rows.append([axis_text(x), "/".join(str(s) for s in slots), p, fmt(latency, 2),
+            rows.append([axis_text(x), "/".join(str(s) for s in slots), p,
+                         with_ci(latency, res.metric_interval(where, "latency_mean_ms"), 2),
                          fmt(res.metric(where, "cache_hit_rate"), 3),
                          fmt(accuracy * 100, 1) + (" %" if not math.isnan(accuracy) else ""),
-                         f"{fmt(base_latency / latency, 2)}x"])
-    text = [table(["memory fraction", "expert slots / device", "policy", "mean latency (ms)",
-                   "cache hit rate", "prefetch accuracy", f"speedup over {BASELINE_MEMORY}"],
+                         with_ci(speedup, speedup_ci, 2) + "x"])
+    text = [table(["memory fraction", "expert slots / device", "policy",
+                   "mean latency (ms) [95 % CI]", "cache hit rate", "prefetch accuracy",
+                   f"speedup over {BASELINE_MEMORY} [95 % CI]"],
                   rows)]
     prefetch_text = "<br>".join(
         f"{p}: {span([v * 100 for v in prefetch[p]], 1).replace('+', '')}"
@@ -314,13 +396,14 @@ def memory_section(res, reference):
     for p in policies:
         if p == BASELINE_MEMORY:
             continue
-        values = list(speedups[p].values())
+        values = [v for v, _ in speedups[p].values()]
         at = speedups[p].get(reference)
         speedup_text.append(f"{p}: {min(values):.2f}x to {max(values):.2f}x over memory "
                             f"fractions {axis_text(res.values(axis)[0])}-"
                             f"{axis_text(res.values(axis)[-1])}"
-                            + (f" ({at:.2f}x at {axis_text(reference)})" if at else ""))
-    text.append(table(["paper", f"ours (mean over {res.replicates()} run(s))"],
+                            + (f" ({with_ci(at[0], at[1], 2)}x at {axis_text(reference)})"
+                               if at else ""))
+    text.append(table(["paper", f"ours ({res.replicates()} run(s) per point, paired by run)"],
                       [[ANCHORS["adapmoe-prefetch"], prefetch_text or "-"],
                        [ANCHORS["adapmoe-speedup"], "<br>".join(speedup_text)]]))
     return text
@@ -372,14 +455,14 @@ def differences(results):
         f"scoring {token_text} of its held-out text after the prompt. The papers' numbers are "
         f"for Mixtral-8x7B ({priced['layers']} layers).",
         f"**Costs.** Transfers, loads and compute are priced as {priced['name']} "
-        f"(d_model {priced['d_model']}, {priced['expert_bytes'] / 1e6:.0f} MB per expert), but "
-        f"per routed layer: each of our {routed['layers']} layers is priced as one "
-        f"{priced['name']} layer, so a token's latency covers {routed['layers']} layers, not "
-        f"{priced['layers']}. Absolute latencies are therefore roughly {routed['layers']}/"
-        f"{priced['layers']} of a full model's; ratios and percentages compare better.",
+        f"(d_model {priced['d_model']}, {priced['expert_bytes'] / 1e6:.0f} MB per expert), one "
+        f"priced layer per routed layer: {s.get('latency_covers', 'latency covers ' + str(routed['layers']) + ' of ' + str(priced['layers']) + ' layers')}.",
         "**Accuracy.** Perplexity of the scored text (teacher forcing, byte-level) instead of "
-        "MMLU or the papers' task accuracies; \"without accuracy loss\" reads here as a "
-        f"perplexity at most {NO_LOSS_PPL_PCT} % above the unchanged model's.",
+        "MMLU or the papers' task accuracies. Every change in perplexity comes with a 95 % "
+        "percentile-bootstrap interval over the scored tokens (paired: the same tokens under "
+        "both policies; each run scores its own stretch of the held-out text); \"no "
+        f"measurable loss\" means the interval's upper end is at most +{NO_LOSS_PPL_PCT} %. "
+        "Latency changes are paired by run, with a Student-t interval across runs.",
         "**Cell.** A simulated 3GPP UMa cell at 3.5 GHz (ns-3's ThreeGppUmaPropagationLossModel "
         "with log-normal shadowing, Rayleigh block fading; device positions and channels drawn "
         "by the ns-3 run number) instead of the papers' "
@@ -546,7 +629,9 @@ def report(out_dir, sweeps, results, problems, quick):
                  "(tools/reproduce.py) from the sweeps of `configs/paper/`; every number of "
                  "ours below is computed from the sweeps' `sweep.csv` and the points' "
                  "`summary.json` in this folder (means over the `run` axis where it has one); "
-                 "the papers' numbers are as `src/wdmoe/doc/wdmoe.rst` lists them.")
+                 "the papers' numbers are as `src/wdmoe/doc/wdmoe.rst` lists them. Intervals "
+                 "are 95 %: latency across runs (Student t; changes paired by run), accuracy "
+                 "over tokens (paired percentile bootstrap, `wdmoe-compare`).")
     if quick:
         lines += ["", f"**Quick mode:** {QUICK_SCORED_TOKENS} scored tokens and few values per "
                       "axis; a test of the pipeline, not a result."]
@@ -588,7 +673,7 @@ def main(argv):
     parser.add_argument("--quick", action="store_true",
                         help="few scored tokens and values: tests the pipeline in seconds")
     parser.add_argument("--bin", default=os.path.join(REPO, "build", "bin"),
-                        help="folder of wdmoe-sweep and wdmoe-run (default: build/bin)")
+                        help="folder of wdmoe-sweep, wdmoe-run and wdmoe-compare (default: build/bin)")
     parser.add_argument("--out", help="results folder (default: results/paper, or "
                                       "results/paper-quick with --quick)")
     parser.add_argument("--configs", default=os.path.join(REPO, "configs", "paper"),
@@ -610,7 +695,7 @@ def main(argv):
     out_dir = os.path.abspath(args.out or os.path.join(
         "results", "paper-quick" if args.quick else "paper"))
     try:
-        for program in ("wdmoe-sweep", "wdmoe-run"):
+        for program in ("wdmoe-sweep", "wdmoe-run", "wdmoe-compare"):
             if not os.access(os.path.join(args.bin, program), os.X_OK):
                 raise ReproduceError(f"{os.path.join(args.bin, program)}: not found (build it: "
                                      "./wdmoe reproduce builds both; or give --bin DIR)")
@@ -628,7 +713,7 @@ def main(argv):
             missing = make_figures(folder, r["figures"])
             if missing:
                 problems.append(f"{name}: figures not made: {', '.join(missing)}")
-            results[name] = SweepResults(folder)
+            results[name] = SweepResults(folder, args.bin)
             for f in r["figures"]:
                 if f not in missing:
                     print(os.path.join(folder, "figures", f))

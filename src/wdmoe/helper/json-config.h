@@ -58,6 +58,9 @@ class JsonConfigReader
 
     const std::string& File() const { return m_file; }
 
+    /// The object this reader reads.
+    const nlohmann::json& Json() const { return m_json; }
+
   private:
     std::string m_file;
     const nlohmann::json& m_json;

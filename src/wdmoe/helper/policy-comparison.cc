@@ -4,6 +4,8 @@
 #include "result-files.h"
 
 #include <cctype>
+#include <cmath>
+#include <functional>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -24,6 +26,18 @@ PolicyComparison::Load(const std::string& path, const std::vector<std::string>& 
     PolicyComparison comparison;
     comparison.file = path;
     nlohmann::json base = ReadJsonConfigFile(path);
+    // --set of the comparison's own fields applies here, the rest to every entry.
+    std::vector<std::string> entrySets;
+    std::vector<std::string> ownSets;
+    for (const std::string& set : sets)
+    {
+        const bool own = set.rfind("statistics.", 0) == 0 || set.rfind("baseline=", 0) == 0;
+        (own ? ownSets : entrySets).push_back(set);
+    }
+    if (base.is_object())
+    {
+        ApplyConfigSets(base, ownSets, path);
+    }
     const JsonConfigReader root(path, base);
     const nlohmann::json list = base["policies"];
     if (!list.is_array() || list.empty())
@@ -34,9 +48,17 @@ PolicyComparison::Load(const std::string& path, const std::vector<std::string>& 
     if (base.contains("baseline"))
     {
         baselineName = root.String("baseline");
-        base.erase("baseline");
     }
-    base.erase("policies");
+    const JsonConfigReader statistics = root.Object("statistics");
+    statistics.AllowOnly({"runs", "bootstrap_resamples", "confidence_level"});
+    comparison.runs = int(statistics.Integer("runs", 5, 1, 10000));
+    comparison.statistics.resamples =
+        int(statistics.Integer("bootstrap_resamples", 2000, 100, 1000000));
+    comparison.statistics.level = statistics.Number("confidence_level", 0.95, 0.5, 0.999);
+    for (const char* key : {"baseline", "policies", "statistics"})
+    {
+        base.erase(key);
+    }
     const nlohmann::json common =
         base.contains("policy") ? base["policy"] : nlohmann::json::object();
     if (!common.is_object())
@@ -63,7 +85,7 @@ PolicyComparison::Load(const std::string& path, const std::vector<std::string>& 
         nlohmann::json json = base;
         json["policy"] = common;
         json["policy"].update(list[i]);
-        comparison.runs.push_back(ScenarioConfig::FromJson(path, json, sets, field));
+        comparison.entries.push_back(ScenarioConfig::FromJson(path, json, entrySets, field));
         if (name == baselineName)
         {
             comparison.baseline = i;
@@ -73,140 +95,268 @@ PolicyComparison::Load(const std::string& path, const std::vector<std::string>& 
     {
         root.Fail("baseline", "names no entry of \"policies\": \"" + baselineName + "\"");
     }
+    comparison.statistics.seed = comparison.entries.front().seed;
     return comparison;
 }
 
-std::vector<PolicyRow>
-ComparePolicies(const std::vector<ScenarioResult>& results, std::size_t baseline)
+ScenarioConfig
+PolicyComparison::RunOf(std::size_t entry, int r) const
 {
-    std::vector<PolicyRow> rows;
-    for (const ScenarioResult& r : results)
+    ScenarioConfig config = entries.at(entry);
+    config.run += uint32_t(r);
+    return config;
+}
+
+std::string
+PolicyRow::LatencyVerdict(bool isBaseline) const
+{
+    const Interval& change = vsBaseline.latencyChangePct;
+    if (isBaseline)
     {
-        const auto& s = r.summary;
-        PolicyRow row;
-        row.policy = s["policy"]["name"].get<std::string>();
-        row.latencyMeanMs = s["latency_ms"]["mean"].get<double>();
-        row.latencyP95Ms = s["latency_ms"]["p95"].get<double>();
-        row.expertsPerTokenLayer = s["experts_per_token_layer"].get<double>();
-        row.cacheHitRate = s["cache_hit_rate"].get<double>();
-        row.prefetchAccuracy = s["prefetch_accuracy"];
-        row.perplexity = s["perplexity"].get<double>();
-        row.selectionRoundsPerLayer = s["selection_rounds_per_layer"].get<double>();
-        rows.push_back(row);
+        return "baseline";
     }
-    const PolicyRow reference = rows.at(baseline);
-    for (PolicyRow& row : rows)
+    if (!std::isfinite(change.low))
     {
-        row.perplexityChangePct = 100.0 * (row.perplexity / reference.perplexity - 1.0);
-        row.latencyChangePct = 100.0 * (row.latencyMeanMs / reference.latencyMeanMs - 1.0);
+        return "unknown (1 run)";
+    }
+    return change.high < 0 ? "faster" : change.low > 0 ? "slower" : "no significant difference";
+}
+
+namespace
+{
+
+double
+Mean(const std::vector<ScenarioResult>& runs, const std::function<double(const nlohmann::ordered_json&)>& get)
+{
+    double sum = 0;
+    for (const ScenarioResult& r : runs)
+    {
+        sum += get(r.summary);
+    }
+    return sum / double(runs.size());
+}
+
+/// The means over the runs of the figures without intervals.
+void
+FillRunMeans(const std::vector<ScenarioResult>& runs, PolicyRow& row)
+{
+    row.policy = runs.front().summary["policy"]["name"].get<std::string>();
+    auto field = [&runs](const char* key) {
+        return Mean(runs, [key](const nlohmann::ordered_json& s) { return s[key].get<double>(); });
+    };
+    row.expertsPerTokenLayer = field("experts_per_token_layer");
+    row.cacheHitRate = field("cache_hit_rate");
+    row.klDivergence = field("kl_divergence_from_topk");
+    row.top1Agreement = field("top1_agreement_with_topk");
+    row.selectionRoundsPerLayer = field("selection_rounds_per_layer");
+    // Perplexity over every scored token of every run.
+    row.perplexity = std::exp(field("nll_per_token"));
+    if (!runs.front().summary["prefetch_accuracy"].is_null())
+    {
+        row.prefetchAccuracy = field("prefetch_accuracy");
+    }
+}
+
+} // namespace
+
+std::vector<PolicyRow>
+ComparePolicies(const std::vector<std::vector<ScenarioResult>>& results,
+                std::size_t baseline,
+                const StatisticsOptions& options)
+{
+    std::vector<std::vector<RunSample>> samples;
+    for (const auto& runs : results)
+    {
+        samples.emplace_back();
+        for (const ScenarioResult& r : runs)
+        {
+            samples.back().push_back(RunSample::FromResult(r));
+        }
+    }
+    std::vector<PolicyRow> rows;
+    for (std::size_t p = 0; p < results.size(); ++p)
+    {
+        PolicyRow row;
+        FillRunMeans(results[p], row);
+        row.latency = SummariseRuns(samples[p], options.level);
+        row.vsBaseline = ComparePaired(samples.at(baseline), samples[p], options, p);
+        rows.push_back(row);
     }
     return rows;
 }
 
 nlohmann::ordered_json
-PolicyTableJson(const std::vector<PolicyRow>& rows)
+PolicyTableJson(const std::vector<PolicyRow>& rows,
+                std::size_t baseline,
+                const StatisticsOptions& options)
 {
     nlohmann::ordered_json table = nlohmann::ordered_json::array();
-    for (const PolicyRow& r : rows)
+    for (std::size_t i = 0; i < rows.size(); ++i)
     {
+        const PolicyRow& r = rows[i];
+        const PairedStatistics& d = r.vsBaseline;
         table.push_back({{"policy", r.policy},
-                         {"latency_mean_ms", r.latencyMeanMs},
-                         {"latency_p95_ms", r.latencyP95Ms},
+                         {"runs", r.latency.runs},
+                         {"tokens", d.tokens},
+                         {"latency_mean_ms", IntervalJson(r.latency.latencyMeanMs)},
+                         {"latency_p95_ms", IntervalJson(r.latency.latencyP95Ms)},
+                         {"latency_change_pct", IntervalJson(d.latencyChangePct)},
+                         {"latency_verdict", r.LatencyVerdict(i == baseline)},
                          {"experts_per_token_layer", r.expertsPerTokenLayer},
                          {"cache_hit_rate", r.cacheHitRate},
                          {"prefetch_accuracy", r.prefetchAccuracy},
                          {"perplexity", r.perplexity},
-                         {"perplexity_change_pct", r.perplexityChangePct},
-                         {"latency_change_pct", r.latencyChangePct},
+                         {"perplexity_change_pct", IntervalJson(d.perplexityChangePct)},
+                         {"nll_change", IntervalJson(d.nllChange)},
+                         {"kl_divergence", r.klDivergence},
+                         {"kl_change", IntervalJson(d.klChange)},
+                         {"top1_agreement_with_topk", r.top1Agreement},
                          {"selection_rounds_per_layer", r.selectionRoundsPerLayer}});
     }
-    return table;
+    return {{"baseline", rows.at(baseline).policy},
+            {"statistics",
+             {{"runs", rows.at(baseline).latency.runs},
+              {"tokens_per_run", rows.at(baseline).vsBaseline.tokens},
+              {"confidence_level", options.level},
+              {"bootstrap_resamples", options.resamples},
+              {"bootstrap_seed", options.seed},
+              {"latency", "Student-t interval across runs; changes paired by run"},
+              {"accuracy", "percentile bootstrap over tokens of the per-token differences "
+                           "against the baseline, averaged over the runs"}}},
+            {"policies", table}};
 }
 
 std::string
-PolicyTableCsv(const std::vector<PolicyRow>& rows)
+PolicyTableCsv(const std::vector<PolicyRow>& rows, std::size_t baseline)
 {
-    const nlohmann::ordered_json table = PolicyTableJson(rows);
+    const nlohmann::ordered_json table =
+        PolicyTableJson(rows, baseline, StatisticsOptions())["policies"];
     std::ostringstream csv;
     csv.precision(9);
-    bool header = true;
+    auto cell = [&csv](const nlohmann::ordered_json& value) {
+        if (value.is_string())
+        {
+            csv << CsvField(value.get<std::string>());
+        }
+        else if (value.is_number())
+        {
+            csv << value.get<double>();
+        }
+        // null (no prefetch, an unknown interval end) stays an empty cell
+    };
+    std::string sep;
+    for (const auto& [key, value] : table.front().items())
+    {
+        csv << sep << key;
+        if (value.is_object())
+        {
+            csv << "," << key << "_low," << key << "_high";
+        }
+        sep = ",";
+    }
+    csv << "\n";
     for (const auto& row : table)
     {
-        if (header)
-        {
-            std::string sep;
-            for (const auto& [key, value] : row.items())
-            {
-                csv << sep << key;
-                sep = ",";
-            }
-            csv << "\n";
-            header = false;
-        }
-        std::string sep;
+        sep.clear();
         for (const auto& [key, value] : row.items())
         {
             csv << sep;
-            if (value.is_string())
+            if (value.is_object())
             {
-                csv << CsvField(value.get<std::string>());
+                cell(value["mean"]);
+                csv << ",";
+                cell(value["ci"][0]);
+                csv << ",";
+                cell(value["ci"][1]);
             }
-            else if (value.is_number())
+            else
             {
-                csv << value.get<double>();
+                cell(value);
             }
-            sep = ","; // null (no prefetch) stays an empty cell
+            sep = ",";
         }
         csv << "\n";
     }
     return csv.str();
 }
 
-std::string
-PolicyTableText(const std::vector<PolicyRow>& rows)
+namespace
 {
-    std::size_t width = 6;
-    for (const PolicyRow& r : rows)
+
+/// "41.23 [38.10, 44.36]", or the mean alone when the interval is unknown.
+std::string
+WithInterval(const Interval& v, const char* format, bool sign = false)
+{
+    char mean[64];
+    char low[64];
+    char high[64];
+    const std::string f = std::string(sign ? "%+" : "%") + format;
+    std::snprintf(mean, sizeof mean, f.c_str(), v.mean);
+    if (!std::isfinite(v.low))
     {
-        width = std::max(width, r.policy.size());
+        return mean;
+    }
+    std::snprintf(low, sizeof low, f.c_str(), v.low);
+    std::snprintf(high, sizeof high, f.c_str(), v.high);
+    return std::string(mean) + " [" + low + ", " + high + "]";
+}
+
+} // namespace
+
+std::string
+PolicyTableText(const std::vector<PolicyRow>& rows, std::size_t baseline)
+{
+    std::vector<std::vector<std::string>> cells = {{"policy",
+                                                    "mean ms [95% CI]",
+                                                    "p95 ms",
+                                                    "latency % [95% CI]",
+                                                    "verdict",
+                                                    "experts",
+                                                    "hit",
+                                                    "prefetch",
+                                                    "perplexity",
+                                                    "ppl % [95% CI]",
+                                                    "KL (nats)"}};
+    for (std::size_t i = 0; i < rows.size(); ++i)
+    {
+        const PolicyRow& r = rows[i];
+        char buffer[64];
+        auto number = [&buffer](const char* format, double v) {
+            std::snprintf(buffer, sizeof buffer, format, v);
+            return std::string(buffer);
+        };
+        cells.push_back({r.policy,
+                         WithInterval(r.latency.latencyMeanMs, ".2f"),
+                         number("%.2f", r.latency.latencyP95Ms.mean),
+                         i == baseline ? "-" : WithInterval(r.vsBaseline.latencyChangePct, ".1f", true),
+                         r.LatencyVerdict(i == baseline),
+                         number("%.3f", r.expertsPerTokenLayer),
+                         number("%.3f", r.cacheHitRate),
+                         r.prefetchAccuracy.is_number()
+                             ? number("%.3f", r.prefetchAccuracy.get<double>())
+                             : "-",
+                         number("%.4f", r.perplexity),
+                         i == baseline ? "-"
+                                       : WithInterval(r.vsBaseline.perplexityChangePct, ".2f", true),
+                         number("%.4f", r.klDivergence)});
+    }
+    std::vector<std::size_t> width(cells.front().size(), 0);
+    for (const auto& line : cells)
+    {
+        for (std::size_t c = 0; c < line.size(); ++c)
+        {
+            width[c] = std::max(width[c], line[c].size());
+        }
     }
     std::string out;
-    char line[512];
-    std::snprintf(line,
-                  sizeof line,
-                  "%-*s  %9s  %9s  %7s  %6s  %8s  %10s  %7s  %9s\n",
-                  int(width),
-                  "policy",
-                  "mean ms",
-                  "p95 ms",
-                  "experts",
-                  "hit",
-                  "prefetch",
-                  "perplexity",
-                  "ppl %",
-                  "latency %");
-    out += line;
-    for (const PolicyRow& r : rows)
+    for (const auto& line : cells)
     {
-        char prefetch[32] = "-";
-        if (r.prefetchAccuracy.is_number())
+        for (std::size_t c = 0; c < line.size(); ++c)
         {
-            std::snprintf(prefetch, sizeof prefetch, "%.3f", r.prefetchAccuracy.get<double>());
+            // The name left-aligned, the figures right-aligned.
+            const std::string pad(width[c] - line[c].size(), ' ');
+            out += (c == 0 ? line[c] + pad : pad + line[c]) + (c + 1 < line.size() ? "  " : "\n");
         }
-        std::snprintf(line,
-                      sizeof line,
-                      "%-*s  %9.2f  %9.2f  %7.3f  %6.3f  %8s  %10.4f  %+7.2f  %+9.2f\n",
-                      int(width),
-                      r.policy.c_str(),
-                      r.latencyMeanMs,
-                      r.latencyP95Ms,
-                      r.expertsPerTokenLayer,
-                      r.cacheHitRate,
-                      prefetch,
-                      r.perplexity,
-                      r.perplexityChangePct,
-                      r.latencyChangePct);
-        out += line;
     }
     return out;
 }

@@ -1,11 +1,15 @@
 #include "sweep.h"
 
+#include "confidence-interval.h"
 #include "json-config.h"
 #include "policy-comparison.h"
 #include "result-files.h"
 #include "wdmoe-scenario.h"
 
+#include <cmath>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -217,9 +221,130 @@ IsPointComplete(const std::string& dir, const SweepPoint& point)
            !ReadWhole(dir + "/summary.json").empty();
 }
 
+namespace
+{
+
+/// Every point's summary.json, in point order; a missing or malformed one is a
+/// std::runtime_error naming it.
+std::vector<nlohmann::json>
+ReadPointSummaries(const Sweep& sweep)
+{
+    std::vector<nlohmann::json> summaries;
+    for (std::size_t i = 0; i < sweep.points.size(); ++i)
+    {
+        const std::string dir = sweep.PointDirectory(i);
+        const std::string text = ReadWhole(dir + "/summary.json");
+        nlohmann::json s = nlohmann::json::parse(text, nullptr, false);
+        if (text.empty() || s.is_discarded() || !s.contains("latency_ms"))
+        {
+            throw std::runtime_error(dir + "/summary.json: missing or malformed (point " +
+                                     std::to_string(i) + ")");
+        }
+        summaries.push_back(std::move(s));
+    }
+    return summaries;
+}
+
+bool
+IsReplicateAxis(const std::string& axis)
+{
+    return axis == "run" || axis == "seed";
+}
+
+/// The figures sweep-means.csv averages, as read from a summary (NaN where absent).
+const std::vector<std::pair<std::string, std::function<double(const nlohmann::json&)>>>&
+MeanMetrics()
+{
+    static const std::vector<std::pair<std::string, std::function<double(const nlohmann::json&)>>>
+        metrics = {
+            {"latency_mean_ms", [](const nlohmann::json& s) { return s["latency_ms"]["mean"].get<double>(); }},
+            {"latency_p95_ms", [](const nlohmann::json& s) { return s["latency_ms"]["p95"].get<double>(); }},
+            {"experts_per_token_layer",
+             [](const nlohmann::json& s) { return s["experts_per_token_layer"].get<double>(); }},
+            {"cache_hit_rate", [](const nlohmann::json& s) { return s["cache_hit_rate"].get<double>(); }},
+            {"prefetch_accuracy",
+             [](const nlohmann::json& s) {
+                 return s["prefetch_accuracy"].is_number() ? s["prefetch_accuracy"].get<double>()
+                                                           : std::nan("");
+             }},
+            {"perplexity", [](const nlohmann::json& s) { return s["perplexity"].get<double>(); }},
+            {"kl_divergence",
+             [](const nlohmann::json& s) { return s.value("kl_divergence_from_topk", std::nan("")); }},
+        };
+    return metrics;
+}
+
+std::string
+Number(double v)
+{
+    std::ostringstream out;
+    out.precision(9);
+    if (std::isfinite(v))
+    {
+        out << v;
+    }
+    return out.str();
+}
+
+} // namespace
+
+std::string
+MergeSweepMeans(const Sweep& sweep)
+{
+    const std::vector<nlohmann::json> summaries = ReadPointSummaries(sweep);
+    // Points that differ only in a replicate axis form one group, in order of first appearance.
+    std::vector<std::string> keys;
+    std::map<std::string, std::vector<std::size_t>> groups;
+    for (std::size_t i = 0; i < sweep.points.size(); ++i)
+    {
+        std::string key;
+        for (const auto& [axis, value] : sweep.points[i].fields)
+        {
+            key += IsReplicateAxis(axis) ? std::string() : "," + Cell(value);
+        }
+        if (!groups.count(key))
+        {
+            keys.push_back(key);
+        }
+        groups[key].push_back(i);
+    }
+    std::ostringstream csv;
+    csv << "group";
+    for (const std::string& axis : sweep.axes)
+    {
+        csv << (IsReplicateAxis(axis) ? "" : "," + axis);
+    }
+    csv << ",policy_name,runs";
+    for (const auto& metric : MeanMetrics())
+    {
+        csv << "," << metric.first << "," << metric.first << "_low," << metric.first << "_high";
+    }
+    csv << "\n";
+    for (std::size_t g = 0; g < keys.size(); ++g)
+    {
+        const std::vector<std::size_t>& members = groups[keys[g]];
+        csv << g << keys[g] << "," << Cell(summaries[members.front()]["policy"]["name"]) << ","
+            << members.size();
+        for (const auto& metric : MeanMetrics())
+        {
+            std::vector<double> values;
+            for (std::size_t i : members)
+            {
+                values.push_back(metric.second(summaries[i]));
+            }
+            const Interval v = std::isfinite(values.front()) ? StudentInterval(values)
+                                                             : Interval{std::nan(""), std::nan(""), std::nan(""), 0};
+            csv << "," << Number(v.mean) << "," << Number(v.low) << "," << Number(v.high);
+        }
+        csv << "\n";
+    }
+    return csv.str();
+}
+
 std::string
 MergeSweepCsv(const Sweep& sweep)
 {
+    const std::vector<nlohmann::json> summaries = ReadPointSummaries(sweep);
     std::ostringstream csv;
     csv.precision(9);
     csv << "point";
@@ -228,24 +353,18 @@ MergeSweepCsv(const Sweep& sweep)
         csv << "," << axis;
     }
     csv << ",results,policy_name,decode_tokens,latency_mean_ms,latency_p50_ms,latency_p95_ms,"
-           "latency_p99_ms,experts_per_token_layer,cache_hit_rate,prefetch_accuracy,perplexity\n";
+           "latency_p99_ms,experts_per_token_layer,cache_hit_rate,prefetch_accuracy,perplexity,"
+           "kl_divergence\n";
     for (std::size_t i = 0; i < sweep.points.size(); ++i)
     {
-        const std::string dir = sweep.PointDirectory(i);
-        const std::string text = ReadWhole(dir + "/summary.json");
-        const nlohmann::json s = nlohmann::json::parse(text, nullptr, false);
-        if (text.empty() || s.is_discarded() || !s.contains("latency_ms"))
-        {
-            throw std::runtime_error(dir + "/summary.json: missing or malformed (point " +
-                                     std::to_string(i) + ")");
-        }
+        const nlohmann::json& s = summaries[i];
         csv << i;
         for (const auto& field : sweep.points[i].fields)
         {
             csv << "," << Cell(field.second);
         }
         const auto& l = s["latency_ms"];
-        csv << "," << dir << "," << Cell(s["policy"]["name"]) << ","
+        csv << "," << sweep.PointDirectory(i) << "," << Cell(s["policy"]["name"]) << ","
             << s["decode_tokens"].get<int>() << "," << l["mean"].get<double>() << ","
             << l["p50"].get<double>() << "," << l["p95"].get<double>() << ","
             << l["p99"].get<double>() << "," << s["experts_per_token_layer"].get<double>() << ","
@@ -253,7 +372,8 @@ MergeSweepCsv(const Sweep& sweep)
             << (s["prefetch_accuracy"].is_number()
                     ? std::to_string(s["prefetch_accuracy"].get<double>())
                     : std::string())
-            << "," << s["perplexity"].get<double>() << "\n";
+            << "," << s["perplexity"].get<double>() << ","
+            << Number(s.value("kl_divergence_from_topk", std::nan(""))) << "\n";
     }
     return csv.str();
 }

@@ -61,6 +61,13 @@ std::string PointJson(const SweepPoint& point);
 /// Throws std::runtime_error naming a point whose summary.json is missing or malformed.
 std::string MergeSweepCsv(const Sweep& sweep);
 
+/// sweep-means.csv: the points that differ only in a replicate axis ("run", "seed") as one row,
+/// with a column per other axis, the policy's name, the number of runs, and for each of
+/// latency_mean_ms, latency_p95_ms, experts_per_token_layer, cache_hit_rate, prefetch_accuracy,
+/// perplexity and kl_divergence the mean over the runs and its 95 % Student interval
+/// (x, x_low, x_high; empty where unknown: one run, or no prefetch).
+std::string MergeSweepMeans(const Sweep& sweep);
+
 } // namespace ns3
 
 #endif

@@ -3,6 +3,7 @@
 #include "cache-allocation.h"
 #include "calibration.h"
 #include "compute-profile.h"
+#include "confidence-interval.h"
 #include "cost-model.h"
 #include "expert-placement.h"
 #include "gating.h"
@@ -28,6 +29,7 @@
 #include "ns3/simulator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -77,38 +79,20 @@ TextsOverlap(const std::string& evaluation, const std::string& calibration)
     return false;
 }
 
-double
-Percentile(std::vector<double> v, double p)
+/// Where run c.run starts scoring the text (workload.text_per_run).
+std::size_t
+TextStart(const ScenarioConfig& c)
 {
-    if (v.empty())
-    {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    // Linear interpolation between closest ranks (numpy's default).
-    const double rank = p / 100.0 * (v.size() - 1);
-    const std::size_t lo = std::size_t(std::floor(rank));
-    const std::size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (rank - lo) * (v[hi] - v[lo]);
+    return c.disjointTextPerRun
+               ? std::size_t(c.run - 1) * std::size_t(c.promptTokens + c.scoredTokens)
+               : 0;
 }
 
 } // namespace
 
-ScenarioConfig
-ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& sets)
+void
+ApplyConfigSets(nlohmann::json& config, const std::vector<std::string>& sets, const std::string& path)
 {
-    return FromJson(path, ReadJsonConfigFile(path), sets);
-}
-
-ScenarioConfig
-ScenarioConfig::FromJson(const std::string& path,
-                         const nlohmann::json& json,
-                         const std::vector<std::string>& sets,
-                         const std::string& policyField)
-{
-    ScenarioConfig c;
-    c.file = path;
-    c.echo = json;
     for (const std::string& set : sets)
     {
         const auto eq = set.find('=');
@@ -123,7 +107,7 @@ ScenarioConfig::FromJson(const std::string& path,
         {
             value = text; // not JSON: a plain string such as fdd
         }
-        nlohmann::json* node = &c.echo;
+        nlohmann::json* node = &config;
         std::size_t begin = 0;
         while (true)
         {
@@ -147,6 +131,24 @@ ScenarioConfig::FromJson(const std::string& path,
             begin = dot + 1;
         }
     }
+}
+
+ScenarioConfig
+ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& sets)
+{
+    return FromJson(path, ReadJsonConfigFile(path), sets);
+}
+
+ScenarioConfig
+ScenarioConfig::FromJson(const std::string& path,
+                         const nlohmann::json& json,
+                         const std::vector<std::string>& sets,
+                         const std::string& policyField)
+{
+    ScenarioConfig c;
+    c.file = path;
+    c.echo = json;
+    ApplyConfigSets(c.echo, sets, path);
     const JsonConfigReader root(path, c.echo);
     root.AllowOnly({"description",
                     "model",
@@ -173,41 +175,14 @@ ScenarioConfig::FromJson(const std::string& path,
     c.threads = int(model.Integer("threads", 1, 0, 256));
 
     const JsonConfigReader workload = root.Object("workload");
-    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens"});
+    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens", "text_per_run"});
     c.textPath = root.PathRelativeToFile(workload.String("text"));
     c.promptTokens = int(workload.Integer("prompt_tokens", 64, 1, 1 << 20));
     c.scoredTokens = int(workload.Integer("scored_tokens", 256, 1, 1 << 24));
+    c.disjointTextPerRun =
+        workload.Choice("text_per_run", "same", {"same", "disjoint"}) == "disjoint";
 
-    if (c.echo.contains("cost_model"))
-    {
-        c.costModel = c.echo["cost_model"];
-        if (c.costModel.is_string())
-        {
-            const std::string name = c.costModel.get<std::string>();
-            const auto presets = CostModel::PresetNames();
-            if (name != "self" && std::find(presets.begin(), presets.end(), name) == presets.end())
-            {
-                std::string list = "\"self\"";
-                for (const auto& p : presets)
-                {
-                    list += ", \"" + p + "\"";
-                }
-                root.Fail("cost_model",
-                          "must be one of " + list +
-                              " or an object of dimensions, "
-                              "got \"" +
-                              name + "\"");
-            }
-        }
-        else if (c.costModel.is_object())
-        {
-            CostModel::FromConfig(root.Object("cost_model")); // checked now, used later
-        }
-        else
-        {
-            root.Fail("cost_model", "must be a string or an object, got " + c.costModel.dump());
-        }
-    }
+    c.pricedModel = PricedModel::Read(root);
 
     const JsonConfigReader cell = root.Object("cell");
     cell.AllowOnly({"bandwidth_mhz",
@@ -360,6 +335,11 @@ ScenarioConfig::FromJson(const std::string& path,
     catch (const std::exception&)
     {
         modelReadable = false;
+    }
+    if (modelReadable)
+    {
+        // A depth mismatch fails now, before a comparison's or a sweep's first run.
+        c.pricedModel.Resolve(root, CostModel(), modelConfig.numHiddenLayers);
     }
     const bool dpNeedsText = c.cacheAllocation == "dp" && c.profileTextPath.empty();
     const bool stragglerNeedsSensitivity =
@@ -520,7 +500,17 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     auto tokenizer = wdmoe::llm::Tokenizer::ForModel(c.modelDir, mc);
     const JsonConfigReader root(c.file, c.echo);
     const std::string text = ReadText(c.textPath, root, "workload.text");
-    const std::vector<int> tokens = tokenizer->Encode(text);
+    const std::size_t textStart = TextStart(c);
+    const std::vector<int> allTokens = tokenizer->Encode(text);
+    if (textStart + c.promptTokens + c.scoredTokens > allTokens.size())
+    {
+        root.Fail(c.disjointTextPerRun ? "workload.text_per_run" : "workload.scored_tokens",
+                  "needs " + std::to_string(textStart + c.promptTokens + c.scoredTokens) +
+                      " tokens of " + c.textPath + " (run " + std::to_string(c.run) +
+                      " starts at token " + std::to_string(textStart) + "), which has " +
+                      std::to_string(allTokens.size()));
+    }
+    const std::vector<int> tokens(allTokens.begin() + textStart, allTokens.end());
     if (c.promptTokens >= mc.maxPositionEmbeddings)
     {
         root.Fail("workload.prompt_tokens",
@@ -564,29 +554,19 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     }
 
     // The model that is priced.
-    CostModel cost;
-    if (c.costModel.is_string() && c.costModel.get<std::string>() == "self")
-    {
-        cost = CostModel::FromDimensions("self (" + c.modelDir + ")",
-                                         mc.hiddenSize,
-                                         mc.intermediateSize,
-                                         mc.numHiddenLayers,
-                                         mc.numLocalExperts,
-                                         mc.numExpertsPerTok,
-                                         mc.numAttentionHeads,
-                                         mc.numKeyValueHeads,
-                                         mc.headDim,
-                                         mc.vocabSize,
-                                         double(DTypeSize(model->WeightDType())));
-    }
-    else if (c.costModel.is_string())
-    {
-        cost = CostModel::FromPreset(c.costModel.get<std::string>());
-    }
-    else
-    {
-        cost = CostModel::FromConfig(root.Object("cost_model"));
-    }
+    const CostModel routedDimensions =
+        CostModel::FromDimensions("self (" + c.modelDir + ")",
+                                  mc.hiddenSize,
+                                  mc.intermediateSize,
+                                  mc.numHiddenLayers,
+                                  mc.numLocalExperts,
+                                  mc.numExpertsPerTok,
+                                  mc.numAttentionHeads,
+                                  mc.numKeyValueHeads,
+                                  mc.headDim,
+                                  mc.vocabSize,
+                                  double(DTypeSize(model->WeightDType())));
+    const CostModel cost = c.pricedModel.Resolve(root, routedDimensions, mc.numHiddenLayers);
     const ComputeProfile bsProfile = ComputeProfile::LoadByName(c.profilesDir, c.bsProfile);
     const ComputeProfile deviceProfile = ComputeProfile::LoadByName(c.profilesDir, c.deviceProfile);
 
@@ -751,7 +731,11 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         beforeRun(app);
     }
+    const auto wallStart = std::chrono::steady_clock::now();
     Simulator::Run();
+    const double wallSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
+    const double simulatedSeconds = Simulator::Now().GetSeconds();
     const std::vector<TokenRecord> records = app->Records();
     const std::vector<LayerStats> perLayer = app->PerLayer();
     const bool finished = app->Finished();
@@ -765,12 +749,13 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     ScenarioResult result;
     std::vector<double> latencyMs;
     double nll = 0;
+    double kl = 0;
     long long agree = 0, dropped = 0, empty = 0, hits = 0, misses = 0;
     double bsMs = 0, dlMs = 0, loadMs = 0, computeMs = 0, ulMs = 0, waitMs = 0;
     std::ostringstream csv;
     csv << "index,phase,request,position,tokens_fed,start_s,latency_ms,bs_compute_ms,"
            "downlink_ms,load_ms,device_compute_ms,uplink_ms,waiting_ms,experts_run,"
-           "experts_dropped,empty_layers,cache_hits,cache_misses,nll,agrees_with_topk\n";
+           "experts_dropped,empty_layers,cache_hits,cache_misses,nll,agrees_with_topk,kl\n";
     csv << std::setprecision(9);
     int decodes = 0;
     for (std::size_t i = 0; i < records.size(); ++i)
@@ -782,8 +767,10 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
             << r.load.GetSeconds() * 1e3 << "," << r.deviceCompute.GetSeconds() * 1e3 << ","
             << r.uplink.GetSeconds() * 1e3 << "," << r.waiting.GetSeconds() * 1e3 << ","
             << r.expertsRun << "," << r.expertsDropped << "," << r.emptyLayers << "," << r.cacheHits
-            << "," << r.cacheMisses << "," << r.nll << "," << (r.agreesWithTopK ? 1 : 0) << "\n";
+            << "," << r.cacheMisses << "," << r.nll << "," << (r.agreesWithTopK ? 1 : 0) << ","
+            << r.kl << "\n";
         nll += r.nll;
+        kl += r.kl;
         agree += r.agreesWithTopK;
         dropped += r.expertsDropped;
         empty += r.emptyLayers;
@@ -808,6 +795,9 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         mean += v / d;
     }
+    const auto percentile = [&latencyMs](double p) {
+        return latencyMs.empty() ? 0.0 : Quantile(latencyMs, p / 100.0);
+    };
     nlohmann::ordered_json& s = result.summary;
     s["config"] = c.file;
     s["config_echo"] = c.echo;
@@ -821,6 +811,10 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                          {"d_ff", mc.intermediateSize},
                          {"dtype", wdmoe::llm::DTypeName(model->WeightDType())}};
     s["model_priced"] = cost.ToJson();
+    s["model_priced"]["priced_layers"] =
+        c.pricedModel.routedLayersOnly ? "routed" : "all";
+    s["layers_in_latency"] = mc.numHiddenLayers;
+    s["latency_covers"] = PricedModel::CoverageText(mc.numHiddenLayers, cost.layers);
     s["cell"] = {{"devices", c.devices},
                  {"device_profile", c.deviceProfile},
                  {"bs_profile", c.bsProfile},
@@ -829,11 +823,12 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                  {"expert_storage_slots_per_device", hostSlots},
                  {"placement", c.placement}};
     s["tokens_scored"] = records.size();
+    s["text_start_token"] = textStart;
     s["decode_tokens"] = decodes;
     s["latency_ms"] = {{"mean", mean},
-                       {"p50", Percentile(latencyMs, 50)},
-                       {"p95", Percentile(latencyMs, 95)},
-                       {"p99", Percentile(latencyMs, 99)}};
+                       {"p50", percentile(50)},
+                       {"p95", percentile(95)},
+                       {"p99", percentile(99)}};
     s["latency_breakdown_ms"] = {{"bs_compute", bsMs / d},
                                  {"downlink", dlMs / d},
                                  {"load", loadMs / d},
@@ -910,7 +905,13 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     s["nll_per_token"] = nll / n;
     s["perplexity"] = std::exp(nll / n);
     s["top1_agreement_with_topk"] = agree / n;
+    s["kl_divergence_from_topk"] = kl / n;
+    // The only field that differs between two runs of the same config: how long it took.
+    s["timing"] = {{"simulated_s", simulatedSeconds},
+                   {"wall_s", wallSeconds},
+                   {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
     result.tokensCsv = csv.str();
+    result.records = records;
     return result;
 }
 

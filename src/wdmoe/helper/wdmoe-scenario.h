@@ -4,6 +4,7 @@
 
 #include "bandwidth-slices.h"
 #include "moe-inference-app.h"
+#include "priced-model.h"
 
 #include "ns3/ptr.h"
 
@@ -32,9 +33,14 @@ struct ScenarioConfig
     std::string textPath;
     int promptTokens = 64;
     int scoredTokens = 256;
+    /// "workload.text_per_run": every run scores the text from its beginning ("same"), or run R
+    /// starts (R - 1) * (prompt_tokens + scored_tokens) tokens in ("disjoint"), so that runs
+    /// score different stretches and accuracy intervals pool more distinct tokens.
+    bool disjointTextPerRun = false;
 
-    // model that is priced: "self", a preset name, or inline dimensions
-    nlohmann::json costModel = "mixtral-8x7b";
+    // model that is priced: "self", a preset, or inline dimensions, over all its layers or
+    // only the routed ones
+    PricedModel pricedModel = PricedModel{false, CostModel::Mixtral8x7B(), false};
 
     // cell
     double bandwidthHz = 100e6;
@@ -108,11 +114,19 @@ struct ScenarioConfig
     std::string PolicyName() const;
 };
 
+/// Applies "dotted.key=value" overrides to a config (value read as JSON when it parses, else
+/// as a string), creating missing objects on the way; a key that is not a path of objects is a
+/// JsonConfigError naming the file.
+void ApplyConfigSets(nlohmann::json& config,
+                     const std::vector<std::string>& sets,
+                     const std::string& path);
+
 /// Summary of a finished run, as written to summary.json.
 struct ScenarioResult
 {
     nlohmann::ordered_json summary;
     std::string tokensCsv;
+    std::vector<TokenRecord> records; ///< the rows of tokens.csv
 };
 
 /// Builds the cell of config on ns-3 nodes, runs the workload through the model and returns

@@ -3,6 +3,7 @@
 #include "gating.h"
 #include "mixtral-model.h"
 #include "routing.h"
+#include "token-scoring.h"
 
 #include "ns3/double.h"
 #include "ns3/log.h"
@@ -226,6 +227,7 @@ MoeInferenceApp::StartPass()
         ++m_request;
         m_cache->Clear();
         m_referenceCache->Clear();
+        m_referenceLags = true;
         m_passTokens.assign(m_tokens.begin() + begin, m_tokens.begin() + begin + m_promptTokens);
         m_nextToken = begin + m_promptTokens;
         m_current.phase = "prefill";
@@ -240,6 +242,7 @@ MoeInferenceApp::StartPass()
     m_current.tokensFed = int(m_passTokens.size());
     m_current.position = m_cache->Length() + int(m_passTokens.size()) - 1;
     m_current.start = Simulator::Now();
+    m_lengthBeforePass = m_cache->Length();
     m_pass = std::make_unique<LayerStepper>(*m_model,
                                             *m_cache,
                                             m_passTokens.data(),
@@ -788,39 +791,39 @@ MoeInferenceApp::FinishLayer()
 {
     Simulator::Cancel(m_deadlineEvent);
     const Time now = Simulator::Now();
-    // Keep the experts whose device came back, renormalise their weights.
+    // Keep the experts whose device came back, in the decision's order; renormalise the
+    // weights of a token that lost some (one that lost none keeps its weights bit for bit).
     std::vector<RoutingDecision> final(m_decisions.size());
-    std::vector<bool> lostExpert(m_placement.Experts(), false);
-    for (uint32_t d = 0; d < m_work.size(); ++d)
+    for (std::size_t token = 0; token < m_decisions.size(); ++token)
     {
-        for (const auto& [token, expert] : m_work[d].items)
+        const RoutingDecision& chosen = m_decisions[token];
+        RoutingDecision& kept = final[token];
+        for (std::size_t k = 0; k < chosen.experts.size(); ++k)
         {
-            const RoutingDecision& chosen = m_decisions[token];
-            const auto k = std::find(chosen.experts.begin(), chosen.experts.end(), expert) -
-                           chosen.experts.begin();
-            if (m_work[d].returned)
+            if (m_work[m_deviceOf[token][k]].returned)
             {
-                final[token].experts.push_back(expert);
-                final[token].weights.push_back(chosen.weights[k]);
-                ++m_current.expertsRun;
-                m_layerStats[m_pass->Layer()].expertsRun += m_current.phase == "decode";
+                kept.experts.push_back(chosen.experts[k]);
+                kept.weights.push_back(chosen.weights[k]);
             }
         }
-    }
-    for (auto& decision : final)
-    {
-        float sum = 0;
-        for (float w : decision.weights)
-        {
-            sum += w;
-        }
-        if (decision.experts.empty())
+        m_current.expertsRun += int(kept.experts.size());
+        m_layerStats[m_pass->Layer()].expertsRun +=
+            m_current.phase == "decode" ? kept.experts.size() : 0;
+        if (kept.experts.empty())
         {
             ++m_current.emptyLayers; // the residual stream alone goes on
         }
-        for (float& w : decision.weights)
+        else if (kept.experts.size() < chosen.experts.size())
         {
-            w /= sum;
+            float sum = 0;
+            for (float w : kept.weights)
+            {
+                sum += w;
+            }
+            for (float& w : kept.weights)
+            {
+                w /= sum;
+            }
         }
     }
     // The layer's critical path: the device that returned last (all parts), else nothing.
@@ -849,6 +852,7 @@ MoeInferenceApp::FinishLayer()
         accounted = criticalEnd;
     }
     m_current.waiting += (now - m_dispatchAt) - accounted; // e.g. a deadline wait
+    m_current.routedLikeTopK = m_current.routedLikeTopK && RoutesLikeTopK(final);
     m_pass->RunExperts(final);
     if (!m_pass->Done())
     {
@@ -860,6 +864,45 @@ MoeInferenceApp::FinishLayer()
     Simulator::Schedule(head, &MoeInferenceApp::FinishPass, this);
 }
 
+bool
+MoeInferenceApp::RoutesLikeTopK(const std::vector<RoutingDecision>& decisions) const
+{
+    RoutingDecision topK;
+    for (std::size_t i = 0; i < decisions.size(); ++i)
+    {
+        const wdmoe::llm::RoutingRequest request = m_pass->Request(int(i));
+        wdmoe::llm::TopKDecision(request.gateProbs, request.numExperts, request.topK, topK);
+        if (decisions[i].experts != topK.experts || decisions[i].weights != topK.weights)
+        {
+            return false;
+        }
+    }
+    return true;
+}
+
+const float*
+MoeInferenceApp::ReferenceLogits(const float* logits, std::vector<float>& reference)
+{
+    // A pass that routed like top-k on a cache that holds what the top-k model's would is the
+    // top-k model's pass: its logits are the reference's, bit for bit.
+    if (m_referenceLags && m_current.routedLikeTopK)
+    {
+        return logits;
+    }
+    if (m_referenceLags)
+    {
+        // The first pass of this window to route otherwise: until it, the run's cache held the
+        // top-k model's keys and values.
+        *m_referenceCache = *m_cache;
+        m_referenceCache->Truncate(m_lengthBeforePass);
+        m_referenceLags = false;
+    }
+    reference.resize(std::size_t(m_passTokens.size()) * m_model->Config().vocabSize);
+    m_model->Forward(*m_referenceCache, m_passTokens.data(), int(m_passTokens.size()),
+                     reference.data());
+    return reference.data();
+}
+
 void
 MoeInferenceApp::FinishPass()
 {
@@ -868,23 +911,14 @@ MoeInferenceApp::FinishPass()
     std::vector<float> logits(std::size_t(n) * vocab);
     m_pass->Logits(logits.data());
     m_pass.reset();
+    std::vector<float> reference;
+    const float* referenceLogits = ReferenceLogits(logits.data(), reference);
     const float* last = &logits[std::size_t(n - 1) * vocab];
-
-    // The unmodified top-k model on the same tokens, for the agreement metric.
-    std::vector<float> reference(logits.size());
-    m_model->Forward(*m_referenceCache, m_passTokens.data(), n, reference.data());
-    const float* refLast = &reference[std::size_t(n - 1) * vocab];
-
-    const int target = m_tokens[m_nextToken];
-    const float maxLogit = *std::max_element(last, last + vocab);
-    double sum = 0;
-    for (int v = 0; v < vocab; ++v)
-    {
-        sum += std::exp(double(last[v]) - maxLogit);
-    }
-    m_current.nll = std::log(sum) + maxLogit - last[target];
-    m_current.agreesWithTopK = (std::max_element(last, last + vocab) - last) ==
-                               (std::max_element(refLast, refLast + vocab) - refLast);
+    const float* refLast = &referenceLogits[std::size_t(n - 1) * vocab];
+    m_current.nll = wdmoe::llm::NegativeLogLikelihood(last, vocab, m_tokens[m_nextToken]);
+    m_current.kl = wdmoe::llm::KlDivergence(refLast, last, vocab);
+    m_current.agreesWithTopK =
+        wdmoe::llm::ArgMax(last, vocab) == wdmoe::llm::ArgMax(refLast, vocab);
     m_current.latency = Simulator::Now() - m_current.start;
     m_tokenLatencyTrace(uint32_t(m_records.size()), m_current.latency);
     m_records.push_back(m_current);

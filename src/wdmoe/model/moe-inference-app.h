@@ -102,7 +102,10 @@ struct TokenRecord
     int cacheHits = 0;
     int jointIterations = 0; ///< selection/allocation rounds, summed over layers
     double nll = 0;          ///< of the true next token (decode) or of the last prompt token's next
+    /// KL(unmodified top-k model || this run) of the next-token distribution, nats
+    double kl = 0;
     bool agreesWithTopK = true; ///< argmax equals that of the unmodified top-k model
+    bool routedLikeTopK = true; ///< every layer ran exactly the model's own top-k
 };
 
 /// The base-station application: for every token and layer, BS attention + gate time, then per
@@ -175,6 +178,8 @@ class MoeInferenceApp : public Application
     void LoseDevice(uint32_t device, const char* reason);
     void FinishLayer();
     void FinishPass();
+    bool RoutesLikeTopK(const std::vector<wdmoe::llm::RoutingDecision>& decisions) const;
+    const float* ReferenceLogits(const float* logits, std::vector<float>& reference);
     double PredictedRoundTrip(uint32_t device, int tokens) const;
 
     // Configuration
@@ -195,7 +200,13 @@ class MoeInferenceApp : public Application
 
     // State of the pass in flight
     std::unique_ptr<wdmoe::llm::KvCache> m_cache;
+    /// The unmodified top-k model's cache, for the reference pass. While every pass of the
+    /// current window has routed like top-k, the two caches hold the same keys and values and
+    /// the reference pass is skipped (its logits are the run's own); the reference cache is
+    /// filled from the run's when the first pass that routes otherwise comes.
     std::unique_ptr<wdmoe::llm::KvCache> m_referenceCache;
+    bool m_referenceLags = true;
+    int m_lengthBeforePass = 0;
     std::unique_ptr<wdmoe::llm::LayerStepper> m_pass;
     std::vector<int> m_passTokens;
     int m_nextToken = 0; ///< index in m_tokens of the next token to feed (and to predict)

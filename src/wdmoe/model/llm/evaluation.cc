@@ -1,6 +1,7 @@
 #include "evaluation.h"
 
 #include "mixtral-model.h"
+#include "token-scoring.h"
 
 #include <algorithm>
 #include <chrono>
@@ -45,25 +46,6 @@ class CountingPolicy : public RoutingPolicy
   private:
     RoutingPolicy* m_inner;
 };
-
-int
-ArgMax(const float* x, int n)
-{
-    return int(std::max_element(x, x + n) - x);
-}
-
-/// log(sum(exp(x))) - x[target], computed stably.
-double
-NegativeLogLikelihood(const float* logits, int n, int target)
-{
-    const float maxValue = *std::max_element(logits, logits + n);
-    double sum = 0.0;
-    for (int i = 0; i < n; ++i)
-    {
-        sum += std::exp(double(logits[i]) - maxValue);
-    }
-    return std::log(sum) + maxValue - logits[target];
-}
 
 } // namespace
 

@@ -123,6 +123,17 @@ KvCache::KvCache(int layers, int capacity, int kvWidth)
 {
 }
 
+void
+KvCache::Truncate(int length)
+{
+    if (length < 0 || length > m_length)
+    {
+        throw std::out_of_range("KvCache::Truncate: length " + std::to_string(length) +
+                                " outside [0, " + std::to_string(m_length) + "]");
+    }
+    m_length = length;
+}
+
 MixtralModel::~MixtralModel() = default;
 
 std::unique_ptr<MixtralModel>

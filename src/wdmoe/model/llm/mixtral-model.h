@@ -50,6 +50,9 @@ class KvCache
 
     void Clear() { m_length = 0; }
 
+    /// Forgets every token from position `length` on (0 <= length <= Length()).
+    void Truncate(int length);
+
   private:
     friend class MixtralModel;
     friend class LayerStepper;
