@@ -5,6 +5,7 @@
 #include "bench-util.h"
 #include "mixtral-model.h"
 #include "routing.h"
+#include "token-scoring.h"
 #include "tokenizer.h"
 
 #include "ns3/wdmoe-scenario.h"
@@ -29,15 +30,17 @@ namespace
 {
 
 const char* kUsage =
-    "usage: wdmoe bench sim [--runs N] [--tokens N]\n"
-    "1. Simulation overhead: wall time of a scenario (models/kjv-moe on its heldout.txt, 64\n"
-    "   prompt + --tokens scored tokens (default 256), 8 jetson-agx-orin devices, an\n"
-    "   edge-server-gpu BS, 100 MHz, 3gpp-uma, priced as mixtral-8x7b, 1 thread) over the wall\n"
-    "   time of the same forward passes without ns-3 (LayerStepper with the model's own top-k,\n"
-    "   plus the reference Forward the app runs per pass). Both sides include loading the\n"
-    "   model and the text. Median of --runs N alternating runs per side (default 7) after a\n"
-    "   warm-up of each: scenario_s, forward_only_s, sim_overhead = scenario / forward-only.\n"
-    "2. Scaling: wall time per simulated token at 8, 64 and 512 devices (min-cost placement),\n"
+    "usage: wdmoe bench sim [--config FILE] [--runs N] [--tokens N]\n"
+    "The default scenario (--config, default configs/default.json) with --tokens scored tokens\n"
+    "(default: the config's), medians of --runs N runs (default 5) after a warm-up:\n"
+    "1. Simulation speed: simulated seconds over wall seconds of Simulator::Run, as the\n"
+    "   scenario's summary.json reports it (timing.sim_speed; target >= 100).\n"
+    "2. Simulation overhead: wall time of the scenario over the wall time of its forward passes\n"
+    "   without ns-3 (LayerStepper with the model's own top-k, the NLL per pass; the reference\n"
+    "   pass the app skips while a pass routes like top-k is skipped too); both sides include\n"
+    "   loading the model and the text: scenario_s, forward_only_s, sim_overhead (target\n"
+    "   <= 1.25).\n"
+    "3. Scaling: wall time per simulated token at 8, 64 and 512 devices (min-cost placement),\n"
     "   (time with --tokens scored tokens - time with 32) / (--tokens - 32), so that setup\n"
     "   cancels; medians of min(N, 3) runs: per_token_ms_{8,64,512}, per_token_512_over_8.\n";
 
@@ -48,37 +51,28 @@ Now()
         .count();
 }
 
+/// The scenario of `path` with `devices` devices and `scoredTokens` scored tokens, checked as
+/// the command line's --set would be.
 ScenarioConfig
-MakeConfig(int devices, int scoredTokens)
+MakeConfig(const std::string& path, int devices, int scoredTokens)
 {
-    ScenarioConfig config;
-    config.file = "bench-sim";
-    config.echo = nlohmann::json::object();
-    config.modelDir = "models/kjv-moe";
-    config.threads = 1;
-    config.textPath = "models/kjv-moe/heldout.txt";
-    config.promptTokens = 64;
-    config.scoredTokens = scoredTokens;
-    config.pricedModel.architecture = CostModel::Mixtral8x7B();
-    config.pricedModel.routedLayersOnly = true; // the 4-layer model: 4 of Mixtral's 32 layers
-    config.bandwidthHz = 100e6;
-    config.propagation = "3gpp-uma";
-    config.profilesDir = "configs/profiles";
-    config.bsProfile = "edge-server-gpu";
-    config.deviceProfile = "jetson-agx-orin";
-    config.devices = devices;
-    config.placement = "min-cost";
-    config.Validate();
-    return config;
+    return ScenarioConfig::Load(path,
+                                {"devices.count=" + std::to_string(devices),
+                                 "workload.scored_tokens=" + std::to_string(scoredTokens)});
 }
 
-/// Wall seconds of RunScenario(config), model loading included.
+/// Wall seconds of RunScenario(config), model loading included; *simSpeed (when given) gets
+/// the run's simulated seconds per wall second.
 double
-TimeScenario(const ScenarioConfig& config)
+TimeScenario(const ScenarioConfig& config, double* simSpeed = nullptr)
 {
     const double start = Now();
     const ScenarioResult result = RunScenario(config);
     const double s = Now() - start;
+    if (simSpeed)
+    {
+        *simSpeed = result.summary["timing"]["sim_speed"].get<double>();
+    }
     if (result.summary["tokens_scored"].get<int>() != config.scoredTokens)
     {
         throw std::runtime_error("the scenario scored " + result.summary["tokens_scored"].dump() +
@@ -89,8 +83,8 @@ TimeScenario(const ScenarioConfig& config)
 
 /// Wall seconds of the scenario's model work without ns-3: load the model, read and tokenize
 /// the text, then the passes of MoeInferenceApp (StartPass's windows, LayerStepper with the
-/// model's own top-k, logits and NLL, and the reference Forward per pass). *sink collects the
-/// NLL so that nothing is optimised away.
+/// model's own top-k, logits and NLL; a pass that routes like top-k needs no reference pass).
+/// *sink collects the NLL so that nothing is optimised away.
 double
 TimeForwardOnly(const ScenarioConfig& c, double* sink)
 {
@@ -114,11 +108,10 @@ TimeForwardOnly(const ScenarioConfig& c, double* sink)
     }
 
     KvCache cache = model->NewCache();
-    KvCache referenceCache = model->NewCache();
     const int vocab = mc.vocabSize;
     std::vector<int> passTokens;
     std::vector<RoutingDecision> decisions;
-    std::vector<float> logits, reference;
+    std::vector<float> logits;
     int nextToken = 0, scored = 0, request = -1;
     double nll = 0;
     while (true)
@@ -130,7 +123,6 @@ TimeForwardOnly(const ScenarioConfig& c, double* sink)
             const int begin = request < 0 ? 0 : nextToken - c.promptTokens + 1;
             ++request;
             cache.Clear();
-            referenceCache.Clear();
             passTokens.assign(tokens.begin() + begin, tokens.begin() + begin + c.promptTokens);
             nextToken = begin + c.promptTokens;
         }
@@ -156,20 +148,7 @@ TimeForwardOnly(const ScenarioConfig& c, double* sink)
         // FinishPass
         logits.resize(std::size_t(n) * vocab);
         pass.Logits(logits.data());
-        reference.resize(logits.size());
-        model->Forward(referenceCache, passTokens.data(), n, reference.data());
-        const float* last = &logits[std::size_t(n - 1) * vocab];
-        const float* refLast = &reference[std::size_t(n - 1) * vocab];
-        const int target = tokens[nextToken];
-        const float maxLogit = *std::max_element(last, last + vocab);
-        double sum = 0;
-        for (int v = 0; v < vocab; ++v)
-        {
-            sum += std::exp(double(last[v]) - maxLogit);
-        }
-        nll += std::log(sum) + maxLogit - last[target];
-        nll += (std::max_element(last, last + vocab) - last) ==
-               (std::max_element(refLast, refLast + vocab) - refLast);
+        nll += NegativeLogLikelihood(&logits[std::size_t(n - 1) * vocab], vocab, tokens[nextToken]);
         ++scored;
         if (scored >= c.scoredTokens || nextToken + 1 >= int(tokens.size()))
         {
@@ -191,7 +170,8 @@ TimeForwardOnly(const ScenarioConfig& c, double* sink)
 int
 main(int argc, char** argv)
 {
-    int runs = 7, tokens = 256;
+    int runs = 5, tokens = 0;
+    std::string configPath = "configs/default.json";
     const int shortTokens = 32;
     wdmoe::bench::BenchArgs args("bench sim", kUsage, argc, argv);
     while (args.Next())
@@ -204,36 +184,46 @@ main(int argc, char** argv)
         {
             tokens = args.PositiveInt();
         }
+        else if (args.Flag() == "--config")
+        {
+            configPath = args.Value();
+        }
         else
         {
             args.Unknown();
         }
     }
-    if (tokens <= shortTokens)
-    {
-        std::cerr << "bench sim: --tokens must exceed " << shortTokens << "\n";
-        return 2;
-    }
-
     try
     {
-        // 1. Simulation overhead, alternating sides after one warm-up of each.
-        const ScenarioConfig config = MakeConfig(8, tokens);
+        const ScenarioConfig base = ScenarioConfig::Load(configPath);
+        tokens = tokens ? tokens : base.scoredTokens;
+        if (tokens <= shortTokens)
+        {
+            std::cerr << "bench sim: --tokens must exceed " << shortTokens << "\n";
+            return 2;
+        }
+        // 1 and 2. Speed and overhead, alternating sides after one warm-up of each.
+        const ScenarioConfig config = MakeConfig(configPath, base.devices, tokens);
         double sink = 0;
         TimeScenario(config);
         TimeForwardOnly(config, &sink);
-        std::vector<double> scenario, forwardOnly;
+        std::vector<double> scenario, forwardOnly, speed;
         for (int r = 0; r < runs; ++r)
         {
-            scenario.push_back(TimeScenario(config));
+            speed.emplace_back();
+            scenario.push_back(TimeScenario(config, &speed.back()));
             forwardOnly.push_back(TimeForwardOnly(config, &sink));
         }
         const double scenarioS = Median(scenario);
         const double forwardS = Median(forwardOnly);
+        std::printf("config: %s\n", configPath.c_str());
         std::printf("model: %s\n", config.modelDir.c_str());
-        std::printf("threads: 1\n");
+        std::printf("threads: %d\n", config.threads);
         std::printf("scored_tokens: %d\n", tokens);
         std::printf("runs: %d\n", runs);
+        std::printf("sim_speed: %.1f\n", Median(speed));
+        std::printf("sim_speed_min: %.1f\n", *std::min_element(speed.begin(), speed.end()));
+        std::printf("target_sim_speed: 100\n");
         std::printf("scenario_s: %.3f\n", scenarioS);
         std::printf("scenario_s_min: %.3f\n", *std::min_element(scenario.begin(), scenario.end()));
         std::printf("forward_only_s: %.3f\n", forwardS);
@@ -243,13 +233,13 @@ main(int argc, char** argv)
         std::printf("target_sim_overhead: 1.25\n");
         std::fflush(stdout);
 
-        // 2. Wall time per simulated token against the number of devices.
+        // 3. Wall time per simulated token against the number of devices.
         const int scalingRuns = std::min(runs, 3);
         std::vector<double> perTokenMs;
         for (int devices : {8, 64, 512})
         {
-            const ScenarioConfig longer = MakeConfig(devices, tokens);
-            const ScenarioConfig shorter = MakeConfig(devices, shortTokens);
+            const ScenarioConfig longer = MakeConfig(configPath, devices, tokens);
+            const ScenarioConfig shorter = MakeConfig(configPath, devices, shortTokens);
             std::vector<double> perToken;
             for (int r = 0; r < scalingRuns; ++r)
             {

@@ -202,6 +202,11 @@ main(int argc, char** argv)
                     config.placement.c_str());
         std::printf("  policy      %s\n", config.policy.name.c_str());
         std::printf("  %s\n", s["latency_covers"].get<std::string>().c_str());
+        if (config.tuning)
+        {
+            std::printf("  workload    tuning: the text the policy was fitted on may be scored "
+                        "(for choosing knobs; not a result)\n");
+        }
         std::printf("  token latency ms  mean %.3f  p50 %.3f  p95 %.3f  p99 %.3f\n",
                     s["latency_ms"]["mean"].get<double>(),
                     s["latency_ms"]["p50"].get<double>(),

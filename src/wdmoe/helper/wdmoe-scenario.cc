@@ -175,12 +175,13 @@ ScenarioConfig::FromJson(const std::string& path,
     c.threads = int(model.Integer("threads", 1, 0, 256));
 
     const JsonConfigReader workload = root.Object("workload");
-    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens", "text_per_run"});
+    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens", "text_per_run", "purpose"});
     c.textPath = root.PathRelativeToFile(workload.String("text"));
     c.promptTokens = int(workload.Integer("prompt_tokens", 64, 1, 1 << 20));
     c.scoredTokens = int(workload.Integer("scored_tokens", 256, 1, 1 << 24));
     c.disjointTextPerRun =
         workload.Choice("text_per_run", "same", {"same", "disjoint"}) == "disjoint";
+    c.tuning = workload.Choice("purpose", "evaluation", {"evaluation", "tuning"}) == "tuning";
 
     c.pricedModel = PricedModel::Read(root);
 
@@ -522,18 +523,19 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     // Neither the calibration text nor the text the cache allocation is profiled on may share
     // passages with the text that is scored.
     const InferencePolicy& policy = c.policy;
-    if (!c.calibrationTextPath.empty() &&
+    if (!c.tuning && !c.calibrationTextPath.empty() &&
         TextsOverlap(text, ReadText(c.calibrationTextPath, root, "workload.text")))
     {
         root.Fail("workload.text",
                   "shares passages with the calibration text " + c.calibrationTextPath +
-                      " that the sensitivities were fitted on; score another text");
+                      " that the sensitivities were fitted on; score another text (or set "
+                      "workload.purpose to \"tuning\" to choose policy knobs on it)");
     }
     wdmoe::llm::RoutingProfile routingProfile;
     if (c.cacheAllocation == "dp")
     {
         const std::string profile = ReadText(c.profileTextPath, root, "policy.profile_text");
-        if (TextsOverlap(text, profile))
+        if (!c.tuning && TextsOverlap(text, profile))
         {
             root.Fail("policy.profile_text",
                       "shares passages with workload.text; profile the routing on another text");
@@ -824,6 +826,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                  {"placement", c.placement}};
     s["tokens_scored"] = records.size();
     s["text_start_token"] = textStart;
+    s["workload_purpose"] = c.tuning ? "tuning" : "evaluation";
     s["decode_tokens"] = decodes;
     s["latency_ms"] = {{"mean", mean},
                        {"p50", percentile(50)},

@@ -37,6 +37,10 @@ struct ScenarioConfig
     /// starts (R - 1) * (prompt_tokens + scored_tokens) tokens in ("disjoint"), so that runs
     /// score different stretches and accuracy intervals pool more distinct tokens.
     bool disjointTextPerRun = false;
+    /// "workload.purpose": "evaluation" refuses a scored text that shares passages with the
+    /// calibration or profile text the policy was fitted on; "tuning" scores such a text on
+    /// purpose, to choose policy knobs on the calibration text (DESIGN.md section 8).
+    bool tuning = false;
 
     // model that is priced: "self", a preset, or inline dimensions, over all its layers or
     // only the routed ones
