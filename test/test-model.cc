@@ -30,6 +30,8 @@ namespace
 {
 
 const std::string kModelDir = std::string(WDMOE_SOURCE_DIR) + "/models/kjv-moe";
+/// The 32-layer embedded model (Mixtral's depth), stored in bf16.
+const std::string kDeepModelDir = std::string(WDMOE_SOURCE_DIR) + "/models/kjv-moe-32";
 
 nlohmann::json
 ReadJson(const std::string& path)
@@ -108,12 +110,16 @@ DecodeLogits(MixtralModel& model, const std::vector<int>& ids)
 
 } // namespace
 
-TEST_CASE("embedded model: f32 logits and gate probabilities match PyTorch", "[model][golden]")
+namespace
 {
-    const nlohmann::json golden = ReadJson(kModelDir + "/golden.json");
+
+/// The golden file's logits (prefill and decode) and every layer's gate probabilities.
+void
+CheckGoldenLogits(const std::string& dir)
+{
+    const nlohmann::json golden = ReadJson(dir + "/golden.json");
     const std::vector<int> ids = golden["input_ids"].get<std::vector<int>>();
-    auto model = MixtralModel::Load(kModelDir);
-    REQUIRE(model->WeightDType() == DType::F32);
+    auto model = MixtralModel::Load(dir);
 
     RecordingPolicy recorder;
     const std::vector<float> logits = PrefillLogits(*model, ids, &recorder);
@@ -121,6 +127,7 @@ TEST_CASE("embedded model: f32 logits and gate probabilities match PyTorch", "[m
 
     // The seam is asked once per layer and token, layer by layer, tokens in order.
     const int layers = model->Config().numHiddenLayers;
+    REQUIRE(golden["gate_probs"].size() == std::size_t(layers));
     REQUIRE(recorder.calls.size() == std::size_t(layers) * ids.size());
     double worstProb = 0.0;
     for (int l = 0; l < layers; ++l)
@@ -144,26 +151,66 @@ TEST_CASE("embedded model: f32 logits and gate probabilities match PyTorch", "[m
     CHECK(MaxAbsDiff(DecodeLogits(*model, ids), golden["logits"]) <= 1e-4);
 }
 
-TEST_CASE("embedded model: greedy continuation equals PyTorch's", "[model][golden]")
+void
+CheckGoldenGreedy(const std::string& dir)
 {
-    const nlohmann::json golden = ReadJson(kModelDir + "/golden.json");
-    auto model = MixtralModel::Load(kModelDir);
+    const nlohmann::json golden = ReadJson(dir + "/golden.json");
+    auto model = MixtralModel::Load(dir);
     const auto expected = golden["greedy_tokens"].get<std::vector<int>>();
     const auto generated =
         GenerateGreedy(*model, golden["input_ids"].get<std::vector<int>>(), int(expected.size()));
     CHECK(generated == expected);
 }
 
-TEST_CASE("routing seam: forcing top-1 matches PyTorch's top-1 forward", "[model][golden][seam]")
+void
+CheckGoldenForcedTop1(const std::string& dir)
 {
-    const nlohmann::json golden = ReadJson(kModelDir + "/golden.json");
+    const nlohmann::json golden = ReadJson(dir + "/golden.json");
     const std::vector<int> ids = golden["input_ids"].get<std::vector<int>>();
-    auto model = MixtralModel::Load(kModelDir);
+    auto model = MixtralModel::Load(dir);
     ForcedTop1 top1;
     const std::vector<float> logits = PrefillLogits(*model, ids, &top1);
     CHECK(MaxAbsDiff(logits, golden["logits_forced_top1"]) <= 1e-4);
     // And it really changed the computation: top-2 logits are far from these.
     CHECK(MaxAbsDiff(logits, golden["logits"]) > 1e-2);
+}
+
+} // namespace
+
+TEST_CASE("embedded model: f32 logits and gate probabilities match PyTorch", "[model][golden]")
+{
+    REQUIRE(MixtralModel::Load(kModelDir)->WeightDType() == DType::F32);
+    CheckGoldenLogits(kModelDir);
+}
+
+TEST_CASE("embedded model: greedy continuation equals PyTorch's", "[model][golden]")
+{
+    CheckGoldenGreedy(kModelDir);
+}
+
+TEST_CASE("routing seam: forcing top-1 matches PyTorch's top-1 forward", "[model][golden][seam]")
+{
+    CheckGoldenForcedTop1(kModelDir);
+}
+
+// The 32-layer model is stored in bf16; PyTorch computed its golden file in float32 from the
+// same bf16 values, so the tolerances are the 4-layer model's.
+TEST_CASE("32-layer model: logits and gate probabilities match PyTorch", "[model][golden]")
+{
+    auto model = MixtralModel::Load(kDeepModelDir);
+    REQUIRE(model->WeightDType() == DType::BF16);
+    REQUIRE(model->Config().numHiddenLayers == 32);
+    CheckGoldenLogits(kDeepModelDir);
+}
+
+TEST_CASE("32-layer model: greedy continuation equals PyTorch's", "[model][golden]")
+{
+    CheckGoldenGreedy(kDeepModelDir);
+}
+
+TEST_CASE("32-layer model: forcing top-1 matches PyTorch's top-1 forward", "[model][golden][seam]")
+{
+    CheckGoldenForcedTop1(kDeepModelDir);
 }
 
 TEST_CASE("embedded model: bf16 and f16 weights stay within the stated tolerance",

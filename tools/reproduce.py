@@ -421,12 +421,12 @@ REPRODUCTIONS = [
     {"sweep": "adapmoe-threshold",
      "title": "AdapMoE: activated experts and perplexity vs the gating threshold T",
      "figures": ["experts-perplexity-vs-threshold.png"],
-     "reference": {"policy.adaptive_threshold": 0.005},
-     "section": lambda r: threshold_section(r, 0.005)},
+     "reference": {"policy.adaptive_threshold": 0.0002},
+     "section": lambda r: threshold_section(r, 0.0002)},
     {"sweep": "adapmoe-memory",
      "title": "AdapMoE: latency vs cache size, with and without prefetch",
-     "figures": ["cache-vs-memory.png"], "reference": {"devices.memory_fraction": 0.2},
-     "section": lambda r: memory_section(r, 0.2)},
+     "figures": ["cache-vs-memory.png"], "reference": {"devices.memory_fraction": 0.5},
+     "section": lambda r: memory_section(r, 0.5)},
 ]
 
 
