@@ -134,6 +134,27 @@ expect 0 '"tokens": 16,' "$bin/wdmoe-llm" eval "$tmp/long" "$root/models/kjv-moe
 expect 1 'a KV cache of 2000000005 tokens \(4 layers, 64 keys and values each per token\) needs 4.1 TB' \
     "$bin/wdmoe-llm" generate "$tmp/huge" "Hello" --tokens 2000000000
 
+# A tensor of a dtype the engine does not read is skipped with a note, not a failure.
+mkdir -p "$tmp/extra"
+cp "$root/models/kjv-moe/config.json" "$tmp/extra/"
+/usr/bin/python3 - "$root/models/kjv-moe/model.safetensors" "$tmp/extra/model.safetensors" <<'PY'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+header["extra.step"] = {"dtype": "I64", "shape": [1], "data_offsets": [len(data), len(data) + 8]}
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + data + bytes(8))
+PY
+expect 0 'note: .*extra/model.safetensors: tensor "extra.step" \(I64\) skipped' \
+    "$bin/wdmoe-llm" eval "$tmp/extra" "$root/models/kjv-moe/heldout.txt" --max-tokens 16
+# Options that do not fit their type are refused (3000000000 tokens wrapped to a negative int).
+expect 2 "--tokens expects an integer from 1 to 2147483647, got '3000000000'" \
+    "$bin/wdmoe-llm" generate "$root/models/kjv-moe" "And" --tokens 3000000000
+expect 2 "--threads expects an integer from 0 to 1024" \
+    "$bin/wdmoe-llm" eval "$root/models/kjv-moe" "$root/models/kjv-moe/heldout.txt" --threads 100000
+
 if ((fails)); then
     echo "$fails failure(s)"
     exit 1
