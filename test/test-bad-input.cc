@@ -1,5 +1,6 @@
 // Bad input, each case of issue 11's list: a clear error naming the file (or option) and the
 // field, in bounded time and memory, or, where the input is legitimate, a run that works.
+#include "error-message.h"
 #include "evaluation.h"
 #include "json-config.h"
 #include "json-input.h"
@@ -25,6 +26,7 @@
 
 using namespace ns3;
 using wdmoe::llm::LoadError;
+using wdmoe::test::ErrorOf;
 using wdmoe::test::ScenarioFixture;
 using wdmoe::test::TempDir;
 using wdmoe::test::TinyModel;
@@ -32,21 +34,6 @@ using wdmoe::test::WriteFile;
 
 namespace
 {
-
-/// The message of whatever f throws ("" when it throws nothing).
-std::string
-ErrorOf(const std::function<void()>& f)
-{
-    try
-    {
-        f();
-    }
-    catch (const std::exception& e)
-    {
-        return e.what();
-    }
-    return "";
-}
 
 /// Peak resident memory of this process so far, MB (each ctest test is its own process).
 double

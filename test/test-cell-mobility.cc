@@ -2,6 +2,7 @@
 // their drawn places), the models it refuses and why; drops counted by phase; warnings for a
 // failure that changes nothing; wdmoe-run's command-line overrides.
 #include "cell-mobility.h"
+#include "error-message.h"
 #include "json-config.h"
 #include "run-overrides.h"
 #include "scenario-fixture.h"
@@ -14,24 +15,11 @@
 #include <functional>
 
 using namespace ns3;
+using wdmoe::test::ErrorOf;
 using wdmoe::test::ScenarioFixture;
 
 namespace
 {
-
-std::string
-ErrorOf(const std::function<void()>& f)
-{
-    try
-    {
-        f();
-    }
-    catch (const std::exception& e)
-    {
-        return e.what();
-    }
-    return "";
-}
 
 /// The models that move (every supported one but the two that stay where they are put).
 std::vector<std::string>

@@ -2,28 +2,13 @@
 // before it runs anything (a base such as "default.json" resolves to configs/default.json).
 // Every input must either pass or fail with a JsonConfigError naming the sweep file, in bounded
 // time and memory (the point count is checked before the product is formed).
-#include "fuzz-sandbox.h"
-#include "json-config.h"
+#include "fuzz-config-reader.h"
 #include "sweep.h"
 
 extern "C" int
 LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     const std::string path = wdmoe::fuzz::WriteInput("configs/fuzz-sweep.json", data, size);
-    try
-    {
-        ns3::Sweep::Load(path);
-    }
-    catch (const ns3::JsonConfigError& e)
-    {
-        if (std::string(e.what()).find(path) == std::string::npos)
-        {
-            wdmoe::fuzz::Unexpected("sweep-config", e.what());
-        }
-    }
-    catch (const std::exception& e)
-    {
-        wdmoe::fuzz::Unexpected("sweep-config", e.what());
-    }
+    wdmoe::fuzz::RunConfigReader("sweep-config", path, [&] { ns3::Sweep::Load(path); });
     return 0;
 }
