@@ -93,6 +93,11 @@ e = s["config_echo"]
 sys.exit(0 if (e["devices"]["count"], e["cell"]["bandwidth_mhz"], e["run"], s["run"]) == (4, 20, 3, 3) else 1)' \
     "$out/summary.json"
 
+# A coherence time too short for the run aborted (signal 6) inside the channel.
+expect 1 'field "cell.coherence_time_ms" is too short for this run: .* use a longer CoherenceTime' \
+    "$run" --config="$cfg" --bandwidthMHz=0.001 --set cell.coherence_time_ms=0.001 --outDir="$tmp/coherence"
+check "... and wrote nothing" [ ! -e "$tmp/coherence" ]
+
 # Every mobility model the cell supports runs; the others are refused by name.
 for model in GaussMarkov RandomWaypoint SteadyStateRandomWaypoint RandomWalk2d RandomDirection2d; do
     expect 0 "perplexity" "$run" --config="$cfg" --set "cell.mobility=ns3::${model}MobilityModel" \

@@ -550,3 +550,29 @@ TEST_CASE("scenario: the cell's caches are sized by the run's tokens, not the co
         10,
         100);
 }
+
+TEST_CASE("bad input: a coherence time too short for the run is an error naming the field, in "
+          "bounded memory",
+          "[bad-input][scenario]")
+{
+    // 1 kHz of band and 1 us blocks: the run lasts minutes of simulated time, 10^8 blocks per
+    // link. It aborted inside the channel ("use a longer CoherenceTime").
+    ScenarioFixture f;
+    f.config["cell"]["bandwidth_mhz"] = 0.001;
+    f.config["cell"]["fading"] = true;
+    f.config["cell"]["coherence_time_ms"] = 0.001;
+    const std::string path = f.Write();
+    RequireBounded(
+        [&] {
+            CHECK_THAT(ErrorOf([&] { RunScenario(ScenarioConfig::Load(path)); }),
+                       Catch::StartsWith(path + ": field \"cell.coherence_time_ms\" is too short "
+                                                "for this run: at ") &&
+                           Catch::EndsWith("past the 10000000 blocks a link keeps: use a longer "
+                                           "CoherenceTime (or a shorter run)"));
+        },
+        20,
+        400);
+    // The same cell with blocks of 10 ms runs.
+    f.config["cell"]["coherence_time_ms"] = 10;
+    CHECK(RunScenario(ScenarioConfig::Load(f.Write())).summary["tokens_scored"] == 6);
+}

@@ -733,7 +733,15 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         beforeRun(app);
     }
-    Simulator::Run();
+    try
+    {
+        Simulator::Run();
+    }
+    catch (const FadingHistoryFull& e)
+    {
+        Simulator::Destroy();
+        root.Fail("cell.coherence_time_ms", std::string("is too short for this run: ") + e.what());
+    }
     const std::vector<TokenRecord> records = app->Records();
     const std::vector<LayerStats> perLayer = app->PerLayer();
     const bool finished = app->Finished();

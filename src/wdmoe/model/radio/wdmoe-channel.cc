@@ -13,6 +13,7 @@
 #include <cmath>
 #include <gsl/gsl_sf_expint.h>
 #include <limits>
+#include <sstream>
 
 namespace ns3
 {
@@ -23,9 +24,6 @@ NS_OBJECT_ENSURE_REGISTERED(WdmoeChannel);
 
 namespace
 {
-
-/// Above this many fading blocks per link a query is refused (8 bytes each are kept).
-constexpr uint64_t kMaxFadingBlocks = 50000000;
 
 double
 DbToLinear(double db)
@@ -328,9 +326,15 @@ WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
     NS_ABORT_MSG_IF(now.IsStrictlyNegative(), "WdmoeChannel::FadingGain: negative time");
     const uint64_t block = static_cast<uint64_t>(now.GetTimeStep()) /
                            static_cast<uint64_t>(m_coherenceTime.GetTimeStep());
-    NS_ABORT_MSG_IF(block >= kMaxFadingBlocks,
-                    "WdmoeChannel::FadingGain: block " << block << " exceeds " << kMaxFadingBlocks
-                                                       << "; use a longer CoherenceTime");
+    if (block >= kMaxFadingBlocksPerLink)
+    {
+        std::ostringstream why;
+        why << "at " << now.GetSeconds() << " s of simulated time a link is in fading block "
+            << block << " of CoherenceTime " << m_coherenceTime.GetSeconds() << " s, past the "
+            << kMaxFadingBlocksPerLink
+            << " blocks a link keeps: use a longer CoherenceTime (or a shorter run)";
+        throw FadingHistoryFull(why.str());
+    }
     const int d = dir == DOWNLINK ? 0 : 1;
     std::vector<double>& blocks = link.fadingBlocks[d];
     while (blocks.size() <= block)

@@ -14,10 +14,23 @@
 #include "ns3/traced-callback.h"
 
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 namespace ns3
 {
+
+/// A run so long, or a CoherenceTime so short, that a link would keep more fading blocks than
+/// WdmoeChannel allows (kMaxFadingBlocksPerLink): thrown out of Simulator::Run for the caller to
+/// report (it used to abort).
+class FadingHistoryFull : public std::runtime_error
+{
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The fading blocks one link and direction keeps (8 bytes each, 80 MB in all).
+constexpr uint64_t kMaxFadingBlocksPerLink = 10000000;
 
 /**
  * \ingroup wdmoe
