@@ -570,8 +570,8 @@ TEST_CASE("bad input: a coherence time too short for the run is an error naming 
                            Catch::EndsWith("past the 10000000 blocks a link keeps: use a longer "
                                            "CoherenceTime (or a shorter run)"));
         },
-        20,
-        400);
+        60,    // about 4 s here, 10 s under ASan on a busy machine
+        1000); // two histories of 80 MB, vectors that double (and ASan's quarantine)
     // The same cell with blocks of 10 ms runs.
     f.config["cell"]["coherence_time_ms"] = 10;
     CHECK(RunScenario(ScenarioConfig::Load(f.Write())).summary["tokens_scored"] == 6);
