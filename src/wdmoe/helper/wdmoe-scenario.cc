@@ -733,14 +733,12 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         beforeRun(app);
     }
-    try
+    Simulator::Run();
+    if (!channel->HistoryError().empty())
     {
-        Simulator::Run();
-    }
-    catch (const FadingHistoryFull& e)
-    {
+        const std::string why = channel->HistoryError();
         Simulator::Destroy();
-        root.Fail("cell.coherence_time_ms", std::string("is too short for this run: ") + e.what());
+        root.Fail("cell.coherence_time_ms", "is too short for this run: " + why);
     }
     const std::vector<TokenRecord> records = app->Records();
     const std::vector<LayerStats> perLayer = app->PerLayer();

@@ -7,6 +7,7 @@
 #include "ns3/log.h"
 #include "ns3/node.h"
 #include "ns3/pointer.h"
+#include "ns3/simulator.h"
 #include "ns3/three-gpp-propagation-loss-model.h"
 #include "ns3/trace-source-accessor.h"
 
@@ -315,6 +316,12 @@ WdmoeChannel::PathGainDb(uint32_t dev)
     return lossGainDb + shadowDb;
 }
 
+const std::string&
+WdmoeChannel::HistoryError() const
+{
+    return m_historyError;
+}
+
 double
 WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
 {
@@ -333,7 +340,12 @@ WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
             << block << " of CoherenceTime " << m_coherenceTime.GetSeconds() << " s, past the "
             << kMaxFadingBlocksPerLink
             << " blocks a link keeps: use a longer CoherenceTime (or a shorter run)";
-        throw FadingHistoryFull(why.str());
+        if (m_historyError.empty())
+        {
+            m_historyError = why.str();
+            Simulator::Stop(); // after this event: the rest of the run would be void
+        }
+        return 1.0;
     }
     const int d = dir == DOWNLINK ? 0 : 1;
     std::vector<double>& blocks = link.fadingBlocks[d];
@@ -434,6 +446,10 @@ WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double band
         const Time blockEnd = TimeStep((t.GetTimeStep() / step + 1) * step);
         const double rate = rateAt(t);
         const double blockBits = rate * (blockEnd - t).GetSeconds();
+        if (!m_historyError.empty())
+        {
+            return blockEnd - start; // past the fading history: the run is stopped and void
+        }
         if (blockBits >= remaining)
         {
             return t + Seconds(remaining / rate) - start;
