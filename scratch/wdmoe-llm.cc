@@ -6,12 +6,14 @@
 #include "evaluation.h"
 #include "expert-kernel.h"
 #include "json-config.h"
+#include "json-input.h"
 #include "mixtral-model.h"
 #include "result-files.h"
 #include "safetensors.h"
 #include "tokenizer.h"
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -127,7 +129,11 @@ ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& allo
 }
 
 long long
-IntOption(const Args& args, const std::string& name, long long fallback, long long min)
+IntOption(const Args& args,
+          const std::string& name,
+          long long fallback,
+          long long min,
+          long long max = INT_MAX)
 {
     auto it = args.options.find(name);
     if (it == args.options.end())
@@ -137,10 +143,11 @@ IntOption(const Args& args, const std::string& name, long long fallback, long lo
     char* end = nullptr;
     errno = 0;
     const long long v = std::strtoll(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || errno != 0 || v < min)
+    if (it->second.empty() || *end != '\0' || errno != 0 || v < min || v > max)
     {
-        throw UsageError{"--" + name + " expects an integer >= " + std::to_string(min) + ", got '" +
-                         it->second + "'"};
+        throw UsageError{"--" + name + " expects an integer from " + std::to_string(min) + " to " +
+                         std::to_string(max) + ", got '" + wdmoe::llm::CutForMessage(it->second) +
+                         "'"};
     }
     return v;
 }
@@ -158,7 +165,7 @@ ModelOptions(const Args& args)
         }
         options.overrideDType = true;
     }
-    options.threads = int(IntOption(args, "threads", 0, 0));
+    options.threads = int(IntOption(args, "threads", 0, 0, 1024));
     auto kernel = args.options.find("kernel");
     if (kernel != args.options.end() && kernel->second != "auto")
     {
@@ -176,6 +183,19 @@ ModelOptions(const Args& args)
         }
     }
     return options;
+}
+
+/// Loads a model; the tensors its loader skipped (dtypes the engine does not read) are noted on
+/// stderr.
+std::unique_ptr<MixtralModel>
+LoadModel(const std::string& dir, const LoadOptions& options)
+{
+    auto model = MixtralModel::Load(dir, options);
+    for (const std::string& note : model->Notes())
+    {
+        std::cerr << "wdmoe-llm: note: " << note << "\n";
+    }
+    return model;
 }
 
 std::string
@@ -236,9 +256,9 @@ CmdEval(int argc, char** argv)
     }
     LoadOptions options = ModelOptions(args);
     EvalOptions eval;
-    eval.maxTokens = IntOption(args, "max-tokens", 0, 1);
+    eval.maxTokens = IntOption(args, "max-tokens", 0, 1, 1LL << 40);
     eval.window = int(IntOption(args, "window", 0, 2));
-    auto model = MixtralModel::Load(args.positional[0], options);
+    auto model = LoadModel(args.positional[0], options);
     auto tokenizer = Tokenizer::ForModel(args.positional[0], model->Config());
     const std::string text = ReadFile(args.positional[1]);
     EvalResult r = EvaluateTokens(*model, tokenizer->Encode(text), eval);
@@ -264,7 +284,7 @@ CmdGenerate(int argc, char** argv)
     }
     LoadOptions options = ModelOptions(args);
     const int tokens = int(IntOption(args, "tokens", 64, 1));
-    auto model = MixtralModel::Load(args.positional[0], options);
+    auto model = LoadModel(args.positional[0], options);
     auto tokenizer = Tokenizer::ForModel(args.positional[0], model->Config());
     const std::vector<int> prompt = tokenizer->Encode(args.positional[1]);
     if (prompt.empty())
@@ -312,10 +332,10 @@ CmdCalibrate(int argc, char** argv)
     LoadOptions options = ModelOptions(args);
     CalibrationOptions calibration;
     calibration.window = int(IntOption(args, "window", 0, 2));
-    calibration.maxTokens = IntOption(args, "max-tokens", 0, 1);
+    calibration.maxTokens = IntOption(args, "max-tokens", 0, 1, 1LL << 40);
     const std::string& modelDir = args.positional[0];
     const std::string& textPath = args.positional[1];
-    auto model = MixtralModel::Load(modelDir, options);
+    auto model = LoadModel(modelDir, options);
     auto tokenizer = Tokenizer::ForModel(modelDir, model->Config());
     const std::vector<int> ids = tokenizer->Encode(ReadFile(textPath));
     if (ids.size() < 2)
@@ -390,7 +410,7 @@ CmdRun(int argc, char** argv)
     const std::string outDir =
         args.options.count("outDir") ? args.options["outDir"] : DefaultResultDirectory(configPath);
 
-    auto model = MixtralModel::Load(modelDir, options);
+    auto model = LoadModel(modelDir, options);
     auto tokenizer = Tokenizer::ForModel(modelDir, model->Config());
     EvalResult r = EvaluateTokens(*model, tokenizer->Encode(ReadFile(textPath)), eval);
     const std::vector<int> promptIds = tokenizer->Encode(prompt);

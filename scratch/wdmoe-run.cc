@@ -4,13 +4,10 @@
 #include "json-config.h"
 #include "policy-comparison.h"
 #include "result-files.h"
+#include "run-overrides.h"
 #include "wdmoe-scenario.h"
 
 #include "ns3/command-line.h"
-#include "ns3/global-value.h"
-#include "ns3/integer.h"
-#include "ns3/rng-seed-manager.h"
-#include "ns3/uinteger.h"
 
 #include <cstdio>
 #include <iostream>
@@ -21,6 +18,16 @@ using namespace ns3;
 
 namespace
 {
+
+/// The run's warnings (summary.json's "warnings") on stderr too.
+void
+PrintWarnings(const ScenarioResult& result)
+{
+    for (const auto& w : result.summary["warnings"])
+    {
+        std::fprintf(stderr, "wdmoe run: warning: %s\n", w.get<std::string>().c_str());
+    }
+}
 
 /// Every policy of a comparison over its runs; prints the table and writes policies.json,
 /// policies.csv and <policy>/run-<R>/ folders.
@@ -54,6 +61,7 @@ RunComparison(const PolicyComparison& comparison,
                          config.policy.name.c_str(),
                          config.run);
             results[p].push_back(RunScenario(config));
+            PrintWarnings(results[p].back());
         }
     }
     const std::vector<PolicyRow> rows =
@@ -97,35 +105,19 @@ main(int argc, char** argv)
 {
     std::string configPath = "configs/default.json";
     std::string outDir;
-    int devices = 0;
-    double bandwidthMhz = 0;
+    bool printOutDir = false;
 
-    // --set dotted.key=value (repeatable) edits the config before it is checked; CommandLine
-    // keeps one value per name, so these are taken out of argv first.
-    std::vector<std::string> sets;
-    std::vector<char*> rest{argv[0]};
-    bool rngRunGiven = false;
-    for (int i = 1; i < argc; ++i)
+    // --set dotted.key=value (repeatable), --dotted.key=value and the shortcuts --devices,
+    // --bandwidthMHz and --RngRun all edit the config before it is checked (the same checks,
+    // and the config echo shows them); CommandLine keeps one value per name and ns-3 would abort
+    // on --RngRun=abc, so they are taken out of argv first.
+    std::vector<std::string> args(argv, argv + argc);
+    const std::vector<RunOverride> overrides = TakeRunOverrides(args);
+    const std::vector<std::string> sets = OverrideSets(overrides);
+    std::vector<char*> rest;
+    for (std::string& a : args)
     {
-        const std::string a = argv[i];
-        rngRunGiven = rngRunGiven || a.rfind("--RngRun", 0) == 0;
-        if (a == "--set" && i + 1 < argc)
-        {
-            sets.push_back(argv[++i]);
-        }
-        else if (a.rfind("--set=", 0) == 0)
-        {
-            sets.push_back(a.substr(6));
-        }
-        else if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos &&
-                 a.substr(0, a.find('=')).find('.') != std::string::npos)
-        {
-            sets.push_back(a.substr(2)); // --dotted.key=value: any config field, as for sweeps
-        }
-        else
-        {
-            rest.push_back(argv[i]);
-        }
+        rest.push_back(a.data());
     }
     argc = int(rest.size());
     argv = rest.data();
@@ -134,57 +126,46 @@ main(int argc, char** argv)
     cmd.Usage("Runs one wdmoe scenario config: the real MoE model scoring a text through a "
               "simulated cell; writes summary.json and tokens.csv. Any config field can be "
               "changed with --set dotted.key=value (repeatable), e.g. "
-              "--set cell.bandwidth_mhz=20 --set cell.duplex=fdd, or as --cell.bandwidth_mhz=20.");
+              "--set cell.bandwidth_mhz=20 --set cell.duplex=fdd, or as --cell.bandwidth_mhz=20; "
+              "--devices=N, --bandwidthMHz=B and --RngRun=R set devices.count, "
+              "cell.bandwidth_mhz and run. Without --outDir a run with such changes writes to "
+              "results/<config name>+<changes>/, a run without to results/<config name>/.");
     cmd.AddValue("config", "scenario JSON file", configPath);
-    cmd.AddValue("outDir", "results folder (default results/<config name>/)", outDir);
-    cmd.AddValue("devices", "override devices.count (0: keep the config's)", devices);
+    cmd.AddValue("outDir",
+                 "results folder (default results/<config name>/, or "
+                 "results/<config name>+<changes>/ with --set, --devices, ...)",
+                 outDir);
+    // Listed for --PrintHelp; TakeRunOverrides took them out of argv already.
+    std::string devices, bandwidthMhz;
+    cmd.AddValue("devices", "set devices.count (as --set devices.count=N)", devices);
     cmd.AddValue("bandwidthMHz",
-                 "override cell.bandwidth_mhz (0: keep the config's)",
+                 "set cell.bandwidth_mhz (as --set cell.bandwidth_mhz=B)",
                  bandwidthMhz);
+    cmd.AddValue("printOutDir",
+                 "print the results folder this run would write, and exit",
+                 printOutDir);
     cmd.Parse(argc, argv);
+    if (outDir.empty())
+    {
+        outDir = DefaultRunDirectory(configPath, overrides);
+    }
+    if (printOutDir)
+    {
+        std::printf("%s\n", outDir.c_str());
+        return 0;
+    }
 
-    // The command-line overrides, applied to every run of the file.
-    auto overrideFields = [&](ScenarioConfig& config) {
-        if (devices > 0)
-        {
-            config.devices = devices;
-        }
-        else if (devices < 0)
-        {
-            throw JsonConfigError("--devices must be positive");
-        }
-        if (bandwidthMhz > 0)
-        {
-            config.bandwidthHz = bandwidthMhz * 1e6;
-        }
-        // --RngRun (ns-3's own global value) selects the run over the config's "run".
-        if (rngRunGiven)
-        {
-            UintegerValue rngRun;
-            GlobalValue::GetValueByName("RngRun", rngRun);
-            config.run = uint32_t(rngRun.Get());
-        }
-        config.Validate();
-    };
     try
     {
-        if (outDir.empty())
-        {
-            outDir = DefaultResultDirectory(configPath);
-        }
         if (IsPolicyComparison(configPath))
         {
             PolicyComparison comparison = PolicyComparison::Load(configPath, sets);
-            for (ScenarioConfig& config : comparison.entries)
-            {
-                overrideFields(config); // every entry is checked before the first one runs
-            }
             return RunComparison(comparison, configPath, outDir);
         }
-        ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
-        overrideFields(config);
+        const ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
         const ScenarioResult result = RunScenario(config);
         WriteScenarioResult(result, outDir);
+        PrintWarnings(result);
 
         const auto& s = result.summary;
         std::printf("wdmoe run %s (seed %u, run %u)\n",
@@ -223,8 +204,9 @@ main(int argc, char** argv)
                     b["waiting"].get<double>());
         std::printf("  decode: experts/token-layer %.3f  dropped %lld  cache hit rate %.3f\n",
                     s["experts_per_token_layer"].get<double>(),
-                    s["experts_dropped"].get<long long>(),
+                    s["experts_dropped_decode"].get<long long>(),
                     s["cache_hit_rate"].get<double>());
+        std::printf("  prefill: dropped %lld\n", s["experts_dropped_prefill"].get<long long>());
         std::printf("  accuracy    perplexity %.4f  KL from top-k %.5f nats  top-1 agreement "
                     "%.4f  (%zu tokens scored)\n",
                     s["perplexity"].get<double>(),
@@ -238,7 +220,7 @@ main(int argc, char** argv)
     }
     catch (const std::exception& e)
     {
-        std::cerr << "wdmoe run: error: " << e.what() << "\n";
+        std::cerr << "wdmoe run: error: " << NameOverridesIn(e.what(), overrides) << "\n";
         return 1;
     }
 }

@@ -103,7 +103,7 @@ def check_policies(root, _bin_dir, _tmp):
 
     def resolved(config, folder):
         c = {k: v for k, v in config.items()
-             if k not in ("description", "policy", "policies", "baseline")}
+             if k not in ("description", "policy", "policies", "baseline", "statistics")}
         c["model"] = dict(c["model"], path=os.path.normpath(os.path.join(folder,
                                                                          c["model"]["path"])))
         c["workload"] = dict(c["workload"], text=os.path.normpath(

@@ -65,8 +65,10 @@ cp "$root/models/kjv-moe/config.json" "$root/models/kjv-moe/sensitivity.json" "$
 head -c 4096 "$root/models/kjv-moe/model.safetensors" >"$tmp/broken-model/model.safetensors"
 cat >"$tmp/fail.json" <<JSON
 {"base": "$root/configs/default.json",
- "points": [{"model.path": "$root/models/kjv-moe", "workload.scored_tokens": 6},
-            {"model.path": "$tmp/broken-model", "workload.scored_tokens": 6}]}
+ "points": [{"model.path": "$root/models/kjv-moe", "workload.scored_tokens": 6,
+             "cost_model": {"preset": "mixtral-8x7b", "layers": "routed"}},
+            {"model.path": "$tmp/broken-model", "workload.scored_tokens": 6,
+             "cost_model": {"preset": "mixtral-8x7b", "layers": "routed"}}]}
 JSON
 out=$(cd "$tmp/mpi" && "${mpi[@]}" "$sweep_exe" "$tmp/fail.json" 2>&1)
 check "a failed point under MPI exits non-zero" [ $? -ne 0 ]

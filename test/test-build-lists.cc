@@ -1,6 +1,7 @@
 // The module is described twice: src/wdmoe/CMakeLists.txt (build_lib, CMake-era ns-3 and the
 // standalone build) and src/wdmoe/wscript (waf-era ns-3). These tests keep the two file lists
-// equal, check that every listed file exists, and that the llm library stays free of ns-3.
+// equal, check that every listed file exists, that the llm library stays free of ns-3, and
+// that every test name survives ctest registration.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cctype>
@@ -305,5 +306,33 @@ TEST_CASE("build lists: the llm library includes no ns-3 header", "[build]")
     }
     CHECK(files > 0);
     INFO("ns-3 includes in model/llm (it must stay plain C++17):\n" << offenders.str());
+    CHECK(offenders.str().empty());
+}
+
+TEST_CASE("build lists: no test name holds a semicolon, which would split it in ctest", "[build]")
+{
+    // catch_discover_tests registers each name as a CMake list element: "a; b" became the two
+    // tests "a" and " b", each matching no TEST_CASE, so the test never ran and always passed.
+    const std::regex name("TEST_CASE\\(\\s*\"((?:[^\"\\\\]|\\\\.|\"\\s*\")*)\"");
+    std::ostringstream offenders;
+    std::size_t names = 0;
+    for (const auto& entry : fs::directory_iterator(fs::path(WDMOE_SOURCE_DIR) / "test"))
+    {
+        if (entry.path().extension() != ".cc")
+        {
+            continue;
+        }
+        const std::string text = ReadFile(entry.path());
+        for (std::sregex_iterator m(text.begin(), text.end(), name), end; m != end; ++m)
+        {
+            ++names;
+            if ((*m)[1].str().find(';') != std::string::npos)
+            {
+                offenders << "  " << entry.path().filename().string() << ": " << (*m)[1] << "\n";
+            }
+        }
+    }
+    CHECK(names > 100);
+    INFO("test names with ';':\n" << offenders.str());
     CHECK(offenders.str().empty());
 }

@@ -302,7 +302,7 @@ TEST_CASE("loader: classic, packed and sharded layouts give identical logits", "
     CHECK(PrefillLogits(*fromBf16, kTinyIds) == PrefillLogits(*rounded, kTinyIds));
 }
 
-TEST_CASE("model: prefill equals token-by-token decode; both kernels agree", "[model]")
+TEST_CASE("model: prefill equals token-by-token decode, and both kernels agree", "[model]")
 {
     TinyModel tiny(11);
     TempDir dir;
@@ -490,7 +490,7 @@ TEST_CASE("routing seam: the caller's decision is what runs", "[model][seam]")
     }
 }
 
-TEST_CASE("tokenizers: bytes round-trip; a SentencePiece model is picked up from the folder",
+TEST_CASE("tokenizers: bytes round-trip, and a SentencePiece model is picked up from the folder",
           "[tokenizer]")
 {
     ByteTokenizer bytes;

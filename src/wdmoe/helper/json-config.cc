@@ -1,31 +1,75 @@
 #include "json-config.h"
 
+#include "json-input.h"
+
 #include <algorithm>
+#include <climits>
 #include <cmath>
-#include <fstream>
 #include <sstream>
 
 namespace ns3
 {
 
+using wdmoe::llm::ShortJson;
+
 nlohmann::json
 ReadJsonConfigFile(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-    {
-        throw JsonConfigError(path + ": cannot open file");
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
     try
     {
-        return nlohmann::json::parse(text.str());
+        return wdmoe::llm::ReadJsonFile(path);
     }
-    catch (const nlohmann::json::parse_error& e)
+    catch (const wdmoe::llm::LoadError& e)
     {
-        throw JsonConfigError(path + ": not valid JSON: " + e.what());
+        throw JsonConfigError(e.what());
     }
+}
+
+nlohmann::ordered_json
+ReadOrderedJsonConfigFile(const std::string& path)
+{
+    try
+    {
+        return wdmoe::llm::ReadOrderedJsonFile(path);
+    }
+    catch (const wdmoe::llm::LoadError& e)
+    {
+        throw JsonConfigError(e.what());
+    }
+}
+
+nlohmann::json
+ParseJsonConfigValue(const std::string& source, const std::string& text)
+{
+    if (!nlohmann::json::accept(text))
+    {
+        // Not JSON (accept() builds nothing, so any depth is safe to look at): a plain string
+        // such as fdd, which must be UTF-8 to be echoed into summary.json.
+        nlohmann::json value = text;
+        try
+        {
+            value.dump();
+        }
+        catch (const nlohmann::json::exception&)
+        {
+            throw JsonConfigError(source + ": the value is not valid UTF-8");
+        }
+        return value;
+    }
+    try
+    {
+        return wdmoe::llm::ParseJsonInput(source, text.data(), text.data() + text.size());
+    }
+    catch (const wdmoe::llm::LoadError& e)
+    {
+        throw JsonConfigError(e.what());
+    }
+}
+
+std::string
+QuoteForMessage(const std::string& text)
+{
+    return wdmoe::llm::QuoteForMessage(text);
 }
 
 JsonConfigReader::JsonConfigReader(std::string file, const nlohmann::json& object, std::string path)
@@ -37,7 +81,7 @@ JsonConfigReader::JsonConfigReader(std::string file, const nlohmann::json& objec
     {
         throw JsonConfigError(m_file + ": " +
                               (m_path.empty() ? "the top level" : "field \"" + m_path + "\"") +
-                              " must be a JSON object, got " + m_json.dump());
+                              " must be a JSON object, got " + ShortJson(m_json));
     }
 }
 
@@ -85,7 +129,7 @@ JsonConfigReader::String(const std::string& key, const std::string& fallback) co
     }
     if (!m_json[key].is_string())
     {
-        Fail(key, "must be a string, got " + m_json[key].dump());
+        Fail(key, "must be a string, got " + ShortJson(m_json[key]));
     }
     return m_json[key].get<std::string>();
 }
@@ -106,7 +150,7 @@ JsonConfigReader::Choice(const std::string& key,
                                                : ", ") +
                     ("\"" + allowed[i] + "\"");
         }
-        Fail(key, "must be " + list + ", got \"" + value + "\"");
+        Fail(key, "must be " + list + ", got " + QuoteForMessage(value));
     }
     return value;
 }
@@ -122,11 +166,14 @@ JsonConfigReader::Integer(const std::string& key,
         return fallback;
     }
     const nlohmann::json& v = m_json[key];
-    if (!v.is_number_integer() || v.get<long long>() < min || v.get<long long>() > max)
+    // An unsigned value above LLONG_MAX would wrap to a negative long long.
+    const bool fits = v.is_number_integer() &&
+                      !(v.is_number_unsigned() && v.get<unsigned long long>() > LLONG_MAX);
+    if (!fits || v.get<long long>() < min || v.get<long long>() > max)
     {
         Fail(key,
              "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
-                 "], got " + v.dump());
+                 "], got " + ShortJson(v));
     }
     return v.get<long long>();
 }
@@ -144,7 +191,7 @@ JsonConfigReader::Number(const std::string& key, double fallback, double min, do
     {
         std::ostringstream range;
         range << "[" << min << ", " << max << "]";
-        Fail(key, "must be a number in " + range.str() + ", got " + v.dump());
+        Fail(key, "must be a number in " + range.str() + ", got " + ShortJson(v));
     }
     return v.get<double>();
 }
@@ -158,7 +205,7 @@ JsonConfigReader::Bool(const std::string& key, bool fallback) const
     }
     if (!m_json[key].is_boolean())
     {
-        Fail(key, "must be true or false, got " + m_json[key].dump());
+        Fail(key, "must be true or false, got " + ShortJson(m_json[key]));
     }
     return m_json[key].get<bool>();
 }
@@ -184,7 +231,10 @@ JsonConfigReader::PathRelativeToFile(const std::string& path) const
 void
 JsonConfigReader::Fail(const std::string& key, const std::string& problem) const
 {
-    throw JsonConfigError(m_file + ": field \"" + Dotted(key) + "\" " + problem);
+    // Keys come from the file too (an unknown key can be as long as the file).
+    const std::string dotted = Dotted(key);
+    throw JsonConfigError(m_file + ": field " + wdmoe::llm::QuoteForMessage(dotted, 200) + " " +
+                          problem);
 }
 
 std::string

@@ -10,7 +10,8 @@
 namespace ns3
 {
 
-/// A config that cannot be used: what() is "<file>: field "<dotted.path>" <problem>".
+/// A config that cannot be used: what() is "<file>: field "<dotted.path>" <problem>". Values and
+/// keys quoted in messages are cut short (a value may be a megabyte long).
 class JsonConfigError : public std::runtime_error
 {
   public:
@@ -20,8 +21,18 @@ class JsonConfigError : public std::runtime_error
     }
 };
 
-/// Parses a JSON file; a missing file or invalid JSON is a JsonConfigError naming the file.
+/// Parses a JSON config file with wdmoe::llm::ReadJsonFile: a missing file, one that is not a
+/// regular file, invalid JSON, a number beyond a double, a key twice in one object or nesting
+/// deeper than wdmoe::llm::kMaxJsonDepth is a JsonConfigError naming the file.
 nlohmann::json ReadJsonConfigFile(const std::string& path);
+/// The same, keeping objects in file order (a sweep's axes).
+nlohmann::ordered_json ReadOrderedJsonConfigFile(const std::string& path);
+/// A value from the command line (source, such as "file: --set key", starts every message):
+/// JSON when the text is JSON, checked as a file is (depth, duplicate keys), else the text as
+/// a string ("fdd"), which must be valid UTF-8.
+nlohmann::json ParseJsonConfigValue(const std::string& source, const std::string& text);
+/// A string from a config for a message: quoted, cut to about 80 characters.
+std::string QuoteForMessage(const std::string& text);
 
 /// Typed, checked access to one JSON object of a config file. Every error names the file and
 /// the dotted path of the field ("cell.bandwidth_mhz") and says what was expected.

@@ -29,8 +29,8 @@ ReadPreset(const JsonConfigReader& root, const std::string& field, const std::st
     {
         root.Fail(field,
                   "must be one of " + PresetList() +
-                      ", a {\"preset\": ...} object or an object of dimensions, got \"" + name +
-                      "\"");
+                      ", a {\"preset\": ...} object or an object of dimensions, got " +
+                      QuoteForMessage(name));
     }
     return CostModel::FromPreset(name);
 }
@@ -50,8 +50,8 @@ ReadPresetObject(const JsonConfigReader& object)
         {
             object.Fail("layers",
                         "must be a number of layers or \"routed\" (price only the routed "
-                        "model's layers), got \"" +
-                            layers.get<std::string>() + "\"");
+                        "model's layers), got " +
+                            QuoteForMessage(layers.get<std::string>()));
         }
         priced.routedLayersOnly = true;
     }

@@ -2,6 +2,7 @@
 
 #include "confidence-interval.h"
 #include "json-config.h"
+#include "json-input.h"
 #include "policy-comparison.h"
 #include "result-files.h"
 #include "wdmoe-scenario.h"
@@ -11,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <fstream>
+#include <iomanip>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -50,6 +52,30 @@ ReadWhole(const std::string& path)
     return text.str();
 }
 
+/// The summary figures of one point's summary.json as sweep.csv cells (from policy_name on).
+/// The summary's cells of a sweep.csv row, from policy_name to kl_divergence (an older
+/// summary without KL leaves that cell empty).
+std::string
+SummaryCells(const nlohmann::json& s)
+{
+    const nlohmann::json& l = s.at("latency_ms");
+    const nlohmann::json& prefetch = s.at("prefetch_accuracy");
+    std::ostringstream cells;
+    cells.precision(9);
+    cells << Cell(s.at("policy").at("name")) << "," << s.at("decode_tokens").get<int>() << ","
+          << l.at("mean").get<double>() << "," << l.at("p50").get<double>() << ","
+          << l.at("p95").get<double>() << "," << l.at("p99").get<double>() << ","
+          << s.at("experts_per_token_layer").get<double>() << ","
+          << s.at("cache_hit_rate").get<double>() << ","
+          << (prefetch.is_number() ? std::to_string(prefetch.get<double>()) : std::string())
+          << "," << s.at("perplexity").get<double>() << ",";
+    if (s.contains("kl_divergence_from_topk"))
+    {
+        cells << s["kl_divergence_from_topk"].get<double>();
+    }
+    return cells.str();
+}
+
 } // namespace
 
 std::vector<std::string>
@@ -74,6 +100,70 @@ SweepPoint::Describe() const
     return text;
 }
 
+namespace
+{
+
+/// The number of points of the axes' cartesian product, or cap + 1 once it passes cap (the
+/// product of 9 axes of 10 values does not fit any budget, and may not fit 64 bits).
+std::size_t
+ProductSize(const nlohmann::ordered_json& axes, std::size_t cap)
+{
+    std::size_t count = 1;
+    for (const auto& [key, values] : axes.items())
+    {
+        count *= values.size();
+        if (count > cap)
+        {
+            return cap + 1;
+        }
+    }
+    return count;
+}
+
+/// The axes' cartesian product, the first axis varying slowest.
+std::vector<SweepPoint>
+ExpandAxes(const nlohmann::ordered_json& axes)
+{
+    std::vector<SweepPoint> points(1);
+    for (const auto& [key, values] : axes.items())
+    {
+        std::vector<SweepPoint> product;
+        product.reserve(points.size() * values.size());
+        for (const SweepPoint& partial : points)
+        {
+            for (const auto& value : values)
+            {
+                SweepPoint p = partial;
+                p.fields.push_back({key, nlohmann::json::parse(value.dump())});
+                product.push_back(std::move(p));
+            }
+        }
+        points = std::move(product);
+    }
+    return points;
+}
+
+/// Applies a point's fields to the base scenario and checks the result; any error names the
+/// sweep file and the point.
+void
+CheckPoint(const Sweep& sweep,
+           const nlohmann::json& base,
+           const SweepPoint& point,
+           const std::string& which)
+{
+    try
+    {
+        ScenarioConfig::FromJson(sweep.baseConfig, base, point.Sets()).Validate();
+    }
+    catch (const std::exception& e)
+    {
+        throw JsonConfigError(sweep.file + ": " + which + " (" +
+                              wdmoe::llm::CutForMessage(point.Describe(), 200) + "): " + e.what());
+    }
+}
+
+} // namespace
+
 Sweep
 Sweep::Load(const std::string& path)
 {
@@ -81,96 +171,126 @@ Sweep::Load(const std::string& path)
     sweep.file = path;
     const nlohmann::json json = ReadJsonConfigFile(path);
     const JsonConfigReader root(path, json);
-    root.AllowOnly({"description", "base", "axes", "points"});
+    root.AllowOnly({"description", "base", "axes", "points", "max_points"});
     root.String("description", "");
     sweep.baseConfig = root.PathRelativeToFile(root.String("base"));
+    const std::size_t cap =
+        std::size_t(root.Integer("max_points", kDefaultMaxSweepPoints, 1, kMaxSweepPoints));
     if (json.contains("axes") == json.contains("points"))
     {
         root.Fail("axes", "or \"points\" is required (exactly one of them)");
     }
-    if (json.contains("axes"))
+    nlohmann::json base;
+    try
     {
-        const nlohmann::json& axes = json["axes"];
-        if (!axes.is_object() || axes.empty())
-        {
-            root.Fail("axes", "must be an object of dotted config paths to lists of values");
-        }
-        // nlohmann::json keeps object keys sorted; the file order is the order written.
-        const nlohmann::ordered_json ordered =
-            nlohmann::ordered_json::parse(ReadWhole(path))["axes"];
-        sweep.points.push_back(SweepPoint());
-        for (const auto& [key, values] : ordered.items())
-        {
-            if (!values.is_array() || values.empty())
-            {
-                root.Fail("axes." + key, "must be a non-empty list of values");
-            }
-            sweep.axes.push_back(key);
-            std::vector<SweepPoint> product;
-            for (const SweepPoint& partial : sweep.points)
-            {
-                for (const auto& value : values)
-                {
-                    SweepPoint p = partial;
-                    p.fields.push_back({key, nlohmann::json::parse(value.dump())});
-                    product.push_back(p);
-                }
-            }
-            sweep.points = product;
-        }
+        base = ReadJsonConfigFile(sweep.baseConfig);
     }
-    else
+    catch (const JsonConfigError& e)
     {
-        const nlohmann::ordered_json list =
-            nlohmann::ordered_json::parse(ReadWhole(path))["points"];
-        if (!list.is_array() || list.empty())
-        {
-            root.Fail("points", "must be a non-empty list of objects of dotted paths to values");
-        }
-        for (std::size_t i = 0; i < list.size(); ++i)
-        {
-            const std::string field = "points[" + std::to_string(i) + "]";
-            if (!list[i].is_object() || list[i].empty())
-            {
-                root.Fail(field, "must be a non-empty object of dotted config paths to values");
-            }
-            SweepPoint p;
-            std::vector<std::string> keys;
-            for (const auto& [key, value] : list[i].items())
-            {
-                p.fields.push_back({key, nlohmann::json::parse(value.dump())});
-                keys.push_back(key);
-            }
-            if (i == 0)
-            {
-                sweep.axes = keys;
-            }
-            else if (keys != sweep.axes)
-            {
-                root.Fail(field, "must set the same paths as points[0], in the same order");
-            }
-            sweep.points.push_back(p);
-        }
+        root.Fail("base", std::string("names a scenario that cannot be read: ") + e.what());
     }
-    // Every point, checked now: a sweep fails before it runs anything.
-    if (IsPolicyComparison(sweep.baseConfig))
+    if (base.is_object() && base.contains("policies"))
     {
         root.Fail("base", "names a policy comparison; a sweep's base is one scenario");
     }
+    // nlohmann::json keeps object keys sorted; the file order is the order written.
+    const nlohmann::ordered_json ordered = ReadOrderedJsonConfigFile(path);
+    if (json.contains("axes"))
+    {
+        sweep.LoadAxes(root, ordered["axes"], base, cap);
+    }
+    else
+    {
+        sweep.LoadPoints(root, ordered["points"], cap);
+    }
+    // Every point, checked now: a sweep fails before it runs anything.
     for (std::size_t i = 0; i < sweep.points.size(); ++i)
     {
-        const SweepPoint& p = sweep.points[i];
-        try
-        {
-            ScenarioConfig::Load(sweep.baseConfig, p.Sets()).Validate();
-        }
-        catch (const JsonConfigError& e)
-        {
-            throw JsonConfigError(path + ": point " + std::to_string(i) + " (" + p.Describe() +
-                                  "): " + e.what());
-        }
+        CheckPoint(sweep, base, sweep.points[i], "point " + std::to_string(i));
     }
     return sweep;
+}
+
+void
+Sweep::LoadAxes(const JsonConfigReader& root,
+                const nlohmann::ordered_json& spec,
+                const nlohmann::json& base,
+                std::size_t cap)
+{
+    if (!spec.is_object() || spec.empty())
+    {
+        root.Fail("axes", "must be an object of dotted config paths to lists of values");
+    }
+    // Every axis is checked before the product is formed: its values, then its path (a point
+    // of every axis's first value reaches each path), then the number of points.
+    SweepPoint first;
+    for (const auto& [key, values] : spec.items())
+    {
+        if (!values.is_array() || values.empty())
+        {
+            root.Fail("axes." + key, "must be a non-empty list of values");
+        }
+        axes.push_back(key);
+        first.fields.push_back({key, nlohmann::json::parse(values.front().dump())});
+    }
+    CheckPoint(*this, base, first, "the first value of every axis");
+    if (ProductSize(spec, cap) > cap)
+    {
+        std::string sizes;
+        double product = 1;
+        for (const auto& [key, values] : spec.items())
+        {
+            sizes += (sizes.empty() ? "" : " x ") + std::to_string(values.size());
+            product *= double(values.size());
+        }
+        std::ostringstream total;
+        total << std::setprecision(3) << product;
+        root.Fail("axes",
+                  "make " + sizes + " = " + total.str() + " points, more than max_points (" +
+                      std::to_string(cap) +
+                      "): split the sweep, or raise \"max_points\" (at most " +
+                      std::to_string(kMaxSweepPoints) + ")");
+    }
+    points = ExpandAxes(spec);
+}
+
+void
+Sweep::LoadPoints(const JsonConfigReader& root, const nlohmann::ordered_json& list, std::size_t cap)
+{
+    if (!list.is_array() || list.empty())
+    {
+        root.Fail("points", "must be a non-empty list of objects of dotted paths to values");
+    }
+    if (list.size() > cap)
+    {
+        root.Fail("points",
+                  "has " + std::to_string(list.size()) + " points, more than max_points (" +
+                      std::to_string(cap) + "): split the sweep, or raise \"max_points\"");
+    }
+    for (std::size_t i = 0; i < list.size(); ++i)
+    {
+        const std::string field = "points[" + std::to_string(i) + "]";
+        if (!list[i].is_object() || list[i].empty())
+        {
+            root.Fail(field, "must be a non-empty object of dotted config paths to values");
+        }
+        SweepPoint p;
+        std::vector<std::string> keys;
+        for (const auto& [key, value] : list[i].items())
+        {
+            p.fields.push_back({key, nlohmann::json::parse(value.dump())});
+            keys.push_back(key);
+        }
+        if (i == 0)
+        {
+            axes = keys;
+        }
+        else if (keys != axes)
+        {
+            root.Fail(field, "must set the same paths as points[0], in the same order");
+        }
+        points.push_back(p);
+    }
 }
 
 std::string
@@ -232,15 +352,23 @@ ReadPointSummaries(const Sweep& sweep)
     std::vector<nlohmann::json> summaries;
     for (std::size_t i = 0; i < sweep.points.size(); ++i)
     {
-        const std::string dir = sweep.PointDirectory(i);
-        const std::string text = ReadWhole(dir + "/summary.json");
-        nlohmann::json s = nlohmann::json::parse(text, nullptr, false);
-        if (text.empty() || s.is_discarded() || !s.contains("latency_ms"))
+        const std::string file = sweep.PointDirectory(i) + "/summary.json";
+        const std::string text = ReadWhole(file);
+        try
         {
-            throw std::runtime_error(dir + "/summary.json: missing or malformed (point " +
-                                     std::to_string(i) + ")");
+            if (text.empty())
+            {
+                throw std::runtime_error("the file is missing or empty");
+            }
+            summaries.push_back(
+                wdmoe::llm::ParseJsonInput(file, text.data(), text.data() + text.size()));
+            SummaryCells(summaries.back()); // every field a row needs is there
         }
-        summaries.push_back(std::move(s));
+        catch (const std::exception& e)
+        {
+            throw std::runtime_error(file + ": missing or malformed (point " + std::to_string(i) +
+                                     "): " + e.what());
+        }
     }
     return summaries;
 }
@@ -357,23 +485,12 @@ MergeSweepCsv(const Sweep& sweep)
            "kl_divergence\n";
     for (std::size_t i = 0; i < sweep.points.size(); ++i)
     {
-        const nlohmann::json& s = summaries[i];
         csv << i;
         for (const auto& field : sweep.points[i].fields)
         {
             csv << "," << Cell(field.second);
         }
-        const auto& l = s["latency_ms"];
-        csv << "," << sweep.PointDirectory(i) << "," << Cell(s["policy"]["name"]) << ","
-            << s["decode_tokens"].get<int>() << "," << l["mean"].get<double>() << ","
-            << l["p50"].get<double>() << "," << l["p95"].get<double>() << ","
-            << l["p99"].get<double>() << "," << s["experts_per_token_layer"].get<double>() << ","
-            << s["cache_hit_rate"].get<double>() << ","
-            << (s["prefetch_accuracy"].is_number()
-                    ? std::to_string(s["prefetch_accuracy"].get<double>())
-                    : std::string())
-            << "," << s["perplexity"].get<double>() << ","
-            << Number(s.value("kl_divergence_from_topk", std::nan(""))) << "\n";
+        csv << "," << sweep.PointDirectory(i) << "," << SummaryCells(summaries[i]) << "\n";
     }
     return csv.str();
 }

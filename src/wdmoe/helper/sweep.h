@@ -12,6 +12,14 @@
 namespace ns3
 {
 
+class JsonConfigReader;
+
+/// The most points a sweep may have unless its file raises "max_points" (checked before the
+/// points are formed: the product of 9 axes of 10 values is 10^9 points).
+constexpr long long kDefaultMaxSweepPoints = 10000;
+/// The most "max_points" may allow.
+constexpr long long kMaxSweepPoints = 100000;
+
 /// One point: the fields it sets, in axis order (dotted path, JSON value).
 struct SweepPoint
 {
@@ -33,7 +41,10 @@ struct Sweep
     /// Reads a sweep file: {"base": "scenario.json" (relative to the sweep file), and either
     /// "axes": {"dotted.path": [values...], ...} (their cartesian product, the first axis
     /// varying slowest) or "points": [{"dotted.path": value, ...}, ...] (every point setting the
-    /// same paths), "description": optional}. Every point is applied to the base config and
+    /// same paths), "description" and "max_points" (default kDefaultMaxSweepPoints) optional}.
+    /// Before the product is formed, every axis's values are checked to be a list, a point of
+    /// every axis's first value is checked (so every path is known), and the number of points
+    /// is checked against max_points. Then every point is applied to the base config and
     /// checked before anything runs; errors are JsonConfigError naming the sweep file, the
     /// point and the field.
     static Sweep Load(const std::string& path);
@@ -46,6 +57,15 @@ struct Sweep
     /// rank i % rankCount, so every point has exactly one runner and the shares differ by at
     /// most one point. One runner (rankCount 1) takes them all.
     std::vector<std::size_t> PointsOfRank(int rank, int rankCount) const;
+
+  private:
+    void LoadAxes(const JsonConfigReader& root,
+                  const nlohmann::ordered_json& spec,
+                  const nlohmann::json& base,
+                  std::size_t cap);
+    void LoadPoints(const JsonConfigReader& root,
+                    const nlohmann::ordered_json& list,
+                    std::size_t cap);
 };
 
 /// True when a point's folder holds its whole result for exactly this point: summary.json

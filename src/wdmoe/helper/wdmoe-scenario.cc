@@ -2,16 +2,19 @@
 
 #include "cache-allocation.h"
 #include "calibration.h"
+#include "cell-mobility.h"
 #include "compute-profile.h"
 #include "confidence-interval.h"
 #include "cost-model.h"
 #include "expert-placement.h"
 #include "gating.h"
 #include "json-config.h"
+#include "json-input.h"
 #include "mixtral-model.h"
 #include "model-config.h"
 #include "moe-inference-app.h"
 #include "result-files.h"
+#include "scenario-warnings.h"
 #include "tokenizer.h"
 #include "wdmoe-channel.h"
 
@@ -21,10 +24,8 @@
 #include "ns3/log.h"
 #include "ns3/mobility-model.h"
 #include "ns3/node-container.h"
-#include "ns3/object-factory.h"
 #include "ns3/pointer.h"
 #include "ns3/random-variable-stream.h"
-#include "ns3/rectangle.h"
 #include "ns3/rng-seed-manager.h"
 #include "ns3/simulator.h"
 
@@ -98,15 +99,12 @@ ApplyConfigSets(nlohmann::json& config, const std::vector<std::string>& sets, co
         const auto eq = set.find('=');
         if (eq == std::string::npos || eq == 0)
         {
-            throw JsonConfigError("--set expects dotted.key=value, got \"" + set + "\"");
+            throw JsonConfigError("--set expects dotted.key=value, got " + QuoteForMessage(set));
         }
         const std::string key = set.substr(0, eq);
         const std::string text = set.substr(eq + 1);
-        nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
-        if (value.is_discarded())
-        {
-            value = text; // not JSON: a plain string such as fdd
-        }
+        // JSON when it is JSON (checked like a file), else a plain string such as fdd.
+        const nlohmann::json value = ParseJsonConfigValue(path + ": --set " + key, text);
         nlohmann::json* node = &config;
         std::size_t begin = 0;
         while (true)
@@ -115,8 +113,9 @@ ApplyConfigSets(nlohmann::json& config, const std::vector<std::string>& sets, co
             const std::string part = key.substr(begin, dot - begin);
             if (part.empty() || !node->is_object())
             {
-                throw JsonConfigError(path + ": --set " + set + ": \"" + key.substr(0, dot) +
-                                      "\" is not a path of objects in the config");
+                throw JsonConfigError(path + ": --set " + QuoteForMessage(set) + ": " +
+                                      QuoteForMessage(key.substr(0, dot)) +
+                                      " is not a path of objects in the config");
             }
             if (dot == std::string::npos)
             {
@@ -170,7 +169,8 @@ ScenarioConfig::FromJson(const std::string& path,
     c.dtype = model.String("dtype", "");
     if (!c.dtype.empty() && c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16")
     {
-        model.Fail("dtype", "must be \"f32\", \"bf16\" or \"f16\", got \"" + c.dtype + "\"");
+        model.Fail("dtype",
+                   "must be \"f32\", \"bf16\" or \"f16\", got " + QuoteForMessage(c.dtype));
     }
     c.threads = int(model.Integer("threads", 1, 0, 256));
 
@@ -453,15 +453,7 @@ ScenarioConfig::Validate() const
                           std::to_string(devices) + " devices (0-based)");
         }
     }
-    TypeId mobilityType;
-    if (mobility != "static" && (!TypeId::LookupByNameFailSafe(mobility, &mobilityType) ||
-                                 !mobilityType.IsChildOf(MobilityModel::GetTypeId())))
-    {
-        root.Fail("cell.mobility",
-                  "must be \"static\" or an ns-3 mobility model TypeId name "
-                  "(e.g. \"ns3::RandomWalk2dMobilityModel\"), got \"" +
-                      mobility + "\"");
-    }
+    CheckCellMobility(root, "cell.mobility", mobility);
     const auto names = ComputeProfile::AvailableNames(profilesDir);
     for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),
                                       std::make_pair("devices.profile", deviceProfile)})
@@ -474,8 +466,8 @@ ScenarioConfig::Validate() const
                 list += (list.empty() ? "" : ", ") + n;
             }
             root.Fail(field,
-                      "names no profile in " + profilesDir + " (available: " + list + "), got \"" +
-                          name + "\"");
+                      "names no profile in " + profilesDir + " (available: " + list + "), got " +
+                          QuoteForMessage(name));
         }
     }
 }
@@ -588,28 +580,14 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     angle->SetAttribute("Max", DoubleValue(2 * M_PI));
     radius2->SetStream(stream++);
     angle->SetStream(stream++);
-    ObjectFactory mobilityFactory;
-    mobilityFactory.SetTypeId(c.mobility == "static" ? "ns3::ConstantPositionMobilityModel"
-                                                     : c.mobility);
     std::vector<Ptr<MobilityModel>> deviceMobility;
     for (int i = 0; i < c.devices; ++i)
     {
-        Ptr<MobilityModel> m = mobilityFactory.Create<MobilityModel>();
+        Ptr<MobilityModel> m = CreateCellMobility(c.mobility);
         const double r = std::sqrt(radius2->GetValue());
         const double a = angle->GetValue();
-        if (c.mobility != "static")
-        {
-            // Random walks stay inside the square around the cell.
-            TypeId::AttributeInformation info;
-            if (m->GetInstanceTypeId().LookupAttributeByName("Bounds", &info))
-            {
-                m->SetAttribute(
-                    "Bounds",
-                    RectangleValue(Rectangle(-c.radiusM, c.radiusM, -c.radiusM, c.radiusM)));
-            }
-            stream += m->AssignStreams(stream);
-        }
-        m->SetPosition(Vector(r * std::cos(a), r * std::sin(a), 1.5));
+        // Moving devices stay inside the square around the cell.
+        PlaceInCell(m, c.radiusM, Vector(r * std::cos(a), r * std::sin(a), 1.5), stream);
         deviceNodes.Get(i)->AggregateObject(m);
         deviceMobility.push_back(m);
     }
@@ -674,6 +652,11 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     }
     const ExpertPlacement placement =
         c.placement == "min-cost" ? PlaceMinCost(problem) : PlaceRoundRobin(problem);
+    std::vector<std::string> warnings = model->Notes();
+    for (const std::string& w : FailureWarnings(c.failures, placement))
+    {
+        warnings.push_back(w);
+    }
     // Memory slots per layer: each layer's LRU holds at most the experts the device hosts there.
     std::vector<std::vector<int>> slotsOf(c.devices);
     for (int i = 0; i < c.devices; ++i)
@@ -738,6 +721,12 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     const double wallSeconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
     const double simulatedSeconds = Simulator::Now().GetSeconds();
+    if (!channel->HistoryError().empty())
+    {
+        const std::string why = channel->HistoryError();
+        Simulator::Destroy();
+        root.Fail("cell.coherence_time_ms", "is too short for this run: " + why);
+    }
     const std::vector<TokenRecord> records = app->Records();
     const std::vector<LayerStats> perLayer = app->PerLayer();
     const bool finished = app->Finished();
@@ -752,7 +741,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     std::vector<double> latencyMs;
     double nll = 0;
     double kl = 0;
-    long long agree = 0, dropped = 0, empty = 0, hits = 0, misses = 0;
+    long long agree = 0, dropped = 0, droppedDecode = 0, empty = 0, hits = 0, misses = 0;
     double bsMs = 0, dlMs = 0, loadMs = 0, computeMs = 0, ulMs = 0, waitMs = 0;
     std::ostringstream csv;
     csv << "index,phase,request,position,tokens_fed,start_s,latency_ms,bs_compute_ms,"
@@ -781,6 +770,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
         if (r.phase == "decode")
         {
             ++decodes;
+            droppedDecode += r.expertsDropped;
             latencyMs.push_back(r.latency.GetSeconds() * 1e3);
             bsMs += r.bsCompute.GetSeconds() * 1e3;
             dlMs += r.downlink.GetSeconds() * 1e3;
@@ -899,6 +889,9 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
         decode.tokenLayers && c.selection != "all" ? double(joint) / decode.tokenLayers : 0.0;
     s["per_layer"] = layers;
     s["experts_dropped"] = dropped;
+    s["experts_dropped_prefill"] = dropped - droppedDecode;
+    s["experts_dropped_decode"] = droppedDecode;
+    s["warnings"] = warnings;
     s["empty_token_layers"] = empty;
     s["cache_hit_rate"] =
         decode.cacheHits + decode.cacheMisses

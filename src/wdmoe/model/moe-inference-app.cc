@@ -199,8 +199,13 @@ MoeInferenceApp::StartApplication()
             << m_policy.stragglerLayerScale.size() << " for " << layers << " layers) or none");
     m_layerStats.assign(layers, LayerStats());
     m_prediction.assign(layers, {});
-    m_cache = std::make_unique<KvCache>(m_model->NewCache());
-    m_referenceCache = std::make_unique<KvCache>(m_model->NewCache());
+    // The caches hold what the first window feeds (the prompt, then one token per further
+    // scored token) or a context's worth when the text needs more windows: a short run of a
+    // long-context model allocates no cache of the whole context.
+    const int capacity =
+        int(std::min<long long>(context, (long long)m_promptTokens + m_scoredTokens));
+    m_cache = std::make_unique<KvCache>(m_model->NewCache(capacity));
+    m_referenceCache = std::make_unique<KvCache>(m_model->NewCache(capacity));
     m_nextToken = 0;
     m_scored = 0;
     StartPass();

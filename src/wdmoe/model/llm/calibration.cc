@@ -88,7 +88,7 @@ CalibrateSensitivity(MixtralModel& model,
     std::vector<double> deltaSum(layers, 0.0);
     std::vector<double> w2SqSum(layers, 0.0);
     long long scored = 0;
-    KvCache cache = model.NewCache(window);
+    KvCache cache = model.NewCache(LongestWindow(windows));
     std::vector<float> logits;
     std::vector<double> baseline, dropped;
     SecondWeightRecorder recorder(layers);
@@ -156,7 +156,9 @@ ProfileRouting(MixtralModel& model,
     std::vector<long long> runs(layers, 0);
     std::vector<std::vector<long long>> counts(layers, std::vector<long long>(experts, 0));
     RoutingProfile profile;
-    KvCache cache = model.NewCache(window);
+    // Every window is at most `window` tokens and at most the text.
+    KvCache cache = model.NewCache(
+        int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(window), tokens.size()))));
     std::vector<RoutingDecision> decisions(1);
     RoutingDecision& decision = decisions[0];
     RoutingDecision prediction;

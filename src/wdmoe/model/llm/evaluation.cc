@@ -83,6 +83,17 @@ ScoringWindows(std::size_t tokenCount, int window, std::int64_t maxTokens)
     return windows;
 }
 
+int
+LongestWindow(const std::vector<TokenWindow>& windows)
+{
+    int longest = 1;
+    for (const TokenWindow& w : windows)
+    {
+        longest = std::max(longest, w.length);
+    }
+    return longest;
+}
+
 void
 ScoreWindow(MixtralModel& model,
             KvCache& cache,
@@ -118,7 +129,7 @@ EvaluateTokens(MixtralModel& model, const std::vector<int>& ids, const EvalOptio
     EvalResult result;
     double nllSum = 0.0;
     std::int64_t correct = 0;
-    KvCache cache = model.NewCache(window);
+    KvCache cache = model.NewCache(LongestWindow(windows));
     std::vector<float> logits;
     std::vector<double> nll;
     for (const TokenWindow& win : windows)
@@ -164,7 +175,11 @@ GenerateGreedy(MixtralModel& model,
         throw std::invalid_argument("generation needs a non-empty prompt");
     }
     const int vocab = model.Config().vocabSize;
-    KvCache cache = model.NewCache();
+    // The prompt and the continuation, within the context: a short run of a long-context
+    // model needs no cache of the whole context.
+    const long long needed = (long long)prompt.size() + std::max(tokens, 0);
+    KvCache cache =
+        model.NewCache(int(std::min<long long>(needed, model.Config().maxPositionEmbeddings)));
     if (int(prompt.size()) > cache.Capacity())
     {
         throw std::invalid_argument("prompt of " + std::to_string(prompt.size()) +

@@ -52,6 +52,10 @@ struct TokenWindow
 /// Throws std::invalid_argument for a window below 2 or a text of fewer than 2 tokens.
 std::vector<TokenWindow> ScoringWindows(std::size_t tokenCount, int window, std::int64_t maxTokens);
 
+/// The longest of the windows (at least 1): the KV cache a pass over them needs, however long
+/// the model's context is.
+int LongestWindow(const std::vector<TokenWindow>& windows);
+
 /// Runs ids[0, n) as one prefill from an empty cache (cleared here) and writes the NLL (nats)
 /// of each of the n - 1 next-token predictions into nll; the logits (n x vocab) stay in logits
 /// for callers that want more of them.

@@ -1,16 +1,14 @@
 #include "gating.h"
 
 #include "file-io.h"
-#include "safetensors.h" // LoadError
+#include "json-input.h"
 
 #include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
 namespace wdmoe
@@ -184,24 +182,14 @@ SensitivityTable
 SensitivityTable::Load(const std::string& modelDir, int layers)
 {
     const std::string file = SensitivityPath(modelDir);
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
+    std::error_code missing;
+    if (!std::filesystem::exists(file, missing))
     {
         throw LoadError(file,
                         "cannot open the file (write it with ./wdmoe calibrate " + modelDir +
                             " TEXT_FILE)");
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    Json root;
-    try
-    {
-        root = Json::parse(text.str());
-    }
-    catch (const Json::exception& e)
-    {
-        throw LoadError(file, std::string("not valid JSON: ") + e.what());
-    }
+    const Json root = ReadJsonFile(file);
     if (!root.is_object())
     {
         throw LoadError(file, "must be a JSON object, got " + DescribeJson(root));

@@ -1,5 +1,7 @@
 #include "mixtral-model.h"
 
+#include "finite-values.h"
+#include "memory-budget.h"
 #include "safetensors.h"
 #include "thread-pool.h"
 
@@ -87,6 +89,9 @@ SoftmaxInPlace(float* x, int n)
 std::vector<float>
 Widen(const TensorView& t, DType storage)
 {
+    RequireMemory(t.file + ": tensor \"" + t.name + "\" " + t.ShapeString() + " in float32",
+                  std::uint64_t(t.Numel()) * sizeof(float));
+    RequireFinite(t, 0, std::size_t(t.Numel()));
     std::vector<float> out(std::size_t(t.Numel()));
     ToF32(t.dtype, t.data, out.data(), out.size());
     if (storage != DType::F32 && storage != t.dtype)
@@ -150,7 +155,15 @@ MixtralModel::Load(const std::string& modelDir, const LoadOptions& options)
     model->m_isa = options.isa;
     model->m_pool = std::make_unique<ThreadPool>(options.threads);
     model->m_store = std::make_shared<WeightStore>(WeightStore::Open(modelDir));
-    model->LoadWeights(*model->m_store, options);
+    try
+    {
+        model->LoadWeights(*model->m_store, options);
+    }
+    catch (const std::bad_alloc&)
+    {
+        // RequireMemory checked each tensor; this is the allocator disagreeing.
+        throw LoadError(modelDir, "out of memory while loading the weights");
+    }
     return model;
 }
 
@@ -188,10 +201,13 @@ MixtralModel::LoadWeights(const WeightStore& store, const LoadOptions& options)
     auto expertMatrix =
         [this](const TensorView& t, std::size_t offsetElements, std::size_t count) -> const void* {
         const std::uint8_t* src = t.data + offsetElements * DTypeSize(t.dtype);
+        RequireFinite(t, offsetElements, count);
         if (t.dtype == m_dtype)
         {
             return src;
         }
+        RequireMemory(t.file + ": tensor \"" + t.name + "\" in " + DTypeName(m_dtype),
+                      count * (sizeof(float) + DTypeSize(m_dtype)));
         std::vector<float> wide(count);
         ToF32(t.dtype, src, wide.data(), count);
         m_ownedExperts.emplace_back(count * DTypeSize(m_dtype));
@@ -280,9 +296,35 @@ MixtralModel::NewCache(int capacity) const
     {
         capacity = m_config.maxPositionEmbeddings;
     }
-    return KvCache(m_config.numHiddenLayers,
-                   capacity,
-                   m_config.numKeyValueHeads * m_config.headDim);
+    const int window = m_config.slidingWindow;
+    if (window > 0 && capacity > window)
+    {
+        throw LoadError(m_dir + "/config.json",
+                        "field \"sliding_window\" is " + std::to_string(window) +
+                            ", shorter than this run's window of " + std::to_string(capacity) +
+                            " tokens: the engine does not implement sliding-window attention "
+                            "(use windows of at most " +
+                            std::to_string(window) + " tokens)");
+    }
+    const int kvWidth = m_config.numKeyValueHeads * m_config.headDim;
+    const std::string what = "a KV cache of " + std::to_string(capacity) + " tokens (" +
+                             std::to_string(m_config.numHiddenLayers) + " layers, " +
+                             std::to_string(kvWidth) + " keys and values each per token)";
+    RequireMemory(what, 2 * std::uint64_t(m_config.numHiddenLayers) * capacity * kvWidth * 4);
+    try
+    {
+        return KvCache(m_config.numHiddenLayers, capacity, kvWidth);
+    }
+    catch (const std::bad_alloc&)
+    {
+        throw std::runtime_error(what + ": out of memory");
+    }
+}
+
+std::vector<std::string>
+MixtralModel::Notes() const
+{
+    return m_store->Notes();
 }
 
 const ExpertWeights&

@@ -84,8 +84,13 @@ class MixtralModel
 
     int Threads() const;
 
-    /// A cache for up to capacity tokens (default: max_position_embeddings).
+    /// A cache for up to capacity tokens (default: max_position_embeddings); size it by the
+    /// tokens a run needs. Throws LoadError naming config.json's sliding_window when capacity
+    /// exceeds it, and std::runtime_error naming the size when the machine lacks the memory.
     KvCache NewCache(int capacity = 0) const;
+
+    /// One line per tensor the weights loader skipped (dtypes the engine does not read).
+    std::vector<std::string> Notes() const;
 
     /// Runs n tokens at positions cache.Length() .. cache.Length() + n - 1 (n = 1 is decode,
     /// n > 1 is prefill), appends them to the cache and writes logits[n][vocab] (logits may

@@ -2,13 +2,11 @@
 // buffers and check tensor shapes without re-validating.
 #include "model-config.h"
 
-#include "safetensors.h" // LoadError
+#include "json-input.h"
 
 #include <climits>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 namespace wdmoe
 {
@@ -71,6 +69,30 @@ class Reader
         return j->get<double>();
     }
 
+    /// A field the engine implements for one value only: absent, null or that value.
+    void OnlyValue(const char* key, const std::string& supported, const std::string& what) const
+    {
+        const Json* j = Find(key);
+        if (j != nullptr && (!j->is_string() || j->get<std::string>() != supported))
+        {
+            throw Fail(key,
+                       "is " + DescribeJson(*j) + ", but the engine implements " + what + " \"" +
+                           supported + "\" only");
+        }
+    }
+
+    /// A field the engine does not implement at all: absent or null only.
+    void NullOnly(const char* key, const std::string& what) const
+    {
+        const Json* j = Find(key);
+        if (j != nullptr)
+        {
+            throw Fail(key,
+                       "is " + DescribeJson(*j) + ", but the engine does not implement " + what +
+                           " (only null is accepted)");
+        }
+    }
+
     bool OptionalBool(const char* key, bool fallback) const
     {
         const Json* j = Find(key);
@@ -130,28 +152,34 @@ class Reader
     const Json& m_root;
 };
 
+/// The fields that change the forward pass beyond the dimensions: what the engine does not
+/// implement is refused by name rather than ignored (a gelu model would score as if silu).
+void
+ReadArchitecture(const Reader& r, ModelConfig& c)
+{
+    r.OnlyValue("model_type", "mixtral", "the architecture");
+    r.OnlyValue("hidden_act", "silu", "the expert activation");
+    r.NullOnly("rope_scaling", "RoPE scaling");
+    r.NullOnly("quantization_config", "quantized weights");
+    c.slidingWindow = r.OptionalPositiveInt("sliding_window", 0);
+    c.rmsNormEps = r.OptionalPositiveNumber("rms_norm_eps", c.rmsNormEps);
+    c.ropeTheta = r.OptionalPositiveNumber("rope_theta", c.ropeTheta);
+    // theta^(-2i/d) are the rotation frequencies: a base at or below 1 makes them grow with i,
+    // and 1e-300 overflows them to infinity (NaN logits).
+    if (!(c.ropeTheta > 1 && c.ropeTheta <= 1e12))
+    {
+        throw r.Fail("rope_theta",
+                     "must be a number in (1, 1e12] (RoPE's base; Mixtral uses 1e6), got " +
+                         DescribeJson(*r.Find("rope_theta")));
+    }
+}
+
 } // namespace
 
 ModelConfig
 ModelConfig::Load(const std::string& configJsonPath)
 {
-    std::ifstream in(configJsonPath, std::ios::binary);
-    if (!in)
-    {
-        throw LoadError(configJsonPath, "cannot open the file");
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string text = ss.str();
-    Json root;
-    try
-    {
-        root = Json::parse(text);
-    }
-    catch (const Json::exception& e)
-    {
-        throw LoadError(configJsonPath, std::string("not valid JSON: ") + e.what());
-    }
+    const Json root = ReadJsonFile(configJsonPath);
     if (!root.is_object())
     {
         throw LoadError(configJsonPath, "must be a JSON object, got " + DescribeJson(root));
@@ -159,6 +187,7 @@ ModelConfig::Load(const std::string& configJsonPath)
 
     const Reader r(configJsonPath, root);
     ModelConfig c;
+    ReadArchitecture(r, c);
     c.modelType = r.OptionalString("model_type", c.modelType);
     c.vocabSize = r.RequiredPositiveInt("vocab_size");
     c.hiddenSize = r.RequiredPositiveInt("hidden_size");
@@ -169,8 +198,6 @@ ModelConfig::Load(const std::string& configJsonPath)
     c.numLocalExperts = r.RequiredPositiveInt("num_local_experts");
     c.numExpertsPerTok = r.RequiredPositiveInt("num_experts_per_tok");
     c.maxPositionEmbeddings = r.RequiredPositiveInt("max_position_embeddings");
-    c.rmsNormEps = r.OptionalPositiveNumber("rms_norm_eps", c.rmsNormEps);
-    c.ropeTheta = r.OptionalPositiveNumber("rope_theta", c.ropeTheta);
     c.tieWordEmbeddings = r.OptionalBool("tie_word_embeddings", c.tieWordEmbeddings);
     c.torchDtype = r.OptionalString("torch_dtype", "");
 

@@ -25,11 +25,17 @@ struct ModelConfig
     double rmsNormEps = 1e-5;
     double ropeTheta = 1e6;
     bool tieWordEmbeddings = false;
+    /// Sliding-window attention span; 0 when null or absent (attend to the whole context). The
+    /// engine attends to the whole window it is given, so a run's windows must not be longer.
+    int slidingWindow = 0;
     std::string torchDtype; ///< as written, informational
 
-    /// Reads and checks config.json: every required dimension present, an integer and > 0;
-    /// heads divisible by kv heads; top-k in [1, experts]; eps > 0; theta > 0. Errors are
-    /// wdmoe::llm::LoadError naming the file and the field.
+    /// Reads and checks config.json (ReadJsonFile: no key twice, bounded depth): every required
+    /// dimension present, an integer and > 0; heads divisible by kv heads; top-k in [1,
+    /// experts]; eps > 0; theta in (1, 1e12]. Fields that would change the forward pass in ways
+    /// the engine does not implement are refused by name: model_type other than "mixtral",
+    /// hidden_act other than "silu", a non-null rope_scaling or quantization_config. Errors
+    /// are wdmoe::llm::LoadError naming the file and the field.
     static ModelConfig Load(const std::string& configJsonPath);
 };
 

@@ -7,12 +7,14 @@
 #include "ns3/log.h"
 #include "ns3/node.h"
 #include "ns3/pointer.h"
+#include "ns3/simulator.h"
 #include "ns3/three-gpp-propagation-loss-model.h"
 #include "ns3/trace-source-accessor.h"
 
 #include <cmath>
 #include <gsl/gsl_sf_expint.h>
 #include <limits>
+#include <sstream>
 
 namespace ns3
 {
@@ -23,9 +25,6 @@ NS_OBJECT_ENSURE_REGISTERED(WdmoeChannel);
 
 namespace
 {
-
-/// Above this many fading blocks per link a query is refused (8 bytes each are kept).
-constexpr uint64_t kMaxFadingBlocks = 50000000;
 
 double
 DbToLinear(double db)
@@ -317,6 +316,12 @@ WdmoeChannel::PathGainDb(uint32_t dev)
     return lossGainDb + shadowDb;
 }
 
+const std::string&
+WdmoeChannel::HistoryError() const
+{
+    return m_historyError;
+}
+
 double
 WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
 {
@@ -328,9 +333,20 @@ WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
     NS_ABORT_MSG_IF(now.IsStrictlyNegative(), "WdmoeChannel::FadingGain: negative time");
     const uint64_t block = static_cast<uint64_t>(now.GetTimeStep()) /
                            static_cast<uint64_t>(m_coherenceTime.GetTimeStep());
-    NS_ABORT_MSG_IF(block >= kMaxFadingBlocks,
-                    "WdmoeChannel::FadingGain: block " << block << " exceeds " << kMaxFadingBlocks
-                                                       << "; use a longer CoherenceTime");
+    if (block >= kMaxFadingBlocksPerLink)
+    {
+        std::ostringstream why;
+        why << "at " << now.GetSeconds() << " s of simulated time a link is in fading block "
+            << block << " of CoherenceTime " << m_coherenceTime.GetSeconds() << " s, past the "
+            << kMaxFadingBlocksPerLink
+            << " blocks a link keeps: use a longer CoherenceTime (or a shorter run)";
+        if (m_historyError.empty())
+        {
+            m_historyError = why.str();
+            Simulator::Stop(); // after this event: the rest of the run would be void
+        }
+        return 1.0;
+    }
     const int d = dir == DOWNLINK ? 0 : 1;
     std::vector<double>& blocks = link.fadingBlocks[d];
     while (blocks.size() <= block)
@@ -430,6 +446,10 @@ WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double band
         const Time blockEnd = TimeStep((t.GetTimeStep() / step + 1) * step);
         const double rate = rateAt(t);
         const double blockBits = rate * (blockEnd - t).GetSeconds();
+        if (!m_historyError.empty())
+        {
+            return blockEnd - start; // past the fading history: the run is stopped and void
+        }
         if (blockBits >= remaining)
         {
             return t + Seconds(remaining / rate) - start;

@@ -14,10 +14,16 @@
 #include "ns3/traced-callback.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ns3
 {
+
+/// The fading blocks one link and direction keeps (8 bytes each, 80 MB in all). A query past
+/// them stops the simulation (Simulator::Stop) and sets WdmoeChannel::HistoryError: the run is
+/// too long for its CoherenceTime, and its results must be discarded.
+constexpr uint64_t kMaxFadingBlocksPerLink = 10000000;
 
 /**
  * \ingroup wdmoe
@@ -143,6 +149,12 @@ class WdmoeChannel : public Object
      *         fading is disabled
      */
     double FadingGain(uint32_t dev, Direction dir, Time now);
+
+    /// Empty, or why the simulation was stopped: a query past kMaxFadingBlocksPerLink (then
+    /// FadingGain returned 1 and every later result of the run is void). An exception thrown
+    /// through ns-3's event loop would leak the event that runs, so the caller checks this
+    /// after Simulator::Run instead.
+    const std::string& HistoryError() const;
 
     /**
      * \param dev the device index
@@ -273,6 +285,7 @@ class WdmoeChannel : public Object
     std::vector<DeviceLink> m_links;                           ///< by device index
     double m_shadowingSigmaDb;                                 ///< our shadowing sigma (dB)
     Time m_coherenceTime;                                      ///< fading block length
+    std::string m_historyError;                                ///< see HistoryError
     bool m_fadingEnabled;                                      ///< Rayleigh block fading on?
     double m_bsTxPowerDbm;        ///< BS power over the whole band (dBm)
     double m_deviceTxPowerDbm;    ///< device power (dBm)
