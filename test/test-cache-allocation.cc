@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <memory>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -255,6 +256,29 @@ TEST_CASE("cache: ExpertMemory keeps an LRU per layer", "[policy]")
     CHECK_THROWS_AS(mem.Use(0, 0, Seconds(0), MilliSeconds(-1)), std::invalid_argument);
     CHECK_THROWS_AS(ExpertMemory({1, -1}), std::invalid_argument);
     CHECK(ExpertMemory().Layers() == 0);
+}
+
+TEST_CASE("cache: a copied ExpertMemory is an LRU of its own", "[policy]")
+{
+    // A memory is filled (a warm start), then copied into the device that uses it, and the
+    // original goes away: the copy must keep its own order, and its capacity.
+    const Time load = MilliSeconds(10);
+    std::unique_ptr<ExpertMemory> original = std::make_unique<ExpertMemory>(std::vector<int>{2});
+    original->Preload(0, 1);
+    original->Preload(0, 2);
+    ExpertMemory copy(*original);
+    ExpertMemory assigned;
+    assigned = *original;
+    original.reset();
+    for (ExpertMemory* mem : {&copy, &assigned})
+    {
+        CHECK(mem->Contents(0) == std::vector<int>{2, 1});
+        CHECK(mem->Use(0, 1, Seconds(1), load).resident); // 1 becomes most recent
+        CHECK(mem->Contents(0) == std::vector<int>{1, 2});
+        CHECK_FALSE(mem->Use(0, 3, Seconds(1), load).resident); // evicts 2, the least recent
+        CHECK(mem->Contents(0) == std::vector<int>{3, 1});
+        CHECK_FALSE(mem->Contains(0, 2));
+    }
 }
 
 TEST_CASE("cache: ExpertMemory's storage reader serialises loads", "[policy]")

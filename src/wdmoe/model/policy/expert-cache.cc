@@ -16,6 +16,35 @@ ExpertCache::ExpertCache(int capacity)
     }
 }
 
+ExpertCache::ExpertCache(const ExpertCache& other)
+    : m_capacity(other.m_capacity),
+      m_order(other.m_order)
+{
+    Reindex();
+}
+
+ExpertCache&
+ExpertCache::operator=(const ExpertCache& other)
+{
+    if (this != &other)
+    {
+        m_capacity = other.m_capacity;
+        m_order = other.m_order;
+        Reindex();
+    }
+    return *this;
+}
+
+void
+ExpertCache::Reindex()
+{
+    m_where.clear();
+    for (auto it = m_order.begin(); it != m_order.end(); ++it)
+    {
+        m_where[*it] = it;
+    }
+}
+
 bool
 ExpertCache::Contains(int layer, int expert) const
 {

@@ -22,6 +22,12 @@ class ExpertCache
 
     /// capacity >= 0; 0 means nothing stays in memory (every use is a load).
     explicit ExpertCache(int capacity = 0);
+    /// A copy has its own index into its own list (the default copy would keep iterators into
+    /// the original's list, and every later touch would splice the original's nodes).
+    ExpertCache(const ExpertCache& other);
+    ExpertCache& operator=(const ExpertCache& other);
+    ExpertCache(ExpertCache&&) = default;
+    ExpertCache& operator=(ExpertCache&&) = default;
 
     int Capacity() const { return m_capacity; }
 
@@ -36,6 +42,9 @@ class ExpertCache
     std::vector<Key> Contents() const;
 
   private:
+    /// Rebuilds m_where from m_order.
+    void Reindex();
+
     int m_capacity;
     std::list<Key> m_order; ///< most recently used first
     std::map<Key, std::list<Key>::iterator> m_where;
