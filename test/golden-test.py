@@ -83,6 +83,17 @@ def differences(golden, fresh):
     return lines
 
 
+def drop_timing(folder):
+    """Removes "timing" from every summary.json (the pinned copies hold no wall times)."""
+    for rel in result_files(folder):
+        if rel.endswith("summary.json"):
+            path = os.path.join(folder, rel)
+            summary = without_timing(path)
+            with open(path, "w") as f:
+                json.dump(summary, f, indent=2)
+                f.write("\n")
+
+
 def keep_results_only(folder):
     """Removes everything but summary.json and tokens.csv (figures, tables, logs)."""
     keep = set(result_files(folder))
@@ -113,6 +124,7 @@ def main():
             if update:
                 shutil.rmtree(golden, ignore_errors=True)
                 shutil.copytree(fresh, golden)
+                drop_timing(golden)
                 print("updated: %s (%d files)" % (name, len(result_files(golden))))
                 continue
             lines = differences(golden, fresh)

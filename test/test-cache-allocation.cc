@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <vector>

@@ -17,6 +17,7 @@
 #include "wdmoe-scenario.h"
 
 #include "ns3/callback.h"
+#include "ns3/config.h"
 #include "ns3/mobility-model.h"
 #include "ns3/node-list.h"
 #include "ns3/node.h"
@@ -239,8 +240,13 @@ struct Traces
         };
         REQUIRE(app->TraceConnectWithoutContext("ExpertDispatch", into(&Token::dispatch)));
         REQUIRE(app->TraceConnectWithoutContext("ExpertReturn", into(&Token::back)));
-        REQUIRE(app->TraceConnectWithoutContext("CacheMiss", into(&Token::miss)));
-        REQUIRE(app->TraceConnectWithoutContext("PrefetchHint", into(&Token::hint)));
+        // Misses and hinted loads happen on the devices: their applications' trace sources.
+        Config::ConnectWithoutContext(
+            "/NodeList/*/ApplicationList/*/$ns3::ExpertDeviceApp/CacheMiss",
+            into(&Token::miss));
+        Config::ConnectWithoutContext(
+            "/NodeList/*/ApplicationList/*/$ns3::ExpertDeviceApp/Prefetch",
+            into(&Token::hint));
         REQUIRE(app->TraceConnectWithoutContext(
             "TokenLatency",
             Callback<void, uint32_t, Time>([this](uint32_t, Time latency) {
@@ -1150,7 +1156,7 @@ TEST_CASE("policies: a comparison runs each entry on the same cell over R runs a
     f.config["devices"]["warm_cache"] = false;
     f.config["devices"]["memory_fraction"] = 0.02; // 3 slots of the 64 GB Orin: 2 + 1
     f.config["devices"]["storage_slots"] = 4;
-    f.config["cell"]["fading"] = true; // runs differ in their fading draws
+    f.config["cell"]["fading"] = true;         // runs differ in their fading draws
     f.config["policy"] = {{"wlr_theta", 1e6}}; // what every entry starts from
     f.config["policies"] = {{{"name", "wlr, top-1"}, {"selection", "wlr"}},
                             {{"name", "top-2"}},

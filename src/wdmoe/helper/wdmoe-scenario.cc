@@ -6,10 +6,13 @@
 #include "compute-profile.h"
 #include "confidence-interval.h"
 #include "cost-model.h"
+#include "expert-device-app.h"
 #include "expert-placement.h"
 #include "gating.h"
 #include "json-config.h"
 #include "json-input.h"
+#include "latency-predictor.h"
+#include "link-transport.h"
 #include "mixtral-model.h"
 #include "model-config.h"
 #include "moe-inference-app.h"
@@ -92,7 +95,9 @@ TextStart(const ScenarioConfig& c)
 } // namespace
 
 void
-ApplyConfigSets(nlohmann::json& config, const std::vector<std::string>& sets, const std::string& path)
+ApplyConfigSets(nlohmann::json& config,
+                const std::vector<std::string>& sets,
+                const std::string& path)
 {
     for (const std::string& set : sets)
     {
@@ -616,8 +621,26 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     }
     stream += channel->AssignStreams(stream);
 
-    // Devices, placement (over the layers and experts of the model that routes) and caches. A
-    // device hosts up to storage_slots experts on storage and keeps memorySlots in memory.
+    // The transport between the BS and the devices: the closed-form link on the band plan.
+    Ptr<LinkTransport> transport = CreateObject<LinkTransport>();
+    transport->SetAttribute("MinRate", DoubleValue(c.minRateBps));
+    transport->SetChannel(channel, band);
+
+    // An expert application on every device node. A device hosts up to storage_slots experts
+    // on storage and keeps memorySlots in memory.
+    std::vector<Ptr<ExpertDeviceApp>> deviceApps;
+    for (int i = 0; i < c.devices; ++i)
+    {
+        Ptr<ExpertDeviceApp> device = CreateObject<ExpertDeviceApp>();
+        device->SetTransport(transport, uint32_t(i));
+        device->SetCosts(deviceProfile, cost);
+        deviceNodes.Get(i)->AddApplication(device);
+        device->SetStartTime(Seconds(0));
+        deviceApps.push_back(device);
+    }
+    const LatencyPredictor predictor(channel, band, cost, deviceApps);
+
+    // Placement (over the layers and experts of the model that routes) and caches.
     const int memorySlots =
         int(std::floor(c.memoryFraction * deviceProfile.memoryBytes / cost.ExpertBytes()));
     const int hostSlots = c.storageSlots > 0 ? c.storageSlots : memorySlots;
@@ -625,17 +648,10 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     problem.layers = mc.numHiddenLayers;
     problem.experts = mc.numLocalExperts;
     problem.replicas = c.replicas;
-    std::vector<ExpertDevice> devices(c.devices);
-    const double share = band.dlHz / c.devices;
     for (int i = 0; i < c.devices; ++i)
     {
-        devices[i].channelIndex = uint32_t(i);
-        devices[i].profile = deviceProfile;
         problem.deviceCapacity.push_back(std::min(hostSlots, problem.layers * problem.experts));
-        const double bits = cost.HiddenStateBits(1);
-        problem.deviceCost.push_back(bits / channel->DownlinkRate(i, share, Seconds(0)) +
-                                     cost.ExpertSeconds(deviceProfile, 1) +
-                                     bits / channel->UplinkRate(i, share, Seconds(0)));
+        problem.deviceCost.push_back(predictor.EqualShareRoundTrip(uint32_t(i), 1, Seconds(0)));
     }
     if (hostSlots * c.devices < problem.layers * problem.experts)
     {
@@ -688,28 +704,28 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
         {
             slotsOf[i] = AllocateSlotsUniform(hosted, memorySlots);
         }
-        devices[i].memory = ExpertMemory(slotsOf[i]);
+        ExpertMemory memory(slotsOf[i]);
         if (c.warmCache)
         {
             for (const auto& [layer, expert] : placement.ExpertsOn(i))
             {
-                devices[i].memory.Preload(layer, expert);
+                memory.Preload(layer, expert);
             }
         }
+        deviceApps[i]->SetMemory(memory);
     }
 
     Ptr<MoeInferenceApp> app = CreateObject<MoeInferenceApp>();
     app->SetAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
-    app->SetAttribute("MinRate", DoubleValue(c.minRateBps));
     app->SetModel(model);
     app->SetWorkload(tokens, c.promptTokens, c.scoredTokens);
-    app->SetCell(channel, band, devices, placement);
+    app->SetCell(transport, deviceApps, placement, predictor);
     app->SetCosts(cost, bsProfile);
     app->SetPolicy(policy);
     bsNode.Get(0)->AddApplication(app);
     for (const auto& f : c.failures)
     {
-        app->ScheduleSwitchOff(uint32_t(f.device), Seconds(f.atS));
+        deviceApps[f.device]->ScheduleSwitchOff(Seconds(f.atS));
     }
     app->SetStartTime(Seconds(0));
     if (beforeRun)
@@ -803,8 +819,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                          {"d_ff", mc.intermediateSize},
                          {"dtype", wdmoe::llm::DTypeName(model->WeightDType())}};
     s["model_priced"] = cost.ToJson();
-    s["model_priced"]["priced_layers"] =
-        c.pricedModel.routedLayersOnly ? "routed" : "all";
+    s["model_priced"]["priced_layers"] = c.pricedModel.routedLayersOnly ? "routed" : "all";
     s["layers_in_latency"] = mc.numHiddenLayers;
     s["latency_covers"] = PricedModel::CoverageText(mc.numHiddenLayers, cost.layers);
     s["cell"] = {{"devices", c.devices},

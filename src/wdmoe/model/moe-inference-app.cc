@@ -35,12 +35,10 @@ struct MoeInferenceApp::Work
     bool returned = false;
     bool lost = false;
     std::vector<std::pair<int, int>> items; ///< (token, expert) pairs it serves
-    std::vector<int> experts;               ///< distinct experts, in dispatch order
-    std::vector<int> tokensOf;              ///< tokens routed to each of experts
-    int uniqueTokens = 0;                   ///< distinct tokens carried on the air
-    double dlHz = 0;
-    double ulHz = 0;
-    Time downlink, queue, load, compute, uplink;
+    DeviceWork plan;                        ///< its experts and tokens
+    ExpertRequestPtr request;               ///< what was sent (null: nothing)
+    Time sentAt;
+    Time downlink, uplink;
 };
 
 TypeId
@@ -58,13 +56,6 @@ MoeInferenceApp::GetTypeId()
                           TimeValue(Seconds(0)),
                           MakeTimeAccessor(&MoeInferenceApp::m_deadline),
                           MakeTimeChecker(Seconds(0)))
-            .AddAttribute("MinRate",
-                          "Coverage floor (bit/s): a device whose downlink or uplink rate on "
-                          "its slice is below it at dispatch is out of coverage and its "
-                          "experts are dropped.",
-                          DoubleValue(0.0),
-                          MakeDoubleAccessor(&MoeInferenceApp::m_minRateBps),
-                          MakeDoubleChecker<double>(0.0))
             .AddTraceSource("TokenLatency",
                             "A token (or prefill) finished: its index and latency",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_tokenLatencyTrace),
@@ -77,18 +68,14 @@ MoeInferenceApp::GetTypeId()
                             "An expert's output reached the BS: layer, expert, device",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_returnTrace),
                             "ns3::MoeInferenceApp::ExpertTracedCallback")
-            .AddTraceSource("CacheMiss",
-                            "A device loaded an expert from storage: layer, expert, device",
-                            MakeTraceSourceAccessor(&MoeInferenceApp::m_cacheMissTrace),
-                            "ns3::MoeInferenceApp::ExpertTracedCallback")
             .AddTraceSource("ExpertDropped",
                             "A dispatched expert was lost (deadline, switch-off, coverage): "
                             "layer, expert, device",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_droppedTrace),
                             "ns3::MoeInferenceApp::ExpertTracedCallback")
             .AddTraceSource("PrefetchHint",
-                            "A prefetch hint reached a device, which starts loading the expert: "
-                            "layer, expert, device",
+                            "A prefetch hint left for a device that holds the predicted expert "
+                            "outside its memory: layer, expert, device",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_hintTrace),
                             "ns3::MoeInferenceApp::ExpertTracedCallback");
     return tid;
@@ -104,7 +91,9 @@ MoeInferenceApp::DoDispose()
     m_cache.reset();
     m_referenceCache.reset();
     m_model.reset();
-    m_channel = nullptr;
+    m_transport = nullptr;
+    m_devices.clear();
+    m_work.clear();
     Application::DoDispose();
 }
 
@@ -131,16 +120,20 @@ MoeInferenceApp::SetWorkload(const std::vector<int>& tokens, int promptTokens, i
 }
 
 void
-MoeInferenceApp::SetCell(Ptr<WdmoeChannel> channel,
-                         const BandPlan& band,
-                         std::vector<ExpertDevice> devices,
-                         const ExpertPlacement& placement)
+MoeInferenceApp::SetCell(Ptr<ExpertTransport> transport,
+                         std::vector<Ptr<ExpertDeviceApp>> devices,
+                         const ExpertPlacement& placement,
+                         const LatencyPredictor& predictor)
 {
-    m_channel = channel;
-    m_band = band;
+    m_transport = transport;
     m_devices = std::move(devices);
     m_placement = placement;
+    m_predictor = predictor;
     m_work.assign(m_devices.size(), Work());
+    for (const Ptr<ExpertDeviceApp>& device : m_devices)
+    {
+        device->SetAnswerCallback(MakeCallback(&MoeInferenceApp::OnAnswer, this));
+    }
 }
 
 void
@@ -157,25 +150,17 @@ MoeInferenceApp::SetPolicy(const InferencePolicy& policy)
 }
 
 void
-MoeInferenceApp::ScheduleSwitchOff(uint32_t device, Time at)
-{
-    NS_ABORT_MSG_IF(device >= m_devices.size(), "no device " << device);
-    m_devices[device].offAt = std::min(m_devices[device].offAt, at);
-    Simulator::Schedule(at - Simulator::Now(), &MoeInferenceApp::OnSwitchOff, this, device);
-}
-
-void
 MoeInferenceApp::StartApplication()
 {
-    NS_ABORT_MSG_IF(!m_model || !m_channel || m_tokens.empty(),
+    NS_ABORT_MSG_IF(!m_model || !m_transport || m_tokens.empty(),
                     "MoeInferenceApp needs SetModel, SetCell and SetWorkload before it starts");
     const int context = m_model->Config().maxPositionEmbeddings;
     NS_ABORT_MSG_IF(m_promptTokens >= context,
                     "prompt of " << m_promptTokens << " tokens leaves no room in a context of "
                                  << context);
-    for (const ExpertDevice& d : m_devices)
+    for (const Ptr<ExpertDeviceApp>& d : m_devices)
     {
-        NS_ABORT_MSG_IF(d.offAt != Time::Max() && !m_deadline.IsStrictlyPositive(),
+        NS_ABORT_MSG_IF(d->HasSwitchOff() && !m_deadline.IsStrictlyPositive(),
                         "a device is switched off but LayerDeadline is 0: the layer would wait "
                         "for it forever");
     }
@@ -266,17 +251,18 @@ MoeInferenceApp::StartLayer()
     Simulator::Schedule(bs, &MoeInferenceApp::DispatchLayer, this);
 }
 
-double
-MoeInferenceApp::PredictedRoundTrip(uint32_t device, int tokens) const
+int
+MoeInferenceApp::DeviceFor(int layer, int expert) const
 {
-    // An equal share of the band among all devices, the channel as it is now.
-    const double share = 1.0 / std::max<std::size_t>(1, m_devices.size());
-    const Time now = Simulator::Now();
-    const uint32_t ch = m_devices[device].channelIndex;
-    const double bits = m_cost.HiddenStateBits(tokens);
-    const double dl = bits / m_channel->DownlinkRate(ch, m_band.dlHz * share, now);
-    const double ul = bits / m_channel->UplinkRate(ch, m_band.ulHz * share, now);
-    return dl + m_cost.ExpertSeconds(m_devices[device].profile, tokens) + ul;
+    // Only replicated experts need a choice (it costs two channel evaluations each).
+    const std::vector<int>& holders = m_placement.Holders(layer, expert);
+    if (holders.size() == 1)
+    {
+        return holders[0];
+    }
+    return ChooseReplica(holders, [this](int device) {
+        return m_predictor.EqualShareRoundTrip(uint32_t(device), 1, Simulator::Now());
+    });
 }
 
 std::vector<uint32_t>
@@ -301,15 +287,15 @@ MoeInferenceApp::BuildWork(const std::vector<RoutingDecision>& decisions,
                 active.push_back(uint32_t(d));
             }
             w.items.push_back({int(i), e});
-            auto it = std::find(w.experts.begin(), w.experts.end(), e);
-            if (it == w.experts.end())
+            auto it = std::find(w.plan.experts.begin(), w.plan.experts.end(), e);
+            if (it == w.plan.experts.end())
             {
-                w.experts.push_back(e);
-                w.tokensOf.push_back(1);
+                w.plan.experts.push_back(e);
+                w.plan.tokensOf.push_back(1);
             }
             else
             {
-                ++w.tokensOf[it - w.experts.begin()];
+                ++w.plan.tokensOf[it - w.plan.experts.begin()];
             }
         }
     }
@@ -320,7 +306,7 @@ MoeInferenceApp::BuildWork(const std::vector<RoutingDecision>& decisions,
         std::vector<bool> tokenSeen(decisions.size(), false);
         for (const auto& item : w.items)
         {
-            w.uniqueTokens += !tokenSeen[item.first];
+            w.plan.tokens += !tokenSeen[item.first];
             tokenSeen[item.first] = true;
         }
     }
@@ -330,37 +316,7 @@ MoeInferenceApp::BuildWork(const std::vector<RoutingDecision>& decisions,
 double
 MoeInferenceApp::PredictDevice(uint32_t device, double share) const
 {
-    // What the BS expects of one device's part of the layer if it gets `share` of the band:
-    // downlink (the channel it knows now, then the expected one), the device's compute queue, loads
-    // it must wait for (its memory state is mirrored at the BS), the expert computations, uplink.
-    const Work& w = m_work[device];
-    const ExpertDevice& dev = m_devices[device];
-    const Time now = Simulator::Now();
-    const uint32_t ch = dev.channelIndex;
-    const double bits = m_cost.HiddenStateBits(w.uniqueTokens);
-    const Time arrive =
-        now +
-        m_channel->PredictTransferTime(ch, WdmoeChannel::DOWNLINK, bits, share * m_band.dlHz, now);
-    const Time loadTime = Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
-    Time t = std::max(arrive, dev.computeFreeAt);
-    Time storageFree = std::max(arrive, dev.memory.StorageFreeAt());
-    for (std::size_t k = 0; k < w.experts.size(); ++k)
-    {
-        const ExpertMemory::Demand d =
-            dev.memory.Peek(m_pass->Layer(), w.experts[k], arrive, loadTime);
-        Time ready = d.readyAt;
-        if (!d.resident)
-        {
-            ready = storageFree + loadTime; // queued behind the loads before it
-            storageFree = ready;
-        }
-        t = std::max(t, ready) + Seconds(m_cost.ExpertSeconds(dev.profile, w.tokensOf[k]));
-    }
-    // The uplink starts after the computation: on the known channel while that is still in
-    // the current coherence block, else at the expected rate.
-    const Time ul =
-        m_channel->PredictTransferTime(ch, WdmoeChannel::UPLINK, bits, share * m_band.ulHz, now, t);
-    return (t + ul - now).GetSeconds();
+    return m_predictor.DeviceRoundTrip(device, m_work[device].plan, m_pass->Layer(), share);
 }
 
 double
@@ -542,42 +498,19 @@ MoeInferenceApp::SendPrefetchHints()
     RoutingDecision predicted;
     wdmoe::llm::TopKDecision(probs.data(), experts, m_model->Config().numExpertsPerTok, predicted);
     m_prediction[next] = predicted.experts;
-    const Time now = Simulator::Now();
     for (int e : predicted.experts)
     {
-        const std::vector<int>& holders = m_placement.Holders(next, e);
-        const int d = holders.size() == 1 ? holders[0] : ChooseReplica(holders, [this](int dev) {
-            return PredictedRoundTrip(dev, 1);
-        });
-        if (m_devices[d].memory.Contains(next, e) || m_devices[d].memory.Slots(next) == 0)
+        const int d = DeviceFor(next, e);
+        const ExpertMemory& memory = m_devices[d]->Memory();
+        if (memory.Contains(next, e) || memory.Slots(next) == 0)
         {
             continue;
         }
-        // A small control message on an equal share of the downlink.
-        const double rate =
-            m_channel->DownlinkRate(m_devices[d].channelIndex, m_band.dlHz / m_devices.size(), now);
         ++m_layerStats[next].hintsSent;
-        Simulator::Schedule(Seconds(m_policy.hintBits / rate),
-                            &MoeInferenceApp::OnHint,
-                            this,
-                            uint32_t(d),
-                            next,
-                            e);
-    }
-}
-
-void
-MoeInferenceApp::OnHint(uint32_t device, int layer, int expert)
-{
-    ExpertDevice& dev = m_devices[device];
-    if (Simulator::Now() >= dev.offAt)
-    {
-        return;
-    }
-    const Time loadTime = Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
-    if (dev.memory.Prefetch(layer, expert, Simulator::Now(), loadTime))
-    {
-        m_hintTrace(uint32_t(layer), uint32_t(expert), device);
+        m_hintTrace(uint32_t(next), uint32_t(e), uint32_t(d));
+        m_transport->SendControl(uint32_t(d),
+                                 m_policy.hintBits,
+                                 MakeCallback(&ExpertDeviceApp::Hint, m_devices[d]).Bind(next, e));
     }
 }
 
@@ -597,12 +530,7 @@ MoeInferenceApp::DispatchLayer()
         m_gating->Decide(m_pass->Request(i), m_decisions[i]);
         for (int e : m_decisions[i].experts)
         {
-            // Only replicated experts need a choice (it costs two channel evaluations each).
-            const std::vector<int>& holders = m_placement.Holders(layer, e);
-            m_deviceOf[i].push_back(holders.size() == 1 ? holders[0]
-                                                        : ChooseReplica(holders, [this](int dev) {
-                                                              return PredictedRoundTrip(dev, 1);
-                                                          }));
+            m_deviceOf[i].push_back(DeviceFor(layer, e));
         }
     }
     if (decode)
@@ -629,37 +557,7 @@ MoeInferenceApp::DispatchLayer()
         }
     }
     const std::vector<uint32_t> active = BuildWork(m_decisions, m_deviceOf);
-    // The BS cannot tell a switched-off device from a slow one: it gets its slice too, and only
-    // the deadline ends the wait for it.
-    const std::vector<double> shares = AllocateShares(active);
-    m_pending = 0;
-    for (std::size_t k = 0; k < active.size(); ++k)
-    {
-        const uint32_t d = active[k];
-        Work& w = m_work[d];
-        w.dlHz = shares[k] * m_band.dlHz;
-        w.ulHz = shares[k] * m_band.ulHz;
-        const uint32_t ch = m_devices[d].channelIndex;
-        for (int e : w.experts)
-        {
-            m_dispatchTrace(layer, e, d);
-        }
-        const double dlRate = m_channel->DownlinkRate(ch, w.dlHz, now);
-        const double ulRate = m_channel->UplinkRate(ch, w.ulHz, now);
-        if (dlRate < m_minRateBps || ulRate < m_minRateBps)
-        {
-            w.lost = true;
-            LoseDevice(d, "out of coverage");
-            continue;
-        }
-        ++m_pending;
-        w.downlink = m_channel->TransferTime(ch,
-                                             WdmoeChannel::DOWNLINK,
-                                             m_cost.HiddenStateBits(w.uniqueTokens),
-                                             w.dlHz,
-                                             now);
-        Simulator::Schedule(w.downlink, &MoeInferenceApp::OnDownlinkDone, this, m_generation, d);
-    }
+    SendRequests(active);
     if (m_deadline.IsStrictlyPositive())
     {
         m_deadlineEvent =
@@ -672,77 +570,55 @@ MoeInferenceApp::DispatchLayer()
 }
 
 void
-MoeInferenceApp::OnDownlinkDone(uint32_t generation, uint32_t device)
+MoeInferenceApp::SendRequests(const std::vector<uint32_t>& active)
 {
-    Work& w = m_work[device];
-    if (generation != m_generation || w.lost || Simulator::Now() >= m_devices[device].offAt)
-    {
-        return; // stale, or the device is gone: nothing comes back (the deadline drops it)
-    }
-    ExpertDevice& dev = m_devices[device];
-    const Time now = Simulator::Now();
-    Time t = std::max(now, dev.computeFreeAt);
-    w.queue = t - now;
+    // The BS cannot tell a switched-off device from a slow one: it gets its slice too, and only
+    // the deadline ends the wait for it.
+    const std::vector<double> shares = AllocateShares(active);
+    m_transport->SetShares(active, shares);
     const int layer = m_pass->Layer();
-    const bool decode = m_current.phase == "decode";
-    const Time loadTime = Seconds(dev.profile.StorageLoadSeconds(m_cost.ExpertBytes()));
-    // Every expert is asked for now (loads queue on the storage reader); each computes when it
-    // is ready and the one before it is done. Waiting for a load is load time.
-    for (std::size_t k = 0; k < w.experts.size(); ++k)
+    m_pending = 0;
+    for (uint32_t d : active)
     {
-        const ExpertMemory::Demand demand = dev.memory.Use(layer, w.experts[k], now, loadTime);
-        if (demand.resident)
+        Work& w = m_work[d];
+        for (int e : w.plan.experts)
         {
-            ++m_current.cacheHits;
-            m_layerStats[layer].cacheHits += decode;
+            m_dispatchTrace(layer, e, d);
         }
-        else
+        if (!m_transport->InCoverage(d))
         {
-            ++m_current.cacheMisses;
-            m_layerStats[layer].cacheMisses += decode;
-            m_cacheMissTrace(layer, w.experts[k], device);
+            w.lost = true;
+            LoseDevice(d, "out of coverage");
+            continue;
         }
-        if (demand.readyAt > t)
-        {
-            w.load += demand.readyAt - t;
-            t = demand.readyAt;
-        }
-        const Time compute = Seconds(m_cost.ExpertSeconds(dev.profile, w.tokensOf[k]));
-        w.compute += compute;
-        t += compute;
+        ++m_pending;
+        w.request = std::make_shared<ExpertRequest>();
+        w.request->layer = layer;
+        w.request->experts = w.plan.experts;
+        w.request->tokensOf = w.plan.tokensOf;
+        w.request->tokens = w.plan.tokens;
+        w.sentAt = Simulator::Now();
+        m_transport->Send(d,
+                          ExpertTransport::DOWNLINK,
+                          m_cost.HiddenStateBits(w.plan.tokens),
+                          MakeCallback(&ExpertDeviceApp::Receive, m_devices[d]).Bind(w.request));
     }
-    dev.computeFreeAt = t;
-    Simulator::Schedule(t - now, &MoeInferenceApp::OnComputeDone, this, generation, device);
 }
 
 void
-MoeInferenceApp::OnComputeDone(uint32_t generation, uint32_t device)
+MoeInferenceApp::OnAnswer(uint32_t device, ExpertRequestPtr request)
 {
     Work& w = m_work[device];
-    if (generation != m_generation || w.lost || Simulator::Now() >= m_devices[device].offAt)
+    if (request != w.request || request->withdrawn)
     {
-        return;
-    }
-    w.uplink = m_channel->TransferTime(m_devices[device].channelIndex,
-                                       WdmoeChannel::UPLINK,
-                                       m_cost.HiddenStateBits(w.uniqueTokens),
-                                       w.ulHz,
-                                       Simulator::Now());
-    Simulator::Schedule(w.uplink, &MoeInferenceApp::OnUplinkDone, this, generation, device);
-}
-
-void
-MoeInferenceApp::OnUplinkDone(uint32_t generation, uint32_t device)
-{
-    Work& w = m_work[device];
-    if (generation != m_generation || w.lost || Simulator::Now() >= m_devices[device].offAt)
-    {
-        return;
+        return; // the BS gave up on it (the deadline dropped it)
     }
     w.returned = true;
-    for (int e : w.experts)
+    w.downlink = request->receivedAt - w.sentAt;
+    w.uplink = Simulator::Now() - request->answeredAt;
+    for (int e : request->experts)
     {
-        m_returnTrace(m_pass->Layer(), e, device);
+        m_returnTrace(request->layer, e, device);
     }
     if (--m_pending == 0)
     {
@@ -756,7 +632,7 @@ MoeInferenceApp::LoseDevice(uint32_t device, const char* reason)
     Work& w = m_work[device];
     NS_LOG_LOGIC("layer " << m_pass->Layer() << ": device " << device << " lost (" << reason
                           << ")");
-    for (int e : w.experts)
+    for (int e : w.plan.experts)
     {
         m_droppedTrace(m_pass->Layer(), e, device);
     }
@@ -776,19 +652,12 @@ MoeInferenceApp::OnDeadline(uint32_t generation)
         if (w.active && !w.returned && !w.lost)
         {
             w.lost = true;
+            w.request->withdrawn = true;
             LoseDevice(d, "deadline");
         }
     }
     m_pending = 0;
     FinishLayer();
-}
-
-void
-MoeInferenceApp::OnSwitchOff(uint32_t device)
-{
-    // Nothing the BS can see: the device's transfers and results stop, and the layer deadline
-    // (required by the config when failures are scheduled) drops its experts.
-    NS_LOG_INFO("device " << device << " switched off");
 }
 
 void
@@ -831,14 +700,25 @@ MoeInferenceApp::FinishLayer()
             }
         }
     }
-    // The layer's critical path: the device that returned last (all parts), else nothing.
+    // What the devices found in their memories, and the layer's critical path: the device that
+    // returned last (all parts), else nothing.
+    const bool decode = m_current.phase == "decode";
+    LayerStats& stats = m_layerStats[m_pass->Layer()];
     const Work* critical = nullptr;
     Time criticalEnd;
     for (const Work& w : m_work)
     {
+        if (w.request)
+        {
+            m_current.cacheHits += w.request->hits;
+            m_current.cacheMisses += w.request->misses;
+            stats.cacheHits += decode ? w.request->hits : 0;
+            stats.cacheMisses += decode ? w.request->misses : 0;
+        }
         if (w.returned)
         {
-            const Time end = w.downlink + w.queue + w.load + w.compute + w.uplink;
+            const ExpertRequest& r = *w.request;
+            const Time end = w.downlink + r.queue + r.load + r.compute + w.uplink;
             if (!critical || end > criticalEnd)
             {
                 critical = &w;
@@ -849,11 +729,12 @@ MoeInferenceApp::FinishLayer()
     Time accounted;
     if (critical)
     {
+        const ExpertRequest& r = *critical->request;
         m_current.downlink += critical->downlink;
-        m_current.load += critical->load;
-        m_current.deviceCompute += critical->compute;
+        m_current.load += r.load;
+        m_current.deviceCompute += r.compute;
         m_current.uplink += critical->uplink;
-        m_current.waiting += critical->queue;
+        m_current.waiting += r.queue;
         accounted = criticalEnd;
     }
     m_current.waiting += (now - m_dispatchAt) - accounted; // e.g. a deadline wait
@@ -903,7 +784,9 @@ MoeInferenceApp::ReferenceLogits(const float* logits, std::vector<float>& refere
         m_referenceLags = false;
     }
     reference.resize(std::size_t(m_passTokens.size()) * m_model->Config().vocabSize);
-    m_model->Forward(*m_referenceCache, m_passTokens.data(), int(m_passTokens.size()),
+    m_model->Forward(*m_referenceCache,
+                     m_passTokens.data(),
+                     int(m_passTokens.size()),
                      reference.data());
     return reference.data();
 }

@@ -4,13 +4,14 @@
 #define WDMOE_MOE_INFERENCE_APP_H
 
 #include "bandwidth-allocation.h"
-#include "bandwidth-slices.h"
 #include "compute-profile.h"
 #include "cost-model.h"
-#include "expert-cache.h"
+#include "expert-device-app.h"
 #include "expert-placement.h"
+#include "expert-request.h"
 #include "expert-selection.h"
-#include "wdmoe-channel.h"
+#include "expert-transport.h"
+#include "latency-predictor.h"
 
 #include "ns3/application.h"
 #include "ns3/event-id.h"
@@ -35,16 +36,6 @@ struct RoutingDecision;
 
 namespace ns3
 {
-
-/// One device that hosts experts, as the BS application sees it.
-struct ExpertDevice
-{
-    uint32_t channelIndex = 0; ///< its index in the WdmoeChannel
-    ComputeProfile profile;
-    ExpertMemory memory;             ///< experts resident in memory, per layer
-    Time computeFreeAt = Seconds(0); ///< the device computes one expert at a time
-    Time offAt = Time::Max();        ///< when it is switched off
-};
 
 /// The run-time policies of the BS (DESIGN.md section 5; doc/wdmoe.rst "Policies"). Gating
 /// decides the candidates per token, selection which of them run (decode steps), allocation
@@ -108,9 +99,10 @@ struct TokenRecord
     bool routedLikeTopK = true; ///< every layer ran exactly the model's own top-k
 };
 
-/// The base-station application: for every token and layer, BS attention + gate time, then per
-/// selected expert downlink -> storage load if not resident -> compute -> uplink, as events; the
-/// layer ends when every expert is back or the deadline passes (missing experts are dropped and
+/// The base-station application: for every token and layer, BS attention + gate time, then the
+/// policies decide the experts and the band split, and every device used gets one
+/// ExpertRequest through the transport (its ExpertDeviceApp loads, computes and answers); the
+/// layer ends when every answer is back or the deadline passes (missing experts are dropped and
 /// the remaining weights renormalised).
 class MoeInferenceApp : public Application
 {
@@ -125,10 +117,12 @@ class MoeInferenceApp : public Application
     /// Teacher forcing over `tokens`: windows of promptTokens prefill + decode steps until the
     /// context is full, until scoredTokens predictions have been scored.
     void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
-    void SetCell(Ptr<WdmoeChannel> channel,
-                 const BandPlan& band,
-                 std::vector<ExpertDevice> devices,
-                 const ExpertPlacement& placement);
+    /// The devices (device d is transport device d and predictor device d), what they host,
+    /// and the BS's latency predictions. Connects itself to the devices' answers.
+    void SetCell(Ptr<ExpertTransport> transport,
+                 std::vector<Ptr<ExpertDeviceApp>> devices,
+                 const ExpertPlacement& placement,
+                 const LatencyPredictor& predictor);
     void SetCosts(const CostModel& cost, const ComputeProfile& bs);
     void SetPolicy(const InferencePolicy& policy);
 
@@ -141,9 +135,6 @@ class MoeInferenceApp : public Application
 
     /// True once every prediction of the workload has been scored.
     bool Finished() const { return m_finished; }
-
-    /// Switches a device off at an absolute simulation time.
-    void ScheduleSwitchOff(uint32_t device, Time at);
 
     typedef void (*TokenTracedCallback)(uint32_t index, Time latency);
     typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
@@ -162,6 +153,7 @@ class MoeInferenceApp : public Application
     std::vector<uint32_t> BuildWork(const std::vector<wdmoe::llm::RoutingDecision>& decisions,
                                     const std::vector<std::vector<int>>& deviceOf);
     std::vector<double> AllocateShares(const std::vector<uint32_t>& active) const;
+    /// The device's part of the current layer with `share` of the band (LatencyPredictor).
     double PredictDevice(uint32_t device, double share) const;
     double PredictLayer(const std::vector<uint32_t>& active,
                         const std::vector<double>& shares) const;
@@ -169,32 +161,29 @@ class MoeInferenceApp : public Application
     double PredictSelection(const std::vector<bool>& keep);
     void SelectExperts();
     void SendPrefetchHints();
-    void OnHint(uint32_t device, int layer, int expert);
-    void OnDownlinkDone(uint32_t generation, uint32_t device);
-    void OnComputeDone(uint32_t generation, uint32_t device);
-    void OnUplinkDone(uint32_t generation, uint32_t device);
+    void SendRequests(const std::vector<uint32_t>& active);
+    void OnAnswer(uint32_t device, ExpertRequestPtr request);
     void OnDeadline(uint32_t generation);
-    void OnSwitchOff(uint32_t device);
     void LoseDevice(uint32_t device, const char* reason);
     void FinishLayer();
     void FinishPass();
     bool RoutesLikeTopK(const std::vector<wdmoe::llm::RoutingDecision>& decisions) const;
     const float* ReferenceLogits(const float* logits, std::vector<float>& reference);
-    double PredictedRoundTrip(uint32_t device, int tokens) const;
+    /// The holder of (layer, expert) the BS sends to: the one replica, or the fastest of several.
+    int DeviceFor(int layer, int expert) const;
 
     // Configuration
     std::shared_ptr<wdmoe::llm::MixtralModel> m_model;
     std::vector<int> m_tokens;
     int m_promptTokens = 0;
     int m_scoredTokens = 0;
-    Ptr<WdmoeChannel> m_channel;
-    BandPlan m_band;
-    std::vector<ExpertDevice> m_devices;
+    Ptr<ExpertTransport> m_transport;
+    std::vector<Ptr<ExpertDeviceApp>> m_devices;
     ExpertPlacement m_placement;
+    LatencyPredictor m_predictor;
     CostModel m_cost;
     ComputeProfile m_bs;
     Time m_deadline;
-    double m_minRateBps = 0;
     InferencePolicy m_policy;
     std::unique_ptr<wdmoe::llm::RoutingPolicy> m_gating;
 
@@ -229,7 +218,6 @@ class MoeInferenceApp : public Application
     TracedCallback<uint32_t, Time> m_tokenLatencyTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_dispatchTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_returnTrace;
-    TracedCallback<uint32_t, uint32_t, uint32_t> m_cacheMissTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_droppedTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_hintTrace;
 };

@@ -1,0 +1,70 @@
+// What the BS expects a device's part of a layer to take: the one prediction behind expert
+// selection, bandwidth allocation, replica choice and placement costs.
+#ifndef WDMOE_LATENCY_PREDICTOR_H
+#define WDMOE_LATENCY_PREDICTOR_H
+
+#include "bandwidth-slices.h"
+#include "cost-model.h"
+#include "expert-device-app.h"
+#include "wdmoe-channel.h"
+
+#include "ns3/nstime.h"
+#include "ns3/ptr.h"
+
+#include <vector>
+
+namespace ns3
+{
+
+/**
+ * \ingroup wdmoe
+ * One device's work in a layer as the BS plans it.
+ */
+struct DeviceWork
+{
+    std::vector<int> experts;  ///< distinct experts, in dispatch order
+    std::vector<int> tokensOf; ///< tokens routed to each of experts
+    int tokens = 0;            ///< distinct tokens carried on the air
+};
+
+/**
+ * \ingroup wdmoe
+ * The BS's latency predictions. It knows the channel of the current coherence block (beyond
+ * it, the expected rate: WdmoeChannel::PredictTransferTime) and mirrors each device's memory
+ * and compute queue.
+ */
+class LatencyPredictor
+{
+  public:
+    LatencyPredictor() = default;
+    LatencyPredictor(Ptr<WdmoeChannel> channel,
+                     const BandPlan& band,
+                     const CostModel& cost,
+                     std::vector<Ptr<ExpertDeviceApp>> devices);
+
+    /**
+     * A round trip of `tokens` tokens through one expert of `device` on an equal share of each
+     * pool among all devices, on the channel as it is at `at`, without queues or loads: the
+     * cost of sending work there (replica choice, placement, hints).
+     */
+    double EqualShareRoundTrip(uint32_t device, int tokens, Time at) const;
+
+    /**
+     * The device's part of layer `layer` if it gets `share` of each pool, from now to its
+     * answer's arrival: downlink, its compute queue, the loads it must wait for (queued on its
+     * storage reader), the computations, uplink.
+     */
+    double DeviceRoundTrip(uint32_t device, const DeviceWork& work, int layer, double share) const;
+
+    uint32_t Devices() const { return uint32_t(m_devices.size()); }
+
+  private:
+    Ptr<WdmoeChannel> m_channel;
+    BandPlan m_band{DuplexMode::SHARED, 0, 0};
+    CostModel m_cost;
+    std::vector<Ptr<ExpertDeviceApp>> m_devices;
+};
+
+} // namespace ns3
+
+#endif

@@ -1,0 +1,100 @@
+#include "link-transport.h"
+
+#include "ns3/double.h"
+#include "ns3/simulator.h"
+
+#include <stdexcept>
+
+namespace ns3
+{
+
+NS_OBJECT_ENSURE_REGISTERED(LinkTransport);
+
+namespace
+{
+
+void
+Deliver(Callback<void> arrived)
+{
+    arrived();
+}
+
+} // namespace
+
+TypeId
+LinkTransport::GetTypeId()
+{
+    static TypeId tid =
+        TypeId("ns3::LinkTransport")
+            .SetParent<ExpertTransport>()
+            .SetGroupName("Wdmoe")
+            .AddConstructor<LinkTransport>()
+            .AddAttribute("MinRate",
+                          "Coverage floor (bit/s): a device whose downlink or uplink rate on "
+                          "its slice is below it is out of coverage.",
+                          DoubleValue(0.0),
+                          MakeDoubleAccessor(&LinkTransport::m_minRateBps),
+                          MakeDoubleChecker<double>(0.0));
+    return tid;
+}
+
+LinkTransport::LinkTransport()
+    : m_minRateBps(0)
+{
+}
+
+void
+LinkTransport::DoDispose()
+{
+    m_channel = nullptr;
+    ExpertTransport::DoDispose();
+}
+
+void
+LinkTransport::SetChannel(Ptr<WdmoeChannel> channel, const BandPlan& band)
+{
+    m_channel = channel;
+    m_band = band;
+    m_share.assign(channel->GetNDevices(), 1.0 / std::max<uint32_t>(1, channel->GetNDevices()));
+}
+
+void
+LinkTransport::SetShares(const std::vector<uint32_t>& devices, const std::vector<double>& shares)
+{
+    for (std::size_t k = 0; k < devices.size(); ++k)
+    {
+        m_share.at(devices[k]) = shares.at(k);
+    }
+}
+
+bool
+LinkTransport::InCoverage(uint32_t device)
+{
+    const Time now = Simulator::Now();
+    const double dl = m_channel->DownlinkRate(device, m_share.at(device) * m_band.dlHz, now);
+    const double ul = m_channel->UplinkRate(device, m_share.at(device) * m_band.ulHz, now);
+    return dl >= m_minRateBps && ul >= m_minRateBps;
+}
+
+void
+LinkTransport::Send(uint32_t device, Direction direction, double bits, Callback<void> arrived)
+{
+    const bool down = direction == DOWNLINK;
+    const Time duration =
+        m_channel->TransferTime(device,
+                                down ? WdmoeChannel::DOWNLINK : WdmoeChannel::UPLINK,
+                                bits,
+                                m_share.at(device) * (down ? m_band.dlHz : m_band.ulHz),
+                                Simulator::Now());
+    Simulator::Schedule(duration, &Deliver, arrived);
+}
+
+void
+LinkTransport::SendControl(uint32_t device, double bits, Callback<void> arrived)
+{
+    const double rate =
+        m_channel->DownlinkRate(device, m_band.dlHz / m_channel->GetNDevices(), Simulator::Now());
+    Simulator::Schedule(Seconds(bits / rate), &Deliver, arrived);
+}
+
+} // namespace ns3
