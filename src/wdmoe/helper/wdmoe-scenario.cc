@@ -20,6 +20,7 @@
 #include "scenario-warnings.h"
 #include "tokenizer.h"
 #include "wdmoe-channel.h"
+#include "wdmoe-stats-collector.h"
 
 #include "ns3/boolean.h"
 #include "ns3/constant-position-mobility-model.h"
@@ -728,6 +729,8 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
         deviceApps[f.device]->ScheduleSwitchOff(Seconds(f.atS));
     }
     app->SetStartTime(Seconds(0));
+    WdmoeStatsCollector stats(mc.numHiddenLayers);
+    stats.Connect();
     if (beforeRun)
     {
         beforeRun(app);
@@ -743,8 +746,6 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
         Simulator::Destroy();
         root.Fail("cell.coherence_time_ms", "is too short for this run: " + why);
     }
-    const std::vector<TokenRecord> records = app->Records();
-    const std::vector<LayerStats> perLayer = app->PerLayer();
     const bool finished = app->Finished();
     Simulator::Destroy();
     if (!finished)
@@ -752,60 +753,8 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
         throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
     }
 
-    // Results.
+    // Results, from the statistics the collector made of the trace sources.
     ScenarioResult result;
-    std::vector<double> latencyMs;
-    double nll = 0;
-    double kl = 0;
-    long long agree = 0, dropped = 0, droppedDecode = 0, empty = 0, hits = 0, misses = 0;
-    double bsMs = 0, dlMs = 0, loadMs = 0, computeMs = 0, ulMs = 0, waitMs = 0;
-    std::ostringstream csv;
-    csv << "index,phase,request,position,tokens_fed,start_s,latency_ms,bs_compute_ms,"
-           "downlink_ms,load_ms,device_compute_ms,uplink_ms,waiting_ms,experts_run,"
-           "experts_dropped,empty_layers,cache_hits,cache_misses,nll,agrees_with_topk,kl\n";
-    csv << std::setprecision(9);
-    int decodes = 0;
-    for (std::size_t i = 0; i < records.size(); ++i)
-    {
-        const TokenRecord& r = records[i];
-        csv << i << "," << r.phase << "," << r.request << "," << r.position << "," << r.tokensFed
-            << "," << r.start.GetSeconds() << "," << r.latency.GetSeconds() * 1e3 << ","
-            << r.bsCompute.GetSeconds() * 1e3 << "," << r.downlink.GetSeconds() * 1e3 << ","
-            << r.load.GetSeconds() * 1e3 << "," << r.deviceCompute.GetSeconds() * 1e3 << ","
-            << r.uplink.GetSeconds() * 1e3 << "," << r.waiting.GetSeconds() * 1e3 << ","
-            << r.expertsRun << "," << r.expertsDropped << "," << r.emptyLayers << "," << r.cacheHits
-            << "," << r.cacheMisses << "," << r.nll << "," << (r.agreesWithTopK ? 1 : 0) << ","
-            << r.kl << "\n";
-        nll += r.nll;
-        kl += r.kl;
-        agree += r.agreesWithTopK;
-        dropped += r.expertsDropped;
-        empty += r.emptyLayers;
-        hits += r.cacheHits;
-        misses += r.cacheMisses;
-        if (r.phase == "decode")
-        {
-            ++decodes;
-            droppedDecode += r.expertsDropped;
-            latencyMs.push_back(r.latency.GetSeconds() * 1e3);
-            bsMs += r.bsCompute.GetSeconds() * 1e3;
-            dlMs += r.downlink.GetSeconds() * 1e3;
-            loadMs += r.load.GetSeconds() * 1e3;
-            computeMs += r.deviceCompute.GetSeconds() * 1e3;
-            ulMs += r.uplink.GetSeconds() * 1e3;
-            waitMs += r.waiting.GetSeconds() * 1e3;
-        }
-    }
-    const double n = double(records.size());
-    const double d = std::max(1, decodes);
-    double mean = 0;
-    for (double v : latencyMs)
-    {
-        mean += v / d;
-    }
-    const auto percentile = [&latencyMs](double p) {
-        return latencyMs.empty() ? 0.0 : Quantile(latencyMs, p / 100.0);
-    };
     nlohmann::ordered_json& s = result.summary;
     s["config"] = c.file;
     s["config_echo"] = c.echo;
@@ -829,50 +778,10 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                  {"expert_memory_slots_per_device", memorySlots},
                  {"expert_storage_slots_per_device", hostSlots},
                  {"placement", c.placement}};
-    s["tokens_scored"] = records.size();
+    s["tokens_scored"] = stats.Tokens().size();
     s["text_start_token"] = textStart;
     s["workload_purpose"] = c.tuning ? "tuning" : "evaluation";
-    s["decode_tokens"] = decodes;
-    s["latency_ms"] = {{"mean", mean},
-                       {"p50", percentile(50)},
-                       {"p95", percentile(95)},
-                       {"p99", percentile(99)}};
-    s["latency_breakdown_ms"] = {{"bs_compute", bsMs / d},
-                                 {"downlink", dlMs / d},
-                                 {"load", loadMs / d},
-                                 {"device_compute", computeMs / d},
-                                 {"uplink", ulMs / d},
-                                 {"waiting", waitMs / d}};
-    // Policies act on decode steps: experts, cache and prefetch figures are over decode
-    // token-layers (tokens.csv has every pass).
-    LayerStats decode;
-    long long joint = 0;
-    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-    for (std::size_t l = 0; l < perLayer.size(); ++l)
-    {
-        const LayerStats& ls = perLayer[l];
-        decode.tokenLayers += ls.tokenLayers;
-        decode.expertsRun += ls.expertsRun;
-        decode.singleExpert += ls.singleExpert;
-        decode.predicted += ls.predicted;
-        decode.predictable += ls.predictable;
-        decode.cacheHits += ls.cacheHits;
-        decode.cacheMisses += ls.cacheMisses;
-        const auto ratio = [](long long a, long long b) -> nlohmann::ordered_json {
-            return b ? nlohmann::ordered_json(double(a) / double(b)) : nlohmann::ordered_json();
-        };
-        layers.push_back({{"layer", l},
-                          {"experts_per_token", ratio(ls.expertsRun, ls.tokenLayers)},
-                          {"single_expert_rate", ratio(ls.singleExpert, ls.tokenLayers)},
-                          {"cache_hit_rate", ratio(ls.cacheHits, ls.cacheHits + ls.cacheMisses)},
-                          {"prefetch_accuracy", ratio(ls.predicted, ls.predictable)},
-                          {"prefetch_hints", ls.hintsSent},
-                          {"memory_slots_device0", slotsOf.empty() ? 0 : slotsOf[0][l]}});
-    }
-    for (const TokenRecord& r : records)
-    {
-        joint += r.phase == "decode" ? r.jointIterations : 0;
-    }
+    stats.Latency(s);
     s["policy"] = {{"name", policy.name},
                    {"gating", c.gating},
                    {"adaptive_threshold", policy.adaptiveThreshold},
@@ -892,37 +801,14 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;
     }
-    s["experts_per_token_layer"] =
-        decode.tokenLayers ? double(decode.expertsRun) / decode.tokenLayers : 0.0;
-    s["single_expert_rate"] =
-        decode.tokenLayers ? double(decode.singleExpert) / decode.tokenLayers : 0.0;
-    s["prefetch_accuracy"] =
-        decode.predictable
-            ? nlohmann::ordered_json(double(decode.predicted) / double(decode.predictable))
-            : nlohmann::ordered_json();
-    s["selection_rounds_per_layer"] =
-        decode.tokenLayers && c.selection != "all" ? double(joint) / decode.tokenLayers : 0.0;
-    s["per_layer"] = layers;
-    s["experts_dropped"] = dropped;
-    s["experts_dropped_prefill"] = dropped - droppedDecode;
-    s["experts_dropped_decode"] = droppedDecode;
-    s["warnings"] = warnings;
-    s["empty_token_layers"] = empty;
-    s["cache_hit_rate"] =
-        decode.cacheHits + decode.cacheMisses
-            ? double(decode.cacheHits) / double(decode.cacheHits + decode.cacheMisses)
-            : 1.0;
-    s["cache_hit_rate_all_passes"] = hits + misses ? double(hits) / double(hits + misses) : 1.0;
-    s["nll_per_token"] = nll / n;
-    s["perplexity"] = std::exp(nll / n);
-    s["top1_agreement_with_topk"] = agree / n;
-    s["kl_divergence_from_topk"] = kl / n;
+    stats.Decode(s, slotsOf.empty() ? std::vector<int>() : slotsOf[0], c.selection != "all");
+    stats.DropsAndAccuracy(s, warnings);
     // The only field that differs between two runs of the same config: how long it took.
     s["timing"] = {{"simulated_s", simulatedSeconds},
                    {"wall_s", wallSeconds},
                    {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
-    result.tokensCsv = csv.str();
-    result.records = records;
+    result.tokensCsv = stats.TokensCsv();
+    result.records = stats.Tokens();
     return result;
 }
 

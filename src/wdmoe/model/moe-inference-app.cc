@@ -60,6 +60,16 @@ MoeInferenceApp::GetTypeId()
                             "A token (or prefill) finished: its index and latency",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_tokenLatencyTrace),
                             "ns3::MoeInferenceApp::TokenTracedCallback")
+            .AddTraceSource("TokenDone",
+                            "A token (or prefill) finished: what happened to it (the rows of "
+                            "tokens.csv)",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_tokenTrace),
+                            "ns3::MoeInferenceApp::TokenRecordTracedCallback")
+            .AddTraceSource("LayerDone",
+                            "A layer of a pass finished: the layer and its decode statistics "
+                            "(zero for a prefill)",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_layerTrace),
+                            "ns3::MoeInferenceApp::LayerStatsTracedCallback")
             .AddTraceSource("ExpertDispatch",
                             "An expert's input left the BS: layer, expert, device",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_dispatchTrace),
@@ -182,7 +192,6 @@ MoeInferenceApp::StartApplication()
         !m_policy.stragglerLayerScale.empty() && int(m_policy.stragglerLayerScale.size()) != layers,
         "the straggler rule needs one layer scale per layer ("
             << m_policy.stragglerLayerScale.size() << " for " << layers << " layers) or none");
-    m_layerStats.assign(layers, LayerStats());
     m_prediction.assign(layers, {});
     // The caches hold what the first window feeds (the prompt, then one token per further
     // scored token) or a context's worth when the text needs more windows: a short run of a
@@ -506,7 +515,6 @@ MoeInferenceApp::SendPrefetchHints()
         {
             continue;
         }
-        ++m_layerStats[next].hintsSent;
         m_hintTrace(uint32_t(next), uint32_t(e), uint32_t(d));
         m_transport->SendControl(uint32_t(d),
                                  m_policy.hintBits,
@@ -522,6 +530,7 @@ MoeInferenceApp::DispatchLayer()
     const bool decode = m_current.phase == "decode";
     const Time now = Simulator::Now();
     m_dispatchAt = now;
+    m_layer = LayerStats();
     m_decisions.assign(n, RoutingDecision());
     m_deviceOf.assign(n, {});
     // Gating decides the candidates; each goes to its least loaded replica.
@@ -535,7 +544,7 @@ MoeInferenceApp::DispatchLayer()
     }
     if (decode)
     {
-        LayerStats& stats = m_layerStats[layer];
+        LayerStats& stats = m_layer;
         ++stats.tokenLayers;
         stats.singleExpert += m_decisions[0].experts.size() == 1;
         if (m_policy.selection != SelectionRule::ALL)
@@ -681,8 +690,7 @@ MoeInferenceApp::FinishLayer()
             }
         }
         m_current.expertsRun += int(kept.experts.size());
-        m_layerStats[m_pass->Layer()].expertsRun +=
-            m_current.phase == "decode" ? kept.experts.size() : 0;
+        m_layer.expertsRun += m_current.phase == "decode" ? kept.experts.size() : 0;
         if (kept.experts.empty())
         {
             ++m_current.emptyLayers; // the residual stream alone goes on
@@ -703,7 +711,7 @@ MoeInferenceApp::FinishLayer()
     // What the devices found in their memories, and the layer's critical path: the device that
     // returned last (all parts), else nothing.
     const bool decode = m_current.phase == "decode";
-    LayerStats& stats = m_layerStats[m_pass->Layer()];
+    LayerStats& stats = m_layer;
     const Work* critical = nullptr;
     Time criticalEnd;
     for (const Work& w : m_work)
@@ -738,6 +746,7 @@ MoeInferenceApp::FinishLayer()
         accounted = criticalEnd;
     }
     m_current.waiting += (now - m_dispatchAt) - accounted; // e.g. a deadline wait
+    m_layerTrace(uint32_t(m_pass->Layer()), m_layer);
     m_current.routedLikeTopK = m_current.routedLikeTopK && RoutesLikeTopK(final);
     m_pass->RunExperts(final);
     if (!m_pass->Done())
@@ -808,8 +817,8 @@ MoeInferenceApp::FinishPass()
     m_current.agreesWithTopK =
         wdmoe::llm::ArgMax(last, vocab) == wdmoe::llm::ArgMax(refLast, vocab);
     m_current.latency = Simulator::Now() - m_current.start;
-    m_tokenLatencyTrace(uint32_t(m_records.size()), m_current.latency);
-    m_records.push_back(m_current);
+    m_tokenLatencyTrace(m_tokensDone++, m_current.latency);
+    m_tokenTrace(m_current);
     ++m_scored;
     if (m_scored >= m_scoredTokens || m_nextToken + 1 >= int(m_tokens.size()))
     {

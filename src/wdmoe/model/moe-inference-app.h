@@ -11,6 +11,7 @@
 #include "expert-request.h"
 #include "expert-selection.h"
 #include "expert-transport.h"
+#include "inference-records.h"
 #include "latency-predictor.h"
 
 #include "ns3/application.h"
@@ -62,43 +63,6 @@ struct InferencePolicy
     double hintBits = 256; ///< size of one prefetch hint on the downlink
 };
 
-/// Decode statistics of one layer, summed over the run.
-struct LayerStats
-{
-    long long tokenLayers = 0;  ///< decode tokens that passed the layer
-    long long expertsRun = 0;   ///< experts whose output came back
-    long long singleExpert = 0; ///< token-layers where gating chose one expert
-    long long predicted = 0;    ///< experts run that a prefetch prediction covered
-    long long predictable = 0;  ///< experts run at a layer that had a prediction
-    long long hintsSent = 0;    ///< prefetch hints sent for this layer
-    long long cacheHits = 0;
-    long long cacheMisses = 0;
-};
-
-/// What happened to one scored token (a decode step) or one prefill.
-struct TokenRecord
-{
-    std::string phase; ///< "prefill" or "decode"
-    int request = 0;   ///< context window (request) index
-    int position = 0;  ///< position of the (last) token fed
-    int tokensFed = 1;
-    Time start;
-    Time latency;
-    // Breakdown along each layer's critical path; the parts sum to the latency.
-    Time bsCompute, downlink, load, deviceCompute, uplink, waiting;
-    int expertsRun = 0;     ///< expert executions that returned, summed over layers and tokens
-    int expertsDropped = 0; ///< dispatched but lost (deadline, switch-off, coverage)
-    int emptyLayers = 0;    ///< token-layers in which every expert was lost
-    int cacheMisses = 0;
-    int cacheHits = 0;
-    int jointIterations = 0; ///< selection/allocation rounds, summed over layers
-    double nll = 0;          ///< of the true next token (decode) or of the last prompt token's next
-    /// KL(unmodified top-k model || this run) of the next-token distribution, nats
-    double kl = 0;
-    bool agreesWithTopK = true; ///< argmax equals that of the unmodified top-k model
-    bool routedLikeTopK = true; ///< every layer ran exactly the model's own top-k
-};
-
 /// The base-station application: for every token and layer, BS attention + gate time, then the
 /// policies decide the experts and the band split, and every device used gets one
 /// ExpertRequest through the transport (its ExpertDeviceApp loads, computes and answers); the
@@ -128,15 +92,12 @@ class MoeInferenceApp : public Application
 
     const InferencePolicy& Policy() const { return m_policy; }
 
-    const std::vector<TokenRecord>& Records() const { return m_records; }
-
-    /// Per-layer decode statistics of the run so far.
-    const std::vector<LayerStats>& PerLayer() const { return m_layerStats; }
-
     /// True once every prediction of the workload has been scored.
     bool Finished() const { return m_finished; }
 
     typedef void (*TokenTracedCallback)(uint32_t index, Time latency);
+    typedef void (*TokenRecordTracedCallback)(const TokenRecord& record);
+    typedef void (*LayerStatsTracedCallback)(uint32_t layer, const LayerStats& stats);
     typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
 
   protected:
@@ -211,11 +172,13 @@ class MoeInferenceApp : public Application
     int m_pending = 0;
     EventId m_deadlineEvent;
     bool m_finished = false;
-    std::vector<TokenRecord> m_records;
-    std::vector<LayerStats> m_layerStats;
+    uint32_t m_tokensDone = 0;
+    LayerStats m_layer; ///< the decode statistics of the token-layer in flight
     std::vector<std::vector<int>> m_prediction; ///< per layer: experts predicted for it (decode)
 
     TracedCallback<uint32_t, Time> m_tokenLatencyTrace;
+    TracedCallback<const TokenRecord&> m_tokenTrace;
+    TracedCallback<uint32_t, const LayerStats&> m_layerTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_dispatchTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_returnTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_droppedTrace;

@@ -1,0 +1,70 @@
+// The statistics of a run, made from the applications' trace sources (as lte's
+// RadioBearerStatsCalculator is): a user's own sink on the same sources sees exactly the events
+// that summary.json and tokens.csv are made of.
+#ifndef WDMOE_STATS_COLLECTOR_H
+#define WDMOE_STATS_COLLECTOR_H
+
+#include "inference-records.h"
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ns3
+{
+
+/**
+ * \ingroup wdmoe
+ * Collects MoeInferenceApp's TokenDone, LayerDone and PrefetchHint trace sources and computes
+ * the run's statistics: latency percentiles and breakdown over decode steps, per-layer decode
+ * statistics, drops, cache hit rates, accuracy.
+ */
+class WdmoeStatsCollector
+{
+  public:
+    /// layers: the routed model's depth (rows of the per-layer statistics).
+    explicit WdmoeStatsCollector(int layers = 0);
+
+    /// Connects the sinks by Config path to every MoeInferenceApp installed so far (call after
+    /// the helper's Install). The collector must outlive the simulation.
+    void Connect();
+
+    /// The sinks (also usable directly, e.g. with TraceConnectWithoutContext).
+    void TokenDone(const TokenRecord& record);
+    void LayerDone(uint32_t layer, const LayerStats& stats);
+    void PrefetchHint(uint32_t layer, uint32_t expert, uint32_t device);
+
+    /// Every token (and prefill) in the order they finished.
+    const std::vector<TokenRecord>& Tokens() const { return m_tokens; }
+
+    /// Decode statistics per layer, summed over the run.
+    const std::vector<LayerStats>& PerLayer() const { return m_perLayer; }
+
+    /// Expert returns counted from the token records.
+    long long ExpertsRun() const;
+
+    /// tokens.csv: one row per token record.
+    std::string TokensCsv() const;
+
+    /**
+     * The run's statistics as summary.json fields, in its order: tokens_scored and the fields
+     * up to latency_breakdown_ms (`head`), then the fields after the policy (`tail`).
+     * \param slotsDevice0 memory slots of device 0 per layer (per_layer's column)
+     * \param selects whether a selection rule other than "all" ran (selection rounds)
+     */
+    void Latency(nlohmann::ordered_json& summary) const;
+    void Decode(nlohmann::ordered_json& summary,
+                const std::vector<int>& slotsDevice0,
+                bool selects) const;
+    void DropsAndAccuracy(nlohmann::ordered_json& summary,
+                          const std::vector<std::string>& warnings) const;
+
+  private:
+    std::vector<TokenRecord> m_tokens;
+    std::vector<LayerStats> m_perLayer;
+};
+
+} // namespace ns3
+
+#endif

@@ -1,0 +1,54 @@
+// What the BS application reports through its trace sources: one record per token (or prefill)
+// and the decode statistics of each token-layer. The stats collector builds the result files
+// from them.
+#ifndef WDMOE_INFERENCE_RECORDS_H
+#define WDMOE_INFERENCE_RECORDS_H
+
+#include "ns3/nstime.h"
+
+#include <string>
+
+namespace ns3
+{
+
+/// Decode statistics of one layer: of one token-layer when the BS reports it (LayerDone), summed
+/// over the run by the stats collector.
+struct LayerStats
+{
+    long long tokenLayers = 0;  ///< decode tokens that passed the layer
+    long long expertsRun = 0;   ///< experts whose output came back
+    long long singleExpert = 0; ///< token-layers where gating chose one expert
+    long long predicted = 0;    ///< experts run that a prefetch prediction covered
+    long long predictable = 0;  ///< experts run at a layer that had a prediction
+    long long hintsSent = 0;    ///< prefetch hints sent for this layer
+    long long cacheHits = 0;
+    long long cacheMisses = 0;
+};
+
+/// What happened to one scored token (a decode step) or one prefill.
+struct TokenRecord
+{
+    std::string phase; ///< "prefill" or "decode"
+    int request = 0;   ///< context window (request) index
+    int position = 0;  ///< position of the (last) token fed
+    int tokensFed = 1;
+    Time start;
+    Time latency;
+    // Breakdown along each layer's critical path; the parts sum to the latency.
+    Time bsCompute, downlink, load, deviceCompute, uplink, waiting;
+    int expertsRun = 0;     ///< expert executions that returned, summed over layers and tokens
+    int expertsDropped = 0; ///< dispatched but lost (deadline, switch-off, coverage)
+    int emptyLayers = 0;    ///< token-layers in which every expert was lost
+    int cacheMisses = 0;
+    int cacheHits = 0;
+    int jointIterations = 0; ///< selection/allocation rounds, summed over layers
+    double nll = 0;          ///< of the true next token (decode) or of the last prompt token's next
+    /// KL(unmodified top-k model || this run) of the next-token distribution, nats
+    double kl = 0;
+    bool agreesWithTopK = true; ///< argmax equals that of the unmodified top-k model
+    bool routedLikeTopK = true; ///< every layer ran exactly the model's own top-k
+};
+
+} // namespace ns3
+
+#endif
