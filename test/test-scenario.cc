@@ -7,6 +7,7 @@
 #include "json-config.h"
 #include "mixtral-model.h"
 #include "moe-inference-app.h"
+#include "profile-reader.h"
 #include "routing.h"
 #include "scenario-fixture.h"
 #include "tiny-model.h"
@@ -188,7 +189,7 @@ TEST_CASE("scenario: one token, one layer, one device equals the hand-computed s
         expertBytes / (orin["memory_efficiency"].get<double>() *
                        orin["memory_bandwidth_gbps"].get<double>() * 1e9));
     const CostModel mixtral = CostModel::Mixtral8x7B();
-    const ComputeProfile bs = ComputeProfile::LoadByName(kProfiles, "edge-server-gpu");
+    const ComputeProfile bs = LoadComputeProfile({kProfiles}, "edge-server-gpu");
     const double bsPart = mixtral.BsLayerSeconds(bs, 1, 8) + mixtral.LmHeadSeconds(bs, 1);
 
     auto ms = [&](const char* column) { return std::stod(token.at(column)); };
@@ -301,7 +302,7 @@ TEST_CASE("scenario: a layer waits for the slower of two devices", "[scenario]")
     REQUIRE(log.tokens.size() == rows.size());
 
     const CostModel mixtral = CostModel::Mixtral8x7B();
-    const ComputeProfile bs = ComputeProfile::LoadByName(kProfiles, "edge-server-gpu");
+    const ComputeProfile bs = LoadComputeProfile({kProfiles}, "edge-server-gpu");
     const double head = mixtral.LmHeadSeconds(bs, 1);
     int bothDevices = 0;
     for (std::size_t i = 0; i < rows.size(); ++i)

@@ -5,6 +5,7 @@
 #include "cell-mobility.h"
 #include "compute-profile.h"
 #include "confidence-interval.h"
+#include "cost-model-json.h"
 #include "cost-model.h"
 #include "expert-placement.h"
 #include "gating.h"
@@ -13,6 +14,7 @@
 #include "mixtral-model.h"
 #include "model-config.h"
 #include "moe-inference-app.h"
+#include "profile-reader.h"
 #include "result-files.h"
 #include "scenario-warnings.h"
 #include "tokenizer.h"
@@ -454,7 +456,7 @@ ScenarioConfig::Validate() const
         }
     }
     CheckCellMobility(root, "cell.mobility", mobility);
-    const auto names = ComputeProfile::AvailableNames(profilesDir);
+    const auto names = ComputeProfileNames(profilesDir);
     for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),
                                       std::make_pair("devices.profile", deviceProfile)})
     {
@@ -561,8 +563,8 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                                   mc.vocabSize,
                                   double(DTypeSize(model->WeightDType())));
     const CostModel cost = c.pricedModel.Resolve(root, routedDimensions, mc.numHiddenLayers);
-    const ComputeProfile bsProfile = ComputeProfile::LoadByName(c.profilesDir, c.bsProfile);
-    const ComputeProfile deviceProfile = ComputeProfile::LoadByName(c.profilesDir, c.deviceProfile);
+    const ComputeProfile bsProfile = LoadComputeProfile({c.profilesDir}, c.bsProfile);
+    const ComputeProfile deviceProfile = LoadComputeProfile({c.profilesDir}, c.deviceProfile);
 
     // Nodes and positions: the BS at the centre (25 m high), devices uniform in the annulus
     // [min_distance, radius] at 1.5 m.
@@ -802,7 +804,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                          {"d_model", mc.hiddenSize},
                          {"d_ff", mc.intermediateSize},
                          {"dtype", wdmoe::llm::DTypeName(model->WeightDType())}};
-    s["model_priced"] = cost.ToJson();
+    s["model_priced"] = CostModelJson(cost);
     s["model_priced"]["priced_layers"] =
         c.pricedModel.routedLayersOnly ? "routed" : "all";
     s["layers_in_latency"] = mc.numHiddenLayers;
