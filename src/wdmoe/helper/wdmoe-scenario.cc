@@ -8,6 +8,7 @@
 #include "cost-model-json.h"
 #include "cost-model.h"
 #include "expert-placement.h"
+#include "file-io.h"
 #include "gating.h"
 #include "json-config.h"
 #include "json-input.h"
@@ -34,7 +35,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iomanip>
 #include <sstream>
 
@@ -49,14 +49,12 @@ namespace
 std::string
 ReadText(const std::string& path, const JsonConfigReader& where, const std::string& field)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    std::optional<std::string> text = wdmoe::llm::ReadWholeFile(path);
+    if (!text)
     {
         where.Fail(field, "names a file that cannot be read: " + path);
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return std::move(*text);
 }
 
 /// True when the texts share a passage: one of up to 32 windows of 64 bytes spread evenly over
