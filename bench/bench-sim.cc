@@ -3,6 +3,7 @@
 // simulated token as the number of devices grows. Prints `name: value` lines.
 
 #include "bench-util.h"
+#include "file-io.h"
 #include "mixtral-model.h"
 #include "routing.h"
 #include "token-scoring.h"
@@ -15,9 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -94,14 +93,12 @@ TimeForwardOnly(const ScenarioConfig& c, double* sink)
     std::shared_ptr<MixtralModel> model(MixtralModel::Load(c.modelDir, options));
     const ModelConfig& mc = model->Config();
     auto tokenizer = Tokenizer::ForModel(c.modelDir, mc);
-    std::ifstream in(c.textPath, std::ios::binary);
-    if (!in)
+    const std::optional<std::string> text = ReadWholeFile(c.textPath);
+    if (!text)
     {
         throw std::runtime_error("cannot read " + c.textPath);
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    const std::vector<int> tokens = tokenizer->Encode(text.str());
+    const std::vector<int> tokens = tokenizer->Encode(*text);
     if (std::size_t(c.promptTokens) + std::size_t(c.scoredTokens) > tokens.size())
     {
         throw std::runtime_error("the text is too short for the workload");

@@ -8,14 +8,14 @@
 //   build/bin/llm-routing-seam [MODEL_DIR] [TEXT_FILE] [MAX_TOKENS]
 
 #include "evaluation.h"
+#include "file-io.h"
 #include "mixtral-model.h"
 #include "tokenizer.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <stdexcept>
 
 using namespace wdmoe::llm;
 
@@ -44,10 +44,12 @@ main(int argc, char** argv)
     {
         auto model = MixtralModel::Load(modelDir);
         auto tokenizer = Tokenizer::ForModel(modelDir, model->Config());
-        std::ifstream in(textFile);
-        std::stringstream text;
-        text << in.rdbuf();
-        const std::vector<int> ids = tokenizer->Encode(text.str());
+        const std::optional<std::string> text = ReadWholeFile(textFile);
+        if (!text)
+        {
+            throw std::runtime_error("cannot read " + textFile);
+        }
+        const std::vector<int> ids = tokenizer->Encode(*text);
 
         const EvalResult topK = EvaluateTokens(*model, ids, options); // the model's own routing
         Top1Routing top1;

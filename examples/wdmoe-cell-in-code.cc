@@ -14,6 +14,7 @@
 
 #include "ns3/core-module.h"
 #include "ns3/moe-inference-app.h"
+#include "ns3/profile-reader.h"
 #include "ns3/wdmoe-scenario.h"
 
 #include <cstdio>
@@ -79,17 +80,18 @@ main(int argc, char** argv)
 
         // The cell: everything not set keeps the defaults of DESIGN.md section 4.
         config.bandwidthHz = 100e6;
-        config.propagation = "log-distance-128"; // 128.1 + 37.6 log10(d/km), 8 dB shadowing
+        // 128.1 + 37.6 log10(d/km), 8 dB shadowing
+        config.propagation = CellPropagation::LOG_DISTANCE_128;
         config.radiusM = 500;
         config.minDistanceM = 35;
 
-        // The nodes. A config file's profiles folder is "profiles" beside the file; here it is
-        // given directly, relative to the working directory.
-        config.profilesDir = "configs/profiles";
+        // The nodes. A config file's profile names are looked up in "profiles" beside the file,
+        // then in the project's configs/profiles; here the folder is given directly.
+        config.profileFolders = {ProjectProfilesFolder()};
         config.bsProfile = "edge-server-gpu";
         config.deviceProfile = "jetson-agx-orin";
         config.devices = devices;
-        config.placement = "min-cost";
+        config.placement = PlacementAlgorithm::MIN_COST;
 
         config.seed = 1;
         config.run = run;
@@ -114,7 +116,7 @@ main(int argc, char** argv)
                     config.deviceProfile.c_str(),
                     config.bsProfile.c_str(),
                     config.bandwidthHz / 1e6,
-                    config.propagation.c_str(),
+                    CellPropagationName(config.propagation).c_str(),
                     s["model_routed"]["dir"].get<std::string>().c_str(),
                     s["model_priced"]["name"].get<std::string>().c_str());
         std::printf("%d predictions scored, %d of them decode steps\n",

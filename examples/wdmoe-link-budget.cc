@@ -18,6 +18,7 @@
 #include "ns3/cost-model.h"
 #include "ns3/mobility-module.h"
 #include "ns3/network-module.h"
+#include "ns3/profile-reader.h"
 #include "ns3/wdmoe-channel.h"
 
 #include <cmath>
@@ -121,7 +122,7 @@ main(int argc, char** argv)
     ComputeProfile orin;
     try
     {
-        orin = ComputeProfile::LoadByName(profilesDir, "jetson-agx-orin");
+        orin = LoadComputeProfile({profilesDir}, "jetson-agx-orin");
     }
     catch (const std::exception& e) // a missing folder or a bad profile file
     {

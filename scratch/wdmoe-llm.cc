@@ -5,6 +5,7 @@
 #include "dtype.h"
 #include "evaluation.h"
 #include "expert-kernel.h"
+#include "file-io.h"
 #include "json-config.h"
 #include "json-input.h"
 #include "mixtral-model.h"
@@ -17,11 +18,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -201,14 +200,12 @@ LoadModel(const std::string& dir, const LoadOptions& options)
 std::string
 ReadFile(const std::string& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    std::optional<std::string> text = ReadWholeFile(path);
+    if (!text)
     {
         throw InputError{path + ": cannot open file"};
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return std::move(*text);
 }
 
 ordered_json

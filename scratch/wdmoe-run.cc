@@ -49,7 +49,7 @@ RunComparison(const PolicyComparison& comparison,
                 first.deviceProfile.c_str(),
                 first.bandwidthHz / 1e6,
                 first.bsProfile.c_str(),
-                first.placement.c_str());
+                PlacementAlgorithmName(first.placement).c_str());
     std::vector<std::vector<ScenarioResult>> results(comparison.entries.size());
     for (std::size_t p = 0; p < comparison.entries.size(); ++p)
     {
@@ -180,7 +180,7 @@ main(int argc, char** argv)
                     config.deviceProfile.c_str(),
                     config.bandwidthHz / 1e6,
                     config.bsProfile.c_str(),
-                    config.placement.c_str());
+                    PlacementAlgorithmName(config.placement).c_str());
         std::printf("  policy      %s\n", config.policy.name.c_str());
         std::printf("  %s\n", s["latency_covers"].get<std::string>().c_str());
         if (config.tuning)

@@ -274,14 +274,16 @@ TEST_CASE("build lists: every listed file exists", "[build]")
     CHECK(missing.empty());
 }
 
-TEST_CASE("build lists: the llm library includes no ns-3 header", "[build]")
+namespace
 {
-    const fs::path llm = kModuleDir / "model" / "llm";
-    REQUIRE(fs::is_directory(llm));
-    const std::regex ns3Include("^\\s*#\\s*include\\s*[\"<]ns3/");
+
+/// The #include lines of the C++ files under dir that match pattern, as "file:line: text"
+/// lines; files counts the C++ files read.
+std::string
+IncludesMatching(const fs::path& dir, const std::regex& pattern, std::size_t& files)
+{
     std::ostringstream offenders;
-    std::size_t files = 0;
-    for (const auto& entry : fs::recursive_directory_iterator(llm))
+    for (const auto& entry : fs::recursive_directory_iterator(dir))
     {
         if (!entry.is_regular_file())
         {
@@ -297,16 +299,53 @@ TEST_CASE("build lists: the llm library includes no ns-3 header", "[build]")
         std::string line;
         for (int n = 1; std::getline(in, line); ++n)
         {
-            if (std::regex_search(line, ns3Include))
+            if (std::regex_search(line, pattern))
             {
                 offenders << "  " << fs::relative(entry.path(), kModuleDir).string() << ":" << n
                           << ": " << line << "\n";
             }
         }
     }
+    return offenders.str();
+}
+
+} // namespace
+
+TEST_CASE("build lists: the llm library includes no ns-3 header", "[build]")
+{
+    const fs::path llm = kModuleDir / "model" / "llm";
+    REQUIRE(fs::is_directory(llm));
+    std::size_t files = 0;
+    const std::string offenders =
+        IncludesMatching(llm, std::regex("^\\s*#\\s*include\\s*[\"<]ns3/"), files);
     CHECK(files > 0);
-    INFO("ns-3 includes in model/llm (it must stay plain C++17):\n" << offenders.str());
-    CHECK(offenders.str().empty());
+    INFO("ns-3 includes in model/llm (it must stay plain C++17):\n" << offenders);
+    CHECK(offenders.empty());
+}
+
+TEST_CASE("build lists: model/ includes no helper/ header", "[build]")
+{
+    // The include folders are flat, so a helper header is included by its bare name.
+    std::string names;
+    for (const auto& entry : fs::directory_iterator(kModuleDir / "helper"))
+    {
+        if (entry.path().extension() == ".h")
+        {
+            const std::string name = entry.path().filename().string();
+            names +=
+                (names.empty() ? "" : "|") + std::regex_replace(name, std::regex("\\."), "\\.");
+        }
+    }
+    REQUIRE_FALSE(names.empty());
+    std::size_t files = 0;
+    const std::string offenders =
+        IncludesMatching(kModuleDir / "model",
+                         std::regex("^\\s*#\\s*include\\s*[\"<](ns3/|.*/)?(" + names + ")[\">]"),
+                         files);
+    CHECK(files > 0);
+    INFO("helper/ headers included in model/ (the model layer sits below the helpers):\n"
+         << offenders);
+    CHECK(offenders.empty());
 }
 
 TEST_CASE("build lists: no test name holds a semicolon, which would split it in ctest", "[build]")

@@ -1,8 +1,10 @@
 // Compute profiles (configs/profiles/*.json), the roofline, and the cost model that prices
 // experts, hidden states and the base station's attention + gate.
 #include "compute-profile.h"
+#include "cost-model-json.h"
 #include "cost-model.h"
 #include "json-config.h"
+#include "profile-reader.h"
 #include "safetensors-writer.h"
 
 #include <algorithm>
@@ -96,7 +98,7 @@ TEST_CASE("cost model: a Mixtral-8x7B expert is 352,321,536 bytes and FLOPs per 
 TEST_CASE("cost model: Mixtral expert on the Jetson AGX Orin profile by hand", "[cost]")
 {
     const std::string path = kProfilesDir + "/jetson-agx-orin.json";
-    const nlohmann::json j = ReadJson(path); // read independently of ComputeProfile::Load
+    const nlohmann::json j = ReadJson(path); // read independently of LoadComputeProfile
     const double peak = j.at("peak_flops").get<double>();
     const double bw = j.at("memory_bandwidth_gbps").get<double>() * 1e9;
     const double effF = j.at("compute_efficiency").get<double>();
@@ -105,7 +107,7 @@ TEST_CASE("cost model: Mixtral expert on the Jetson AGX Orin profile by hand", "
     const double flops = 2.0 * 3 * 4096 * 14336;
     const double expected = std::max(flops / (effF * peak), bytes / (effM * bw));
 
-    const ComputeProfile orin = ComputeProfile::Load(path);
+    const ComputeProfile orin = LoadComputeProfile(path);
     const CostModel m = CostModel::Mixtral8x7B();
     CHECK(m.ExpertSeconds(orin, 1) == Approx(expected).epsilon(1e-12));
     // Batch 1 is memory bound here: 352 MB at 0.8 * 204.8 GB/s is about 2.15 ms.
@@ -153,7 +155,7 @@ TEST_CASE("cost model: attention + gate FLOPs and bytes at the base station", "[
     const double weights = (4096.0 * (2 * 32 * 128 + 2 * 8 * 128) + 4096.0 * 8) * 2;
     const double kv = 100.0 * 2 * 8 * 128 * 2;
     CHECK(m.AttentionGateBytes(1, 99) == weights + kv);
-    const ComputeProfile bs = ComputeProfile::LoadByName(kProfilesDir, "edge-server-gpu");
+    const ComputeProfile bs = LoadComputeProfile({kProfilesDir}, "edge-server-gpu");
     CHECK(m.BsLayerSeconds(bs, 1, 99) ==
           Approx(bs.RooflineSeconds(proj + attn + gate, weights + kv)).epsilon(1e-12));
     CHECK(m.LmHeadSeconds(bs, 1) ==
@@ -172,22 +174,22 @@ TEST_CASE("cost model: inline dimensions from a config", "[cost][config]")
                         "bad_heads": {"d_model": 512, "d_ff": 1024, "heads": 6, "kv_heads": 4}})");
     const nlohmann::json j = ReadJsonConfigFile(file);
     const JsonConfigReader root(file, j);
-    const CostModel m = CostModel::FromConfig(root.Object("cost_model"));
+    const CostModel m = ReadCostModel(root.Object("cost_model"));
     CHECK(m.name == "small");
     CHECK(m.ExpertBytes() == 3.0 * 512 * 1024 * 2);
     CHECK(m.layers == 32);
     CHECK(m.experts == 8);
     CHECK(m.topK == 2);
     CHECK(m.headDim == 512 / 32);
-    CHECK(m.ToJson().at("d_model") == 512);
-    CHECK_THROWS_WITH(CostModel::FromConfig(root.Object("bad_key")),
+    CHECK(CostModelJson(m).at("d_model") == 512);
+    CHECK_THROWS_WITH(ReadCostModel(root.Object("bad_key")),
                       Catch::StartsWith(file) && Catch::Contains("\"bad_key.dff\"") &&
                           Catch::Contains("not a known key"));
-    CHECK_THROWS_WITH(CostModel::FromConfig(root.Object("no_dff")),
+    CHECK_THROWS_WITH(ReadCostModel(root.Object("no_dff")),
                       Catch::Contains("\"no_dff.d_ff\" is required"));
-    CHECK_THROWS_WITH(CostModel::FromConfig(root.Object("bad_topk")),
+    CHECK_THROWS_WITH(ReadCostModel(root.Object("bad_topk")),
                       Catch::Contains("\"bad_topk.top_k\""));
-    CHECK_THROWS_WITH(CostModel::FromConfig(root.Object("bad_heads")),
+    CHECK_THROWS_WITH(ReadCostModel(root.Object("bad_heads")),
                       Catch::Contains("\"bad_heads.heads\""));
     CHECK_THROWS_AS(CostModel::FromDimensions("x", 0, 1, 1, 1, 1, 1, 1, 1, 1),
                     std::invalid_argument);
@@ -195,7 +197,7 @@ TEST_CASE("cost model: inline dimensions from a config", "[cost][config]")
 
 TEST_CASE("profiles: every shipped profile loads and cites a source for each number", "[cost]")
 {
-    const std::vector<std::string> names = ComputeProfile::AvailableNames(kProfilesDir);
+    const std::vector<std::string> names = ComputeProfileNames(kProfilesDir);
     for (const char* expected :
          {"edge-server-gpu", "jetson-agx-orin", "jetson-orin-nano", "smartphone-soc"})
     {
@@ -205,7 +207,7 @@ TEST_CASE("profiles: every shipped profile loads and cites a source for each num
     {
         INFO("profile " << name);
         const std::string path = kProfilesDir + "/" + name + ".json";
-        const ComputeProfile p = ComputeProfile::LoadByName(kProfilesDir, name);
+        const ComputeProfile p = LoadComputeProfile({kProfilesDir}, name);
         CHECK(p.name == name);
         CHECK_FALSE(p.description.empty());
         const nlohmann::json j = ReadJson(path);
@@ -213,7 +215,7 @@ TEST_CASE("profiles: every shipped profile loads and cites a source for each num
         CHECK(p.memoryBytes == Approx(j.at("memory_gb").get<double>() * 1e9));
         CHECK(p.storageReadBandwidth == Approx(j.at("storage_read_gbps").get<double>() * 1e9));
         REQUIRE(j.contains("sources"));
-        for (const auto& field : ComputeProfile::NumericFieldNames())
+        for (const auto& field : ComputeProfileNumericFields())
         {
             INFO("field " << field);
             REQUIRE(j.contains(field));
@@ -222,10 +224,10 @@ TEST_CASE("profiles: every shipped profile loads and cites a source for each num
         }
     }
     // Values as cited (see the profiles' sources).
-    const ComputeProfile orin = ComputeProfile::LoadByName(kProfilesDir, "jetson-agx-orin");
+    const ComputeProfile orin = LoadComputeProfile({kProfilesDir}, "jetson-agx-orin");
     CHECK(orin.memoryBandwidth == Approx(204.8e9));
     CHECK(orin.memoryBytes == Approx(64e9));
-    const ComputeProfile nano = ComputeProfile::LoadByName(kProfilesDir, "jetson-orin-nano");
+    const ComputeProfile nano = LoadComputeProfile({kProfilesDir}, "jetson-orin-nano");
     CHECK(nano.memoryBandwidth == Approx(68e9));
     CHECK(nano.memoryBytes == Approx(8e9));
 }
@@ -239,7 +241,7 @@ TEST_CASE("profiles: bad files name the file and the field", "[cost][config]")
         return path;
     };
     // The valid one loads, with GB/s and GB converted.
-    const ComputeProfile ok = ComputeProfile::Load(write("test-device", ValidProfileJson()));
+    const ComputeProfile ok = LoadComputeProfile(write("test-device", ValidProfileJson()));
     CHECK(ok.memoryBandwidth == 100e9);
     CHECK(ok.memoryBytes == 8e9);
     CHECK(ok.storageReadBandwidth == 2e9);
@@ -247,50 +249,50 @@ TEST_CASE("profiles: bad files name the file and the field", "[cost][config]")
     nlohmann::json missing = ValidProfileJson();
     missing.erase("memory_bandwidth_gbps");
     const std::string missingPath = write("missing", missing);
-    CHECK_THROWS_WITH(ComputeProfile::Load(missingPath),
+    CHECK_THROWS_WITH(LoadComputeProfile(missingPath),
                       Catch::StartsWith(missingPath) &&
                           Catch::Contains("\"memory_bandwidth_gbps\" is required"));
 
     nlohmann::json negative = ValidProfileJson();
     negative["storage_read_gbps"] = -3;
     const std::string negativePath = write("negative", negative);
-    CHECK_THROWS_WITH(ComputeProfile::Load(negativePath),
+    CHECK_THROWS_WITH(LoadComputeProfile(negativePath),
                       Catch::StartsWith(negativePath) && Catch::Contains("\"storage_read_gbps\"") &&
                           Catch::Contains("-3"));
 
     nlohmann::json zero = ValidProfileJson();
     zero["peak_flops"] = 0;
     const std::string zeroPath = write("zero", zero);
-    CHECK_THROWS_WITH(ComputeProfile::Load(zeroPath),
+    CHECK_THROWS_WITH(LoadComputeProfile(zeroPath),
                       Catch::StartsWith(zeroPath) && Catch::Contains("\"peak_flops\" must be > 0"));
 
     nlohmann::json efficiency = ValidProfileJson();
     efficiency["memory_efficiency"] = 1.5;
     const std::string efficiencyPath = write("efficiency", efficiency);
-    CHECK_THROWS_WITH(ComputeProfile::Load(efficiencyPath),
+    CHECK_THROWS_WITH(LoadComputeProfile(efficiencyPath),
                       Catch::Contains("\"memory_efficiency\"") && Catch::Contains("[0, 1]"));
 
     nlohmann::json unknown = ValidProfileJson();
     unknown["memory_bandwith_gbps"] = 100;
     const std::string unknownPath = write("unknown", unknown);
-    CHECK_THROWS_WITH(ComputeProfile::Load(unknownPath),
+    CHECK_THROWS_WITH(LoadComputeProfile(unknownPath),
                       Catch::StartsWith(unknownPath) &&
                           Catch::Contains("\"memory_bandwith_gbps\" is not a known key"));
 
     nlohmann::json badSource = ValidProfileJson();
     badSource["sources"]["peak_flop"] = "typo";
     const std::string badSourcePath = write("bad-source", badSource);
-    CHECK_THROWS_WITH(ComputeProfile::Load(badSourcePath),
+    CHECK_THROWS_WITH(LoadComputeProfile(badSourcePath),
                       Catch::Contains("\"sources.peak_flop\" is not a known key"));
 
-    // LoadByName: an unknown name lists what there is; a file whose name disagrees is named.
-    CHECK_THROWS_WITH(ComputeProfile::LoadByName(kProfilesDir, "pocket-tpu"),
+    // By name: an unknown name lists what there is; a file whose name disagrees is named.
+    CHECK_THROWS_WITH(LoadComputeProfile({kProfilesDir}, "pocket-tpu"),
                       Catch::Contains("\"pocket-tpu\"") && Catch::Contains("jetson-agx-orin") &&
                           Catch::Contains("smartphone-soc") && Catch::Contains(kProfilesDir));
     nlohmann::json renamed = ValidProfileJson();
     renamed["name"] = "other";
     const std::string renamedPath = write("renamed", renamed);
-    CHECK_THROWS_WITH(ComputeProfile::LoadByName(dir.Path(), "renamed"),
+    CHECK_THROWS_WITH(LoadComputeProfile({dir.Path()}, "renamed"),
                       Catch::StartsWith(renamedPath) && Catch::Contains("\"name\""));
-    CHECK(ComputeProfile::LoadByName(dir.Path(), "test-device").name == "test-device");
+    CHECK(LoadComputeProfile({dir.Path()}, "test-device").name == "test-device");
 }

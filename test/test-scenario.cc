@@ -7,6 +7,7 @@
 #include "json-config.h"
 #include "mixtral-model.h"
 #include "moe-inference-app.h"
+#include "profile-reader.h"
 #include "routing.h"
 #include "scenario-fixture.h"
 #include "tiny-model.h"
@@ -188,7 +189,7 @@ TEST_CASE("scenario: one token, one layer, one device equals the hand-computed s
         expertBytes / (orin["memory_efficiency"].get<double>() *
                        orin["memory_bandwidth_gbps"].get<double>() * 1e9));
     const CostModel mixtral = CostModel::Mixtral8x7B();
-    const ComputeProfile bs = ComputeProfile::LoadByName(kProfiles, "edge-server-gpu");
+    const ComputeProfile bs = LoadComputeProfile({kProfiles}, "edge-server-gpu");
     const double bsPart = mixtral.BsLayerSeconds(bs, 1, 8) + mixtral.LmHeadSeconds(bs, 1);
 
     auto ms = [&](const char* column) { return std::stod(token.at(column)); };
@@ -289,6 +290,49 @@ TEST_CASE("scenario: bad configs name the file and the field", "[scenario][confi
         "\"failures[0].device\"");
 }
 
+TEST_CASE("scenario: a profile name is looked up beside the config, then in configs/profiles",
+          "[scenario][config]")
+{
+    ScenarioFixture g(1);
+    const std::string own = g.dir.File("profiles");
+    REQUIRE(::unlink(own.c_str()) == 0); // the fixture's link to configs/profiles
+
+    // No profiles folder beside the config: the project's configs/profiles has them.
+    const ScenarioConfig found = ScenarioConfig::Load(g.Write());
+    CHECK(found.profileFolders == std::vector<std::string>{own, ProjectProfilesFolder()});
+    CHECK(LoadComputeProfile(found.profileFolders, found.deviceProfile).memoryBytes == 64e9);
+    CHECK_NOTHROW(RunScenario(found));
+
+    // A profile of the config's own folder comes first.
+    REQUIRE(::mkdir(own.c_str(), 0755) == 0);
+    nlohmann::json orin = ReadJsonConfigFile(kProfiles + "/jetson-agx-orin.json");
+    orin["memory_gb"] = 3;
+    wdmoe::test::WriteFile(own + "/jetson-agx-orin.json", orin.dump());
+    const ScenarioConfig shadowed = ScenarioConfig::Load(g.Write());
+    CHECK(LoadComputeProfile(shadowed.profileFolders, shadowed.deviceProfile).memoryBytes == 3e9);
+
+    // A path to a profile file, relative to the config.
+    REQUIRE(::mkdir(g.dir.File("mine").c_str(), 0755) == 0);
+    orin["name"] = "my-phone";
+    wdmoe::test::WriteFile(g.dir.File("mine/phone.json"), orin.dump());
+    g.config["devices"]["profile"] = "mine/phone.json";
+    const ScenarioConfig byPath = ScenarioConfig::Load(g.Write());
+    CHECK(byPath.deviceProfile == g.dir.File("mine/phone.json"));
+    CHECK(LoadComputeProfile(byPath.profileFolders, byPath.deviceProfile).name == "my-phone");
+
+    // Found nowhere: the error names every place looked in and what each holds.
+    g.config["devices"]["profile"] = "pager";
+    CHECK_THROWS_WITH(ScenarioConfig::Load(g.Write()),
+                      Catch::Contains("\"devices.profile\" names no profile") &&
+                          Catch::Contains(own + " (available: jetson-agx-orin)") &&
+                          Catch::Contains(ProjectProfilesFolder() + " (available: ") &&
+                          Catch::Contains("smartphone-soc") && Catch::Contains("\"pager\""));
+    g.config["devices"]["profile"] = "mine/tablet.json";
+    CHECK_THROWS_WITH(ScenarioConfig::Load(g.Write()),
+                      Catch::Contains("\"devices.profile\" names no profile") &&
+                          Catch::Contains("no file " + g.dir.File("mine/tablet.json")));
+}
+
 TEST_CASE("scenario: a layer waits for the slower of two devices", "[scenario]")
 {
     ScenarioFixture f(1);
@@ -301,7 +345,7 @@ TEST_CASE("scenario: a layer waits for the slower of two devices", "[scenario]")
     REQUIRE(log.tokens.size() == rows.size());
 
     const CostModel mixtral = CostModel::Mixtral8x7B();
-    const ComputeProfile bs = ComputeProfile::LoadByName(kProfiles, "edge-server-gpu");
+    const ComputeProfile bs = LoadComputeProfile({kProfiles}, "edge-server-gpu");
     const double head = mixtral.LmHeadSeconds(bs, 1);
     int bothDevices = 0;
     for (std::size_t i = 0; i < rows.size(); ++i)

@@ -1,5 +1,6 @@
 #include "priced-model.h"
 
+#include "cost-model-json.h"
 #include "json-config.h"
 
 #include <algorithm>
@@ -100,7 +101,7 @@ PricedModel::Read(const JsonConfigReader& root)
                     "({\"preset\": NAME, \"layers\": \"routed\"}); inline dimensions give "
                     "their depth as a number");
     }
-    priced.architecture = CostModel::FromConfig(object);
+    priced.architecture = ReadCostModel(object);
     return priced;
 }
 

@@ -13,7 +13,7 @@ namespace ns3
 class JsonConfigReader;
 
 /// The "cost_model" field, parsed: "self", a preset name, {"preset": NAME, "layers": N |
-/// "routed"} or inline dimensions (CostModel::FromConfig's keys). A token's latency sums the
+/// "routed"} or inline dimensions (ReadCostModel's keys). A token's latency sums the
 /// routed model's layers, each priced as one layer of the priced architecture, so the two must
 /// have the same depth unless "layers" is "routed": then only the routed layers are priced and
 /// the results say "latency covers N of M layers".

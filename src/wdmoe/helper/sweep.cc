@@ -1,6 +1,7 @@
 #include "sweep.h"
 
 #include "confidence-interval.h"
+#include "file-io.h"
 #include "json-config.h"
 #include "json-input.h"
 #include "policy-comparison.h"
@@ -10,9 +11,8 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <map>
-#include <fstream>
 #include <iomanip>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -37,19 +37,6 @@ Cell(const nlohmann::json& value)
     return CsvField(value.is_object() && value.contains("name") && value["name"].is_string()
                         ? value["name"].get<std::string>()
                         : Text(value));
-}
-
-std::string
-ReadWhole(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-    {
-        return "";
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
 }
 
 /// The summary figures of one point's summary.json as sweep.csv cells (from policy_name on).
@@ -337,8 +324,8 @@ PointJson(const SweepPoint& point)
 bool
 IsPointComplete(const std::string& dir, const SweepPoint& point)
 {
-    return ReadWhole(dir + "/point.json") == PointJson(point) &&
-           !ReadWhole(dir + "/summary.json").empty();
+    return wdmoe::llm::ReadWholeFile(dir + "/point.json").value_or("") == PointJson(point) &&
+           !wdmoe::llm::ReadWholeFile(dir + "/summary.json").value_or("").empty();
 }
 
 namespace
@@ -353,7 +340,7 @@ ReadPointSummaries(const Sweep& sweep)
     for (std::size_t i = 0; i < sweep.points.size(); ++i)
     {
         const std::string file = sweep.PointDirectory(i) + "/summary.json";
-        const std::string text = ReadWhole(file);
+        const std::string text = wdmoe::llm::ReadWholeFile(file).value_or("");
         try
         {
             if (text.empty())

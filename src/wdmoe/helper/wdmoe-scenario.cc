@@ -5,9 +5,11 @@
 #include "cell-mobility.h"
 #include "compute-profile.h"
 #include "confidence-interval.h"
+#include "cost-model-json.h"
 #include "cost-model.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
+#include "file-io.h"
 #include "gating.h"
 #include "json-config.h"
 #include "json-input.h"
@@ -16,6 +18,7 @@
 #include "mixtral-model.h"
 #include "model-config.h"
 #include "moe-inference-app.h"
+#include "profile-reader.h"
 #include "result-files.h"
 #include "scenario-warnings.h"
 #include "tokenizer.h"
@@ -36,7 +39,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iomanip>
 #include <sstream>
 
@@ -51,14 +53,12 @@ namespace
 std::string
 ReadText(const std::string& path, const JsonConfigReader& where, const std::string& field)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    std::optional<std::string> text = wdmoe::llm::ReadWholeFile(path);
+    if (!text)
     {
         where.Fail(field, "names a file that cannot be read: " + path);
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return std::move(*text);
 }
 
 /// True when the texts share a passage: one of up to 32 windows of 64 bytes spread evenly over
@@ -94,389 +94,6 @@ TextStart(const ScenarioConfig& c)
 }
 
 } // namespace
-
-void
-ApplyConfigSets(nlohmann::json& config,
-                const std::vector<std::string>& sets,
-                const std::string& path)
-{
-    for (const std::string& set : sets)
-    {
-        const auto eq = set.find('=');
-        if (eq == std::string::npos || eq == 0)
-        {
-            throw JsonConfigError("--set expects dotted.key=value, got " + QuoteForMessage(set));
-        }
-        const std::string key = set.substr(0, eq);
-        const std::string text = set.substr(eq + 1);
-        // JSON when it is JSON (checked like a file), else a plain string such as fdd.
-        const nlohmann::json value = ParseJsonConfigValue(path + ": --set " + key, text);
-        nlohmann::json* node = &config;
-        std::size_t begin = 0;
-        while (true)
-        {
-            const auto dot = key.find('.', begin);
-            const std::string part = key.substr(begin, dot - begin);
-            if (part.empty() || !node->is_object())
-            {
-                throw JsonConfigError(path + ": --set " + QuoteForMessage(set) + ": " +
-                                      QuoteForMessage(key.substr(0, dot)) +
-                                      " is not a path of objects in the config");
-            }
-            if (dot == std::string::npos)
-            {
-                (*node)[part] = value;
-                break;
-            }
-            node = &(*node)[part];
-            if (node->is_null())
-            {
-                *node = nlohmann::json::object();
-            }
-            begin = dot + 1;
-        }
-    }
-}
-
-ScenarioConfig
-ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& sets)
-{
-    return FromJson(path, ReadJsonConfigFile(path), sets);
-}
-
-ScenarioConfig
-ScenarioConfig::FromJson(const std::string& path,
-                         const nlohmann::json& json,
-                         const std::vector<std::string>& sets,
-                         const std::string& policyField)
-{
-    ScenarioConfig c;
-    c.file = path;
-    c.echo = json;
-    ApplyConfigSets(c.echo, sets, path);
-    const JsonConfigReader root(path, c.echo);
-    root.AllowOnly({"description",
-                    "model",
-                    "workload",
-                    "cost_model",
-                    "cell",
-                    "bs",
-                    "devices",
-                    "placement",
-                    "failures",
-                    "policy",
-                    "seed",
-                    "run"});
-    root.String("description", "");
-
-    const JsonConfigReader model = root.Object("model");
-    model.AllowOnly({"path", "dtype", "threads"});
-    c.modelDir = root.PathRelativeToFile(model.String("path"));
-    c.dtype = model.String("dtype", "");
-    if (!c.dtype.empty() && c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16")
-    {
-        model.Fail("dtype",
-                   "must be \"f32\", \"bf16\" or \"f16\", got " + QuoteForMessage(c.dtype));
-    }
-    c.threads = int(model.Integer("threads", 1, 0, 256));
-
-    const JsonConfigReader workload = root.Object("workload");
-    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens", "text_per_run", "purpose"});
-    c.textPath = root.PathRelativeToFile(workload.String("text"));
-    c.promptTokens = int(workload.Integer("prompt_tokens", 64, 1, 1 << 20));
-    c.scoredTokens = int(workload.Integer("scored_tokens", 256, 1, 1 << 24));
-    c.disjointTextPerRun =
-        workload.Choice("text_per_run", "same", {"same", "disjoint"}) == "disjoint";
-    c.tuning = workload.Choice("purpose", "evaluation", {"evaluation", "tuning"}) == "tuning";
-
-    c.pricedModel = PricedModel::Read(root);
-
-    const JsonConfigReader cell = root.Object("cell");
-    cell.AllowOnly({"bandwidth_mhz",
-                    "duplex",
-                    "ul_share",
-                    "radius_m",
-                    "min_distance_m",
-                    "propagation",
-                    "carrier_ghz",
-                    "shadowing_sigma_db",
-                    "coherence_time_ms",
-                    "fading",
-                    "bs_power_dbm",
-                    "device_power_dbm",
-                    "noise_psd_dbm_hz",
-                    "bs_noise_figure_db",
-                    "device_noise_figure_db",
-                    "efficiency",
-                    "min_rate_mbps",
-                    "mobility",
-                    "layer_deadline_ms"});
-    c.bandwidthHz = cell.Number("bandwidth_mhz", 100, 1e-3, 1e5) * 1e6;
-    const std::string duplex = cell.Choice("duplex", "shared", {"shared", "fdd"});
-    c.duplex = duplex == "fdd" ? DuplexMode::FDD : DuplexMode::SHARED;
-    c.ulShare = cell.Number("ul_share", 0.5, 0.01, 0.99);
-    c.radiusM = cell.Number("radius_m", 500, 1, 1e5);
-    c.minDistanceM = cell.Number("min_distance_m", 35, 1, 1e5);
-    c.propagation = cell.Choice("propagation", "3gpp-uma", {"3gpp-uma", "log-distance-128"});
-    c.carrierHz = cell.Number("carrier_ghz", 3.5, 0.5, 100) * 1e9;
-    c.shadowingSigmaDb = cell.Number("shadowing_sigma_db", 8, 0, 30);
-    c.coherenceTimeS = cell.Number("coherence_time_ms", 10, 1e-3, 1e6) * 1e-3;
-    c.fading = cell.Bool("fading", true);
-    c.bsPowerDbm = cell.Number("bs_power_dbm", 43, -30, 80);
-    c.devicePowerDbm = cell.Number("device_power_dbm", 23, -30, 60);
-    c.noisePsdDbmHz = cell.Number("noise_psd_dbm_hz", -174, -250, -100);
-    c.bsNoiseFigureDb = cell.Number("bs_noise_figure_db", 5, 0, 30);
-    c.deviceNoiseFigureDb = cell.Number("device_noise_figure_db", 7, 0, 30);
-    c.efficiency = cell.Number("efficiency", 1.0, 1e-3, 1.0);
-    c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
-    c.mobility = cell.String("mobility", "static");
-    c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
-
-    const JsonConfigReader bs = root.Object("bs");
-    bs.AllowOnly({"profile"});
-    c.bsProfile = bs.String("profile", "edge-server-gpu");
-
-    const JsonConfigReader devices = root.Object("devices");
-    devices.AllowOnly({"count", "profile", "memory_fraction", "storage_slots", "warm_cache"});
-    c.devices = int(devices.Integer("count", 8, 1, 4096));
-    c.deviceProfile = devices.String("profile", "jetson-agx-orin");
-    c.memoryFraction = devices.Number("memory_fraction", 0.75, 0, 1);
-    c.storageSlots = int(devices.Integer("storage_slots", 0, 0, 1 << 20));
-    c.warmCache = devices.Bool("warm_cache", true);
-
-    const JsonConfigReader placement = root.Object("placement");
-    placement.AllowOnly({"algorithm", "replicas"});
-    c.placement = placement.Choice("algorithm", "min-cost", {"min-cost", "round-robin"});
-    c.replicas = placement.Bool("replicas", false);
-
-    if (c.echo.contains("failures"))
-    {
-        const nlohmann::json& list = c.echo["failures"];
-        if (!list.is_array())
-        {
-            root.Fail("failures", "must be a list of {\"device\": N, \"at_s\": T}");
-        }
-        for (std::size_t i = 0; i < list.size(); ++i)
-        {
-            const JsonConfigReader f(path, list[i], "failures[" + std::to_string(i) + "]");
-            f.AllowOnly({"device", "at_s"});
-            if (!f.Has("device") || !f.Has("at_s"))
-            {
-                f.Fail("device", "and \"at_s\" are both required");
-            }
-            c.failures.push_back(
-                {int(f.Integer("device", 0, 0, 4095)), f.Number("at_s", 0, 0, 1e9)});
-        }
-    }
-    const nlohmann::json noPolicy = nlohmann::json::object();
-    const JsonConfigReader policy(path,
-                                  c.echo.contains("policy") ? c.echo["policy"] : noPolicy,
-                                  policyField);
-    if (c.echo.contains("policy") && !c.echo["policy"].is_object())
-    {
-        root.Fail("policy", "must be an object");
-    }
-    policy.AllowOnly({"name",
-                      "gating",
-                      "adaptive_threshold",
-                      "adaptive_prefill",
-                      "selection",
-                      "wlr_theta",
-                      "straggler_weight_max",
-                      "straggler_gain_min",
-                      "straggler_tradeoff",
-                      "straggler_layer_weights",
-                      "allocation",
-                      "joint_max_iterations",
-                      "minmax_floor",
-                      "cache_allocation",
-                      "prefetch",
-                      "prefetch_hint_bits",
-                      "profile_text",
-                      "profile_tokens"});
-    InferencePolicy& p = c.policy;
-    c.gating = policy.Choice("gating", "topk", {"topk", "adaptive"});
-    p.adaptiveGating = c.gating == "adaptive";
-    p.adaptiveThreshold = policy.Number("adaptive_threshold", 0.005, 0, 1e6);
-    p.adaptivePrefill = policy.Bool("adaptive_prefill", false);
-    c.selection = policy.Choice("selection", "all", {"all", "wlr", "straggler"});
-    p.selection = c.selection == "wlr"         ? SelectionRule::WLR
-                  : c.selection == "straggler" ? SelectionRule::STRAGGLER
-                                               : SelectionRule::ALL;
-    p.wlrTheta = policy.Number("wlr_theta", 0.5, 0, 1e6);
-    const StragglerBounds stragglerDefaults;
-    p.straggler.weightMax =
-        policy.Number("straggler_weight_max", stragglerDefaults.weightMax, 0, 1);
-    p.straggler.gainMin = policy.Number("straggler_gain_min", stragglerDefaults.gainMin, 0, 1);
-    p.straggler.tradeoff = policy.Number("straggler_tradeoff", stragglerDefaults.tradeoff, 0, 1e6);
-    c.stragglerLayerWeights =
-        policy.Choice("straggler_layer_weights", "sensitivity", {"sensitivity", "uniform"});
-    c.allocation =
-        policy.Choice("allocation", "equal", {"equal", "proportional", "minmax", "joint"});
-    p.allocation = c.allocation == "proportional" ? AllocationRule::PROPORTIONAL
-                   : c.allocation == "equal"      ? AllocationRule::EQUAL
-                                                  : AllocationRule::MINMAX;
-    p.joint = c.allocation == "joint";
-    p.minmaxFloor = policy.Number("minmax_floor", 0, 0, 1);
-    p.jointMaxIterations = int(policy.Integer("joint_max_iterations", 10, 1, 1000));
-    c.cacheAllocation = policy.Choice("cache_allocation", "uniform", {"uniform", "dp"});
-    p.prefetch = policy.Bool("prefetch", false);
-    p.hintBits = policy.Number("prefetch_hint_bits", 256, 1, 1e9);
-    if (policy.Has("profile_text"))
-    {
-        c.profileTextPath = root.PathRelativeToFile(policy.String("profile_text"));
-    }
-    c.profileTokens = int(policy.Integer("profile_tokens", 1024, 1, 1 << 24));
-    p.name = policy.String("name", "");
-    p.name = c.PolicyName();
-    // What the policy needs from the model folder, read now so that a comparison or a sweep
-    // fails before its first run (a model that does not load is reported when it runs):
-    // adaptive gating's sensitivities, and the calibration text they name (the dp allocation's
-    // default profile text).
-    wdmoe::llm::ModelConfig modelConfig;
-    bool modelReadable = true;
-    try
-    {
-        modelConfig = wdmoe::llm::ModelConfig::Load(c.modelDir + "/config.json");
-    }
-    catch (const std::exception&)
-    {
-        modelReadable = false;
-    }
-    if (modelReadable)
-    {
-        // A depth mismatch fails now, before a comparison's or a sweep's first run.
-        c.pricedModel.Resolve(root, CostModel(), modelConfig.numHiddenLayers);
-    }
-    const bool dpNeedsText = c.cacheAllocation == "dp" && c.profileTextPath.empty();
-    const bool stragglerNeedsSensitivity =
-        p.selection == SelectionRule::STRAGGLER && c.stragglerLayerWeights == "sensitivity";
-    if (modelReadable && (p.adaptiveGating || dpNeedsText || stragglerNeedsSensitivity))
-    {
-        wdmoe::llm::SensitivityTable table;
-        try
-        {
-            table = wdmoe::llm::SensitivityTable::Load(c.modelDir, modelConfig.numHiddenLayers);
-        }
-        catch (const std::exception& e)
-        {
-            if (p.adaptiveGating)
-            {
-                policy.Fail("gating",
-                            "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe "
-                            "calibrate " +
-                                c.modelDir + " TEXT): " + e.what());
-            }
-            if (stragglerNeedsSensitivity)
-            {
-                policy.Fail("straggler_layer_weights",
-                            "\"sensitivity\" needs the model's calibrated sensitivities "
-                            "(./wdmoe calibrate " +
-                                c.modelDir + " TEXT, or set \"uniform\"): " + e.what());
-            }
-            policy.Fail("profile_text",
-                        "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
-                        "naming a calibration text)");
-        }
-        if (p.adaptiveGating)
-        {
-            p.sensitivity = table.sensitivity;
-        }
-        if (stragglerNeedsSensitivity)
-        {
-            // F_l relative to the mean: the straggler rule's price of a drop at each layer.
-            double mean = 0;
-            for (double f : table.sensitivity)
-            {
-                mean += f / table.sensitivity.size();
-            }
-            for (double f : table.sensitivity)
-            {
-                p.stragglerLayerScale.push_back(mean > 0 ? f / mean : 1.0);
-            }
-        }
-        c.calibrationTextPath = c.modelDir + "/" + table.calibrationText;
-        if (dpNeedsText)
-        {
-            c.profileTextPath = c.calibrationTextPath;
-        }
-    }
-
-    c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));
-    c.run = uint32_t(root.Integer("run", 1, 1, 0xffffffffLL));
-    c.profilesDir = root.PathRelativeToFile("profiles");
-    c.Validate();
-    return c;
-}
-
-std::string
-ScenarioConfig::PolicyName() const
-{
-    if (!policy.name.empty())
-    {
-        return policy.name;
-    }
-    std::string name = gating == "adaptive" ? "adaptive" : "top-k";
-    name += selection == "all" ? "" : " + " + selection;
-    name += " + " + allocation;
-    if (cacheAllocation == "dp")
-    {
-        name += " + cache dp";
-    }
-    if (policy.prefetch)
-    {
-        name += " + prefetch";
-    }
-    return name;
-}
-
-void
-ScenarioConfig::Validate() const
-{
-    const JsonConfigReader root(file, nlohmann::json::object());
-    if (radiusM <= minDistanceM)
-    {
-        root.Fail("cell.radius_m",
-                  "must exceed cell.min_distance_m (" + std::to_string(minDistanceM) + " m), got " +
-                      std::to_string(radiusM));
-    }
-    if (devices < 1)
-    {
-        root.Fail("devices.count", "must be at least 1, got " + std::to_string(devices));
-    }
-    if (!failures.empty() && layerDeadlineS <= 0)
-    {
-        root.Fail("failures",
-                  "need cell.layer_deadline_ms > 0: the BS learns that a device is "
-                  "gone only when the layer deadline passes without its result");
-    }
-    for (std::size_t i = 0; i < failures.size(); ++i)
-    {
-        if (failures[i].device >= devices)
-        {
-            root.Fail("failures[" + std::to_string(i) + "].device",
-                      "names device " + std::to_string(failures[i].device) + " but the cell has " +
-                          std::to_string(devices) + " devices (0-based)");
-        }
-    }
-    CheckCellMobility(root, "cell.mobility", mobility);
-    const auto names = ComputeProfile::AvailableNames(profilesDir);
-    for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),
-                                      std::make_pair("devices.profile", deviceProfile)})
-    {
-        if (std::find(names.begin(), names.end(), name) == names.end())
-        {
-            std::string list;
-            for (const auto& n : names)
-            {
-                list += (list.empty() ? "" : ", ") + n;
-            }
-            root.Fail(field,
-                      "names no profile in " + profilesDir + " (available: " + list + "), got " +
-                          QuoteForMessage(name));
-        }
-    }
-}
 
 ScenarioResult
 RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceApp>)>& beforeRun)
@@ -530,7 +147,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                       "workload.purpose to \"tuning\" to choose policy knobs on it)");
     }
     wdmoe::llm::RoutingProfile routingProfile;
-    if (c.cacheAllocation == "dp")
+    if (c.cacheAllocation == CacheAllocationRule::DP)
     {
         const std::string profile = ReadText(c.profileTextPath, root, "policy.profile_text");
         if (!c.tuning && TextsOverlap(text, profile))
@@ -567,8 +184,8 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                                   mc.vocabSize,
                                   double(DTypeSize(model->WeightDType())));
     const CostModel cost = c.pricedModel.Resolve(root, routedDimensions, mc.numHiddenLayers);
-    const ComputeProfile bsProfile = ComputeProfile::LoadByName(c.profilesDir, c.bsProfile);
-    const ComputeProfile deviceProfile = ComputeProfile::LoadByName(c.profilesDir, c.deviceProfile);
+    const ComputeProfile bsProfile = LoadComputeProfile(c.profileFolders, c.bsProfile);
+    const ComputeProfile deviceProfile = LoadComputeProfile(c.profileFolders, c.deviceProfile);
 
     // Nodes and positions: the BS at the centre (25 m high), devices uniform in the annulus
     // [min_distance, radius] at 1.5 m.
@@ -601,7 +218,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     // The radio links.
     Ptr<WdmoeChannel> channel = CreateObject<WdmoeChannel>();
     channel->SetAttribute("PropagationLossModel",
-                          PointerValue(c.propagation == "3gpp-uma"
+                          PointerValue(c.propagation == CellPropagation::THREE_GPP_UMA
                                            ? WdmoeChannel::CreateThreeGppUma(c.carrierHz)
                                            : WdmoeChannel::CreateLogDistance128(c.minDistanceM)));
     channel->SetAttribute("ShadowingSigmaDb", DoubleValue(c.shadowingSigmaDb));
@@ -667,8 +284,9 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                       " < " + std::to_string(problem.layers) + " layers x " +
                       std::to_string(problem.experts) + " experts");
     }
-    const ExpertPlacement placement =
-        c.placement == "min-cost" ? PlaceMinCost(problem) : PlaceRoundRobin(problem);
+    const ExpertPlacement placement = c.placement == PlacementAlgorithm::MIN_COST
+                                          ? PlaceMinCost(problem)
+                                          : PlaceRoundRobin(problem);
     std::vector<std::string> warnings = model->Notes();
     for (const std::string& w : FailureWarnings(c.failures, placement))
     {
@@ -683,7 +301,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
         {
             ++hosted[layer];
         }
-        if (c.cacheAllocation == "dp")
+        if (c.cacheAllocation == CacheAllocationRule::DP)
         {
             std::vector<std::vector<double>> loads(problem.layers);
             for (int l = 0; l < problem.layers; ++l)
@@ -767,8 +385,9 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                          {"d_model", mc.hiddenSize},
                          {"d_ff", mc.intermediateSize},
                          {"dtype", wdmoe::llm::DTypeName(model->WeightDType())}};
-    s["model_priced"] = cost.ToJson();
-    s["model_priced"]["priced_layers"] = c.pricedModel.routedLayersOnly ? "routed" : "all";
+    s["model_priced"] = CostModelJson(cost);
+    s["model_priced"]["priced_layers"] =
+        c.pricedModel.routedLayersOnly ? "routed" : "all";
     s["layers_in_latency"] = mc.numHiddenLayers;
     s["latency_covers"] = PricedModel::CoverageText(mc.numHiddenLayers, cost.layers);
     s["cell"] = {{"devices", c.devices},
@@ -801,7 +420,7 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;
     }
-    stats.Decode(s, slotsOf.empty() ? std::vector<int>() : slotsOf[0], c.selection != "all");
+    stats.Decode(s, slotsOf.empty() ? std::vector<int>() : slotsOf[0], c.selection != SelectionRule::ALL);
     stats.DropsAndAccuracy(s, warnings);
     // The only field that differs between two runs of the same config: how long it took.
     s["timing"] = {{"simulated_s", simulatedSeconds},

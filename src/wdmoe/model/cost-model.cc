@@ -1,7 +1,6 @@
 #include "cost-model.h"
 
 #include "compute-profile.h"
-#include "json-config.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -139,26 +138,6 @@ CostModel::Validate() const
     }
 }
 
-nlohmann::json
-CostModel::ToJson() const
-{
-    return {{"name", name},
-            {"d_model", dModel},
-            {"d_ff", dFf},
-            {"layers", layers},
-            {"experts", experts},
-            {"top_k", topK},
-            {"heads", heads},
-            {"kv_heads", kvHeads},
-            {"head_dim", headDim},
-            {"vocab", vocab},
-            {"weight_bytes_per_param", weightBytesPerParam},
-            {"activation_bits", activationBits},
-            {"header_bytes", headerBytes},
-            {"expert_bytes", ExpertBytes()},
-            {"expert_flops_per_token", ExpertFlopsPerToken()}};
-}
-
 CostModel
 CostModel::FromDimensions(const std::string& name,
                           int dModel,
@@ -218,61 +197,6 @@ CostModel::FromPreset(const std::string& preset)
     }
     throw std::invalid_argument("unknown cost model preset \"" + preset + "\" (available: " + list +
                                 ")");
-}
-
-CostModel
-CostModel::FromConfig(const JsonConfigReader& r)
-{
-    r.AllowOnly({"name",
-                 "d_model",
-                 "d_ff",
-                 "layers",
-                 "experts",
-                 "top_k",
-                 "heads",
-                 "kv_heads",
-                 "head_dim",
-                 "vocab",
-                 "weight_bytes_per_param",
-                 "activation_bits",
-                 "header_bytes"});
-    const CostModel mixtral = Mixtral8x7B();
-    const long long big = 1LL << 30;
-    for (const char* required : {"d_model", "d_ff"})
-    {
-        if (!r.Has(required))
-        {
-            r.Fail(required, "is required (a positive integer)");
-        }
-    }
-    CostModel m;
-    m.name = r.String("name", "custom");
-    m.dModel = static_cast<int>(r.Integer("d_model", 0, 1, big));
-    m.dFf = static_cast<int>(r.Integer("d_ff", 0, 1, big));
-    m.layers = static_cast<int>(r.Integer("layers", mixtral.layers, 1, 1 << 20));
-    m.experts = static_cast<int>(r.Integer("experts", mixtral.experts, 1, 1 << 20));
-    m.topK = static_cast<int>(r.Integer("top_k", mixtral.topK, 1, m.experts));
-    m.heads = static_cast<int>(r.Integer("heads", mixtral.heads, 1, 1 << 20));
-    m.kvHeads = static_cast<int>(r.Integer("kv_heads", mixtral.kvHeads, 1, m.heads));
-    if (m.heads % m.kvHeads != 0)
-    {
-        r.Fail("heads",
-               "must be a multiple of kv_heads (" + std::to_string(m.kvHeads) + "), got " +
-                   std::to_string(m.heads));
-    }
-    if (!r.Has("head_dim") && m.dModel % m.heads != 0)
-    {
-        r.Fail("head_dim",
-               "is required when d_model (" + std::to_string(m.dModel) +
-                   ") is not a multiple of heads (" + std::to_string(m.heads) + ")");
-    }
-    m.headDim = static_cast<int>(r.Integer("head_dim", m.dModel / m.heads, 1, big));
-    m.vocab = static_cast<int>(r.Integer("vocab", mixtral.vocab, 1, big));
-    m.weightBytesPerParam = r.Number("weight_bytes_per_param", 2, 0.0625, 8);
-    m.activationBits = static_cast<int>(r.Integer("activation_bits", 16, 1, 64));
-    m.headerBytes = static_cast<int>(r.Integer("header_bytes", kDefaultHeaderBytes, 0, 1 << 20));
-    m.Validate();
-    return m;
 }
 
 } // namespace ns3

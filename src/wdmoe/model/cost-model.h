@@ -2,18 +2,17 @@
 // sizes, and the base station's attention + gate cost per layer. It may differ from the model
 // that really runs and routes (DESIGN.md section 4, "Cost model vs computed model"): a scenario
 // can route with the small embedded model and price every expert as a Mixtral-8x7B expert.
-// This file knows nothing of the llm library (the simulator never touches matrices).
+// This file knows nothing of the llm library (the simulator never touches matrices) nor of
+// JSON (helper/cost-model-json.h reads and writes it).
 #ifndef WDMOE_COST_MODEL_H
 #define WDMOE_COST_MODEL_H
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 namespace ns3
 {
 
-class JsonConfigReader;
 struct ComputeProfile;
 
 /// A Mixtral-style MoE architecture, as far as its costs go. Every cost is per layer.
@@ -76,8 +75,6 @@ struct CostModel
     /// Checks the dimensions (all positive, topK <= experts, heads a multiple of kvHeads);
     /// throws std::invalid_argument naming the model and the field.
     void Validate() const;
-    /// The dimensions, for result files ("model that was priced").
-    nlohmann::json ToJson() const;
 
     /// Mistral AI's Mixtral-8x7B in bf16: d_model 4096, d_ff 14336, 32 layers, 8 experts,
     /// top-2, 32 heads, 8 KV heads, head_dim 128, vocab 32000. One expert is 352,321,536 bytes
@@ -101,13 +98,6 @@ struct CostModel
                                     double weightBytesPerParam = 2,
                                     int activationBits = 16,
                                     int headerBytes = kDefaultHeaderBytes);
-    /// Inline dimensions from a config object (a string preset such as "mixtral-8x7b" is the
-    /// caller's to recognise and pass to FromPreset). Keys: "d_model" and "d_ff" (required),
-    /// "name" (default "custom"), "layers" (32), "experts" (8), "top_k" (2), "heads" (32),
-    /// "kv_heads" (8), "head_dim" (d_model / heads), "vocab" (32000),
-    /// "weight_bytes_per_param" (2), "activation_bits" (16), "header_bytes" (64). Unknown keys
-    /// and inconsistent dimensions are JsonConfigError naming the file and the field.
-    static CostModel FromConfig(const JsonConfigReader& r);
 };
 
 } // namespace ns3

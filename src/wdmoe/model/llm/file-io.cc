@@ -2,12 +2,26 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace wdmoe
 {
 namespace llm
 {
+
+std::optional<std::string>
+ReadWholeFile(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+    {
+        return std::nullopt;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
 
 void
 WriteFileAtomically(const std::string& path, const std::string& content)

@@ -5,9 +5,10 @@
 // becomes a LoadError.
 #include "json-input.h"
 
+#include "file-io.h"
+
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -104,8 +105,9 @@ Parse(const std::string& source, const char* begin, const char* end, const std::
     }
 }
 
+/// A JSON file's text: a regular file of at most kMaxJsonFileBytes.
 std::string
-ReadWholeFile(const std::string& path)
+ReadJsonText(const std::string& path)
 {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0)
@@ -124,14 +126,12 @@ ReadWholeFile(const std::string& path)
                         "is " + std::to_string(st.st_size) + " bytes, more than the " +
                             std::to_string(kMaxJsonFileBytes) + " a JSON file may have");
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    std::optional<std::string> text = ReadWholeFile(path);
+    if (!text)
     {
         throw LoadError(path, "cannot open the file");
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return std::move(*text);
 }
 
 template <class Json>
@@ -164,14 +164,14 @@ ParseOrderedJsonInput(const std::string& source,
 nlohmann::json
 ReadJsonFile(const std::string& path)
 {
-    const std::string text = ReadWholeFile(path);
+    const std::string text = ReadJsonText(path);
     return ParseJsonInput(path, text.data(), text.data() + text.size());
 }
 
 nlohmann::ordered_json
 ReadOrderedJsonFile(const std::string& path)
 {
-    const std::string text = ReadWholeFile(path);
+    const std::string text = ReadJsonText(path);
     return ParseOrderedJsonInput(path, text.data(), text.data() + text.size());
 }
 

@@ -10,13 +10,13 @@
 namespace ns3
 {
 
-/// The rules a scenario can name ("joint" is minmax alternated with expert selection; the
-/// application runs that loop, this file only allocates).
+/// The rules a scenario can name.
 enum class AllocationRule
 {
     EQUAL,
     PROPORTIONAL,
-    MINMAX
+    MINMAX,
+    JOINT ///< minmax alternated with expert selection: the application runs that loop
 };
 
 /// A device's predicted round trip (s) when it gets the fraction `share` in (0, 1] of the band:

@@ -1,0 +1,587 @@
+#include "scenario-config.h"
+
+#include "cell-mobility.h"
+#include "gating.h"
+#include "json-config.h"
+#include "model-config.h"
+#include "profile-reader.h"
+
+namespace ns3
+{
+
+namespace
+{
+
+/// A string field that must name one of values (the error lists their names, in this order).
+template <class Enum>
+Enum
+ReadChoice(const JsonConfigReader& r,
+           const std::string& key,
+           Enum fallback,
+           const std::vector<Enum>& values,
+           std::string (*name)(Enum))
+{
+    std::vector<std::string> names;
+    for (Enum v : values)
+    {
+        names.push_back(name(v));
+    }
+    const std::string chosen = r.Choice(key, name(fallback), names);
+    for (Enum v : values)
+    {
+        if (name(v) == chosen)
+        {
+            return v;
+        }
+    }
+    return fallback; // not reached: Choice accepts only the names
+}
+
+void
+ReadModel(const JsonConfigReader& root, ScenarioConfig& c)
+{
+    const JsonConfigReader model = root.Object("model");
+    model.AllowOnly({"path", "dtype", "threads"});
+    c.modelDir = root.PathRelativeToFile(model.String("path"));
+    c.dtype = model.String("dtype", "");
+    if (!c.dtype.empty() && c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16")
+    {
+        model.Fail("dtype",
+                   "must be \"f32\", \"bf16\" or \"f16\", got " + QuoteForMessage(c.dtype));
+    }
+    c.threads = int(model.Integer("threads", 1, 0, 256));
+}
+
+void
+ReadWorkload(const JsonConfigReader& root, ScenarioConfig& c)
+{
+    const JsonConfigReader workload = root.Object("workload");
+    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens", "text_per_run", "purpose"});
+    c.textPath = root.PathRelativeToFile(workload.String("text"));
+    c.promptTokens = int(workload.Integer("prompt_tokens", 64, 1, 1 << 20));
+    c.scoredTokens = int(workload.Integer("scored_tokens", 256, 1, 1 << 24));
+    c.disjointTextPerRun =
+        workload.Choice("text_per_run", "same", {"same", "disjoint"}) == "disjoint";
+    c.tuning = workload.Choice("purpose", "evaluation", {"evaluation", "tuning"}) == "tuning";
+}
+
+void
+ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
+{
+    const JsonConfigReader cell = root.Object("cell");
+    cell.AllowOnly({"bandwidth_mhz",
+                    "duplex",
+                    "ul_share",
+                    "radius_m",
+                    "min_distance_m",
+                    "propagation",
+                    "carrier_ghz",
+                    "shadowing_sigma_db",
+                    "coherence_time_ms",
+                    "fading",
+                    "bs_power_dbm",
+                    "device_power_dbm",
+                    "noise_psd_dbm_hz",
+                    "bs_noise_figure_db",
+                    "device_noise_figure_db",
+                    "efficiency",
+                    "min_rate_mbps",
+                    "mobility",
+                    "layer_deadline_ms"});
+    c.bandwidthHz = cell.Number("bandwidth_mhz", 100, 1e-3, 1e5) * 1e6;
+    const std::string duplex = cell.Choice("duplex", "shared", {"shared", "fdd"});
+    c.duplex = duplex == "fdd" ? DuplexMode::FDD : DuplexMode::SHARED;
+    c.ulShare = cell.Number("ul_share", 0.5, 0.01, 0.99);
+    c.radiusM = cell.Number("radius_m", 500, 1, 1e5);
+    c.minDistanceM = cell.Number("min_distance_m", 35, 1, 1e5);
+    c.propagation = ReadChoice(cell,
+                               "propagation",
+                               CellPropagation::THREE_GPP_UMA,
+                               {CellPropagation::THREE_GPP_UMA, CellPropagation::LOG_DISTANCE_128},
+                               &CellPropagationName);
+    c.carrierHz = cell.Number("carrier_ghz", 3.5, 0.5, 100) * 1e9;
+    c.shadowingSigmaDb = cell.Number("shadowing_sigma_db", 8, 0, 30);
+    c.coherenceTimeS = cell.Number("coherence_time_ms", 10, 1e-3, 1e6) * 1e-3;
+    c.fading = cell.Bool("fading", true);
+    c.bsPowerDbm = cell.Number("bs_power_dbm", 43, -30, 80);
+    c.devicePowerDbm = cell.Number("device_power_dbm", 23, -30, 60);
+    c.noisePsdDbmHz = cell.Number("noise_psd_dbm_hz", -174, -250, -100);
+    c.bsNoiseFigureDb = cell.Number("bs_noise_figure_db", 5, 0, 30);
+    c.deviceNoiseFigureDb = cell.Number("device_noise_figure_db", 7, 0, 30);
+    c.efficiency = cell.Number("efficiency", 1.0, 1e-3, 1.0);
+    c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
+    c.mobility = cell.String("mobility", "static");
+    c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
+}
+
+/// A profile field: a name, or a path ending in ".json" (relative to the config file).
+std::string
+ReadProfile(const JsonConfigReader& root,
+            const JsonConfigReader& r,
+            const std::string& key,
+            const std::string& fallback)
+{
+    const std::string value = r.String(key, fallback);
+    const std::string suffix = ".json";
+    const bool isPath = value.size() > suffix.size() &&
+                        value.compare(value.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return isPath ? root.PathRelativeToFile(value) : value;
+}
+
+/// "bs", "devices" and "placement".
+void
+ReadNodes(const JsonConfigReader& root, ScenarioConfig& c)
+{
+    const JsonConfigReader bs = root.Object("bs");
+    bs.AllowOnly({"profile"});
+    c.bsProfile = ReadProfile(root, bs, "profile", "edge-server-gpu");
+
+    const JsonConfigReader devices = root.Object("devices");
+    devices.AllowOnly({"count", "profile", "memory_fraction", "storage_slots", "warm_cache"});
+    c.devices = int(devices.Integer("count", 8, 1, 4096));
+    c.deviceProfile = ReadProfile(root, devices, "profile", "jetson-agx-orin");
+    c.memoryFraction = devices.Number("memory_fraction", 0.75, 0, 1);
+    c.storageSlots = int(devices.Integer("storage_slots", 0, 0, 1 << 20));
+    c.warmCache = devices.Bool("warm_cache", true);
+
+    const JsonConfigReader placement = root.Object("placement");
+    placement.AllowOnly({"algorithm", "replicas"});
+    c.placement = ReadChoice(placement,
+                             "algorithm",
+                             PlacementAlgorithm::MIN_COST,
+                             {PlacementAlgorithm::MIN_COST, PlacementAlgorithm::ROUND_ROBIN},
+                             &PlacementAlgorithmName);
+    c.replicas = placement.Bool("replicas", false);
+}
+
+void
+ReadFailures(const JsonConfigReader& root, ScenarioConfig& c)
+{
+    if (!c.echo.contains("failures"))
+    {
+        return;
+    }
+    const nlohmann::json& list = c.echo["failures"];
+    if (!list.is_array())
+    {
+        root.Fail("failures", "must be a list of {\"device\": N, \"at_s\": T}");
+    }
+    for (std::size_t i = 0; i < list.size(); ++i)
+    {
+        const JsonConfigReader f(root.File(), list[i], "failures[" + std::to_string(i) + "]");
+        f.AllowOnly({"device", "at_s"});
+        if (!f.Has("device") || !f.Has("at_s"))
+        {
+            f.Fail("device", "and \"at_s\" are both required");
+        }
+        c.failures.push_back({int(f.Integer("device", 0, 0, 4095)), f.Number("at_s", 0, 0, 1e9)});
+    }
+}
+
+/// The "policy" object (an empty one when absent), its errors named as policyField.
+JsonConfigReader
+PolicyReader(const JsonConfigReader& root, const ScenarioConfig& c, const std::string& policyField)
+{
+    static const nlohmann::json noPolicy = nlohmann::json::object();
+    const JsonConfigReader policy(root.File(),
+                                  c.echo.contains("policy") ? c.echo["policy"] : noPolicy,
+                                  policyField);
+    if (c.echo.contains("policy") && !c.echo["policy"].is_object())
+    {
+        root.Fail("policy", "must be an object");
+    }
+    policy.AllowOnly({"name",
+                      "gating",
+                      "adaptive_threshold",
+                      "adaptive_prefill",
+                      "selection",
+                      "wlr_theta",
+                      "straggler_weight_max",
+                      "straggler_gain_min",
+                      "straggler_tradeoff",
+                      "straggler_layer_weights",
+                      "allocation",
+                      "joint_max_iterations",
+                      "minmax_floor",
+                      "cache_allocation",
+                      "prefetch",
+                      "prefetch_hint_bits",
+                      "profile_text",
+                      "profile_tokens"});
+    return policy;
+}
+
+/// The policy's rules into the config's fields, its knobs into c.policy.
+void
+ReadPolicy(const JsonConfigReader& root, const JsonConfigReader& policy, ScenarioConfig& c)
+{
+    InferencePolicy& p = c.policy;
+    c.gating = ReadChoice(policy,
+                          "gating",
+                          GatingRule::TOP_K,
+                          {GatingRule::TOP_K, GatingRule::ADAPTIVE},
+                          &GatingRuleName);
+    p.adaptiveThreshold = policy.Number("adaptive_threshold", 0.005, 0, 1e6);
+    p.adaptivePrefill = policy.Bool("adaptive_prefill", false);
+    c.selection = ReadChoice(policy,
+                             "selection",
+                             SelectionRule::ALL,
+                             {SelectionRule::ALL, SelectionRule::WLR, SelectionRule::STRAGGLER},
+                             &SelectionRuleName);
+    p.wlrTheta = policy.Number("wlr_theta", 0.5, 0, 1e6);
+    const StragglerBounds stragglerDefaults;
+    p.straggler.weightMax =
+        policy.Number("straggler_weight_max", stragglerDefaults.weightMax, 0, 1);
+    p.straggler.gainMin = policy.Number("straggler_gain_min", stragglerDefaults.gainMin, 0, 1);
+    p.straggler.tradeoff = policy.Number("straggler_tradeoff", stragglerDefaults.tradeoff, 0, 1e6);
+    c.stragglerLayerWeights =
+        ReadChoice(policy,
+                   "straggler_layer_weights",
+                   StragglerLayerWeights::SENSITIVITY,
+                   {StragglerLayerWeights::SENSITIVITY, StragglerLayerWeights::UNIFORM},
+                   &StragglerLayerWeightsName);
+    c.allocation = ReadChoice(policy,
+                              "allocation",
+                              AllocationRule::EQUAL,
+                              {AllocationRule::EQUAL,
+                               AllocationRule::PROPORTIONAL,
+                               AllocationRule::MINMAX,
+                               AllocationRule::JOINT},
+                              &AllocationRuleName);
+    p.minmaxFloor = policy.Number("minmax_floor", 0, 0, 1);
+    p.jointMaxIterations = int(policy.Integer("joint_max_iterations", 10, 1, 1000));
+    c.cacheAllocation = ReadChoice(policy,
+                                   "cache_allocation",
+                                   CacheAllocationRule::UNIFORM,
+                                   {CacheAllocationRule::UNIFORM, CacheAllocationRule::DP},
+                                   &CacheAllocationRuleName);
+    p.prefetch = policy.Bool("prefetch", false);
+    p.hintBits = policy.Number("prefetch_hint_bits", 256, 1, 1e9);
+    if (policy.Has("profile_text"))
+    {
+        c.profileTextPath = root.PathRelativeToFile(policy.String("profile_text"));
+    }
+    c.profileTokens = int(policy.Integer("profile_tokens", 1024, 1, 1 << 24));
+    p.name = policy.String("name", "");
+}
+
+/// The one place the config's rules become the application's InferencePolicy fields.
+void
+GiveRulesToPolicy(ScenarioConfig& c)
+{
+    InferencePolicy& p = c.policy;
+    p.adaptiveGating = c.gating == GatingRule::ADAPTIVE;
+    p.selection = c.selection;
+    p.joint = c.allocation == AllocationRule::JOINT;
+    p.allocation = p.joint ? AllocationRule::MINMAX : c.allocation;
+    p.name = c.PolicyName();
+}
+
+/// The model's calibrated sensitivities; a model without them fails the field that needs them.
+wdmoe::llm::SensitivityTable
+LoadSensitivities(const JsonConfigReader& policy,
+                  const ScenarioConfig& c,
+                  int layers,
+                  bool stragglerNeedsSensitivity)
+{
+    try
+    {
+        return wdmoe::llm::SensitivityTable::Load(c.modelDir, layers);
+    }
+    catch (const std::exception& e)
+    {
+        if (c.policy.adaptiveGating)
+        {
+            policy.Fail("gating",
+                        "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe "
+                        "calibrate " +
+                            c.modelDir + " TEXT): " + e.what());
+        }
+        if (stragglerNeedsSensitivity)
+        {
+            policy.Fail("straggler_layer_weights",
+                        "\"sensitivity\" needs the model's calibrated sensitivities "
+                        "(./wdmoe calibrate " +
+                            c.modelDir + " TEXT, or set \"uniform\"): " + e.what());
+        }
+        policy.Fail("profile_text",
+                    "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
+                    "naming a calibration text)");
+    }
+}
+
+/// What the policy needs from the model folder, read now so that a comparison or a sweep fails
+/// before its first run (a model that does not load is reported when it runs): the priced
+/// depth checked against the routed one, adaptive gating's sensitivities, the straggler rule's
+/// layer weights, and the calibration text they name (the dp allocation's default profile
+/// text).
+void
+ReadModelFolderNeeds(const JsonConfigReader& root,
+                     const JsonConfigReader& policy,
+                     ScenarioConfig& c)
+{
+    wdmoe::llm::ModelConfig modelConfig;
+    try
+    {
+        modelConfig = wdmoe::llm::ModelConfig::Load(c.modelDir + "/config.json");
+    }
+    catch (const std::exception&)
+    {
+        return;
+    }
+    // A depth mismatch fails now, before a comparison's or a sweep's first run.
+    c.pricedModel.Resolve(root, CostModel(), modelConfig.numHiddenLayers);
+    InferencePolicy& p = c.policy;
+    const bool dpNeedsText =
+        c.cacheAllocation == CacheAllocationRule::DP && c.profileTextPath.empty();
+    const bool stragglerNeedsSensitivity =
+        c.selection == SelectionRule::STRAGGLER &&
+        c.stragglerLayerWeights == StragglerLayerWeights::SENSITIVITY;
+    if (!p.adaptiveGating && !dpNeedsText && !stragglerNeedsSensitivity)
+    {
+        return;
+    }
+    const wdmoe::llm::SensitivityTable table =
+        LoadSensitivities(policy, c, modelConfig.numHiddenLayers, stragglerNeedsSensitivity);
+    if (p.adaptiveGating)
+    {
+        p.sensitivity = table.sensitivity;
+    }
+    if (stragglerNeedsSensitivity)
+    {
+        // F_l relative to the mean: the straggler rule's price of a drop at each layer.
+        double mean = 0;
+        for (double f : table.sensitivity)
+        {
+            mean += f / table.sensitivity.size();
+        }
+        for (double f : table.sensitivity)
+        {
+            p.stragglerLayerScale.push_back(mean > 0 ? f / mean : 1.0);
+        }
+    }
+    c.calibrationTextPath = c.modelDir + "/" + table.calibrationText;
+    if (dpNeedsText)
+    {
+        c.profileTextPath = c.calibrationTextPath;
+    }
+}
+
+} // namespace
+
+std::string
+CellPropagationName(CellPropagation value)
+{
+    return value == CellPropagation::THREE_GPP_UMA ? "3gpp-uma" : "log-distance-128";
+}
+
+std::string
+PlacementAlgorithmName(PlacementAlgorithm value)
+{
+    return value == PlacementAlgorithm::MIN_COST ? "min-cost" : "round-robin";
+}
+
+std::string
+GatingRuleName(GatingRule value)
+{
+    return value == GatingRule::ADAPTIVE ? "adaptive" : "topk";
+}
+
+std::string
+SelectionRuleName(SelectionRule value)
+{
+    switch (value)
+    {
+    case SelectionRule::WLR:
+        return "wlr";
+    case SelectionRule::STRAGGLER:
+        return "straggler";
+    case SelectionRule::ALL:
+    default:
+        return "all";
+    }
+}
+
+std::string
+AllocationRuleName(AllocationRule value)
+{
+    switch (value)
+    {
+    case AllocationRule::PROPORTIONAL:
+        return "proportional";
+    case AllocationRule::MINMAX:
+        return "minmax";
+    case AllocationRule::JOINT:
+        return "joint";
+    case AllocationRule::EQUAL:
+    default:
+        return "equal";
+    }
+}
+
+std::string
+CacheAllocationRuleName(CacheAllocationRule value)
+{
+    return value == CacheAllocationRule::DP ? "dp" : "uniform";
+}
+
+std::string
+StragglerLayerWeightsName(StragglerLayerWeights value)
+{
+    return value == StragglerLayerWeights::UNIFORM ? "uniform" : "sensitivity";
+}
+
+void
+ApplyConfigSets(nlohmann::json& config,
+                const std::vector<std::string>& sets,
+                const std::string& path)
+{
+    for (const std::string& set : sets)
+    {
+        const auto eq = set.find('=');
+        if (eq == std::string::npos || eq == 0)
+        {
+            throw JsonConfigError("--set expects dotted.key=value, got " + QuoteForMessage(set));
+        }
+        const std::string key = set.substr(0, eq);
+        const std::string text = set.substr(eq + 1);
+        // JSON when it is JSON (checked like a file), else a plain string such as fdd.
+        const nlohmann::json value = ParseJsonConfigValue(path + ": --set " + key, text);
+        nlohmann::json* node = &config;
+        std::size_t begin = 0;
+        while (true)
+        {
+            const auto dot = key.find('.', begin);
+            const std::string part = key.substr(begin, dot - begin);
+            if (part.empty() || !node->is_object())
+            {
+                throw JsonConfigError(path + ": --set " + QuoteForMessage(set) + ": " +
+                                      QuoteForMessage(key.substr(0, dot)) +
+                                      " is not a path of objects in the config");
+            }
+            if (dot == std::string::npos)
+            {
+                (*node)[part] = value;
+                break;
+            }
+            node = &(*node)[part];
+            if (node->is_null())
+            {
+                *node = nlohmann::json::object();
+            }
+            begin = dot + 1;
+        }
+    }
+}
+
+ScenarioConfig
+ScenarioConfig::Load(const std::string& path, const std::vector<std::string>& sets)
+{
+    return FromJson(path, ReadJsonConfigFile(path), sets);
+}
+
+ScenarioConfig
+ScenarioConfig::FromJson(const std::string& path,
+                         const nlohmann::json& json,
+                         const std::vector<std::string>& sets,
+                         const std::string& policyField)
+{
+    ScenarioConfig c;
+    c.file = path;
+    c.echo = json;
+    ApplyConfigSets(c.echo, sets, path);
+    const JsonConfigReader root(path, c.echo);
+    root.AllowOnly({"description",
+                    "model",
+                    "workload",
+                    "cost_model",
+                    "cell",
+                    "bs",
+                    "devices",
+                    "placement",
+                    "failures",
+                    "policy",
+                    "seed",
+                    "run"});
+    root.String("description", "");
+    ReadModel(root, c);
+    ReadWorkload(root, c);
+    c.pricedModel = PricedModel::Read(root);
+    ReadCell(root, c);
+    ReadNodes(root, c);
+    ReadFailures(root, c);
+    const JsonConfigReader policy = PolicyReader(root, c, policyField);
+    ReadPolicy(root, policy, c);
+    GiveRulesToPolicy(c);
+    ReadModelFolderNeeds(root, policy, c);
+    c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));
+    c.run = uint32_t(root.Integer("run", 1, 1, 0xffffffffLL));
+    c.profileFolders = ProfileFolders(path);
+    c.Validate();
+    return c;
+}
+
+std::string
+ScenarioConfig::PolicyName() const
+{
+    if (!policy.name.empty())
+    {
+        return policy.name;
+    }
+    std::string name = gating == GatingRule::ADAPTIVE ? "adaptive" : "top-k";
+    name += selection == SelectionRule::ALL ? "" : " + " + SelectionRuleName(selection);
+    name += " + " + AllocationRuleName(allocation);
+    if (cacheAllocation == CacheAllocationRule::DP)
+    {
+        name += " + cache dp";
+    }
+    if (policy.prefetch)
+    {
+        name += " + prefetch";
+    }
+    return name;
+}
+
+void
+ScenarioConfig::Validate() const
+{
+    const JsonConfigReader root(file, nlohmann::json::object());
+    if (radiusM <= minDistanceM)
+    {
+        root.Fail("cell.radius_m",
+                  "must exceed cell.min_distance_m (" + std::to_string(minDistanceM) + " m), got " +
+                      std::to_string(radiusM));
+    }
+    if (devices < 1)
+    {
+        root.Fail("devices.count", "must be at least 1, got " + std::to_string(devices));
+    }
+    if (!failures.empty() && layerDeadlineS <= 0)
+    {
+        root.Fail("failures",
+                  "need cell.layer_deadline_ms > 0: the BS learns that a device is "
+                  "gone only when the layer deadline passes without its result");
+    }
+    for (std::size_t i = 0; i < failures.size(); ++i)
+    {
+        if (failures[i].device >= devices)
+        {
+            root.Fail("failures[" + std::to_string(i) + "].device",
+                      "names device " + std::to_string(failures[i].device) + " but the cell has " +
+                          std::to_string(devices) + " devices (0-based)");
+        }
+    }
+    CheckCellMobility(root, "cell.mobility", mobility);
+    for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),
+                                      std::make_pair("devices.profile", deviceProfile)})
+    {
+        if (FindComputeProfile(profileFolders, name).empty())
+        {
+            root.Fail(field,
+                      "names no profile: looked in " + ProfileSearchText(profileFolders, name) +
+                          ", got " + QuoteForMessage(name));
+        }
+    }
+}
+
+} // namespace ns3

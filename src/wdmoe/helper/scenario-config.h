@@ -1,0 +1,194 @@
+// A scenario config: the JSON file parsed, section by section, into typed fields in SI units.
+#ifndef WDMOE_SCENARIO_CONFIG_H
+#define WDMOE_SCENARIO_CONFIG_H
+
+#include "bandwidth-allocation.h"
+#include "bandwidth-slices.h"
+#include "expert-selection.h"
+#include "moe-inference-app.h"
+#include "priced-model.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace ns3
+{
+
+/// "cell.propagation".
+enum class CellPropagation
+{
+    THREE_GPP_UMA,   ///< "3gpp-uma"
+    LOG_DISTANCE_128 ///< "log-distance-128"
+};
+
+/// "placement.algorithm".
+enum class PlacementAlgorithm
+{
+    MIN_COST,   ///< "min-cost"
+    ROUND_ROBIN ///< "round-robin"
+};
+
+/// "policy.gating".
+enum class GatingRule
+{
+    TOP_K,   ///< "topk"
+    ADAPTIVE ///< "adaptive"
+};
+
+/// "policy.cache_allocation": memory slots per layer on each device.
+enum class CacheAllocationRule
+{
+    UNIFORM, ///< "uniform"
+    DP       ///< "dp": the dynamic programme over measured routing statistics
+};
+
+/// "policy.straggler_layer_weights": what a drop costs at each layer for the straggler rule.
+enum class StragglerLayerWeights
+{
+    SENSITIVITY, ///< "sensitivity": the model's calibrated F_l over their mean
+    UNIFORM      ///< "uniform": every layer weighs 1
+};
+
+/// The names the config and the results use for these values.
+std::string CellPropagationName(CellPropagation value);
+std::string PlacementAlgorithmName(PlacementAlgorithm value);
+std::string GatingRuleName(GatingRule value);
+std::string SelectionRuleName(SelectionRule value); ///< "all", "wlr", "straggler"
+std::string AllocationRuleName(
+    AllocationRule value); ///< "equal", "proportional", "minmax", "joint"
+std::string CacheAllocationRuleName(CacheAllocationRule value);
+std::string StragglerLayerWeightsName(StragglerLayerWeights value);
+
+/// Every field of a scenario config, in SI units (the JSON names carry their units).
+struct ScenarioConfig
+{
+    std::string file; ///< the config file, for messages and the results folder name
+    nlohmann::json echo = nlohmann::json::object(); ///< the config as read (with --set applied)
+
+    // model that runs and routes
+    std::string modelDir;
+    std::string dtype; ///< "" (the file's), "f32", "bf16", "f16"
+    int threads = 1;
+
+    // workload: teacher-forced scoring of a text
+    std::string textPath;
+    int promptTokens = 64;
+    int scoredTokens = 256;
+    /// "workload.text_per_run": every run scores the text from its beginning ("same"), or run R
+    /// starts (R - 1) * (prompt_tokens + scored_tokens) tokens in ("disjoint"), so that runs
+    /// score different stretches and accuracy intervals pool more distinct tokens.
+    bool disjointTextPerRun = false;
+    /// "workload.purpose": "evaluation" refuses a scored text that shares passages with the
+    /// calibration or profile text the policy was fitted on; "tuning" scores such a text on
+    /// purpose, to choose policy knobs on the calibration text (DESIGN.md section 8).
+    bool tuning = false;
+
+    // model that is priced: "self", a preset, or inline dimensions, over all its layers or
+    // only the routed ones
+    PricedModel pricedModel = PricedModel{false, CostModel::Mixtral8x7B(), false};
+
+    // cell
+    double bandwidthHz = 100e6;
+    DuplexMode duplex = DuplexMode::SHARED;
+    double ulShare = 0.5;
+    double radiusM = 500;
+    double minDistanceM = 35;
+    CellPropagation propagation = CellPropagation::THREE_GPP_UMA;
+    double carrierHz = 3.5e9;
+    double shadowingSigmaDb = 8;
+    double coherenceTimeS = 0.01;
+    bool fading = true;
+    double bsPowerDbm = 43;
+    double devicePowerDbm = 23;
+    double noisePsdDbmHz = -174;
+    double bsNoiseFigureDb = 5;
+    double deviceNoiseFigureDb = 7;
+    double efficiency = 1.0;
+    double minRateBps = 0;
+    std::string mobility = "static"; ///< or an ns-3 MobilityModel TypeId name
+    double layerDeadlineS = 0;
+
+    // nodes
+    /// Where bs.profile and devices.profile names are looked up, in order ("profiles" beside
+    /// the config file, then the project's configs/profiles; see profile-reader.h).
+    std::vector<std::string> profileFolders;
+    /// A profile name, or the path of a profile file (written as a path ending in ".json",
+    /// relative to the config file; kept here resolved).
+    std::string bsProfile = "edge-server-gpu";
+    int devices = 8;
+    std::string deviceProfile = "jetson-agx-orin"; ///< as bsProfile
+    double memoryFraction = 0.75;                  ///< share of device memory for experts
+    int storageSlots = 0;  ///< experts a device can host (on storage); 0: its memory slots
+    bool warmCache = true; ///< devices start with their placed experts in memory
+    PlacementAlgorithm placement = PlacementAlgorithm::MIN_COST;
+    bool replicas = false;
+
+    struct Failure
+    {
+        int device;
+        double atS;
+    };
+
+    std::vector<Failure> failures;
+
+    // policies ("policy" object): the rules as read; `policy` holds the knobs and is given the
+    // rules by one conversion once they are read
+    GatingRule gating = GatingRule::TOP_K;
+    SelectionRule selection = SelectionRule::ALL;
+    AllocationRule allocation = AllocationRule::EQUAL;
+    CacheAllocationRule cacheAllocation = CacheAllocationRule::UNIFORM;
+    StragglerLayerWeights stragglerLayerWeights = StragglerLayerWeights::SENSITIVITY;
+    InferencePolicy policy;      ///< what the application is given
+    std::string profileTextPath; ///< text the dp allocation measures r_l and a_l on
+    /// the calibration text named by the model's sensitivity.json, when the policy read it
+    std::string calibrationTextPath;
+    int profileTokens = 1024; ///< decode tokens of that measurement
+
+    uint32_t seed = 1;
+    uint32_t run = 1;
+
+    /// Reads and checks a config: unknown keys, wrong types and out-of-range values are
+    /// JsonConfigError naming the file and the dotted field. Paths are relative to the file.
+    /// sets: "dotted.key=value" overrides applied to the JSON before it is checked (value is
+    /// read as JSON when it parses, else as a string): "cell.bandwidth_mhz=20".
+    static ScenarioConfig Load(const std::string& path, const std::vector<std::string>& sets = {});
+    /// The same from JSON already read from path; errors in the "policy" object name it as
+    /// policyField (a comparison names the list entry it came from).
+    static ScenarioConfig FromJson(const std::string& path,
+                                   const nlohmann::json& json,
+                                   const std::vector<std::string>& sets = {},
+                                   const std::string& policyField = "policy");
+    /// Checks relations between fields (radius > minimum distance, failure devices exist,
+    /// the profiles are found...).
+    void Validate() const;
+    /// The policy's name for results: policy.name, else built from its rules.
+    std::string PolicyName() const;
+};
+
+/// Applies "dotted.key=value" overrides to a config (value read as JSON when it parses, else
+/// as a string), creating missing objects on the way; a key that is not a path of objects is a
+/// JsonConfigError naming the file.
+void ApplyConfigSets(nlohmann::json& config,
+                     const std::vector<std::string>& sets,
+                     const std::string& path);
+
+// The values above in result files are their names (found by nlohmann::json through ADL).
+#define WDMOE_CONFIG_NAME_TO_JSON(Enum)                                                            \
+    template <class BasicJsonType>                                                                 \
+    void to_json(BasicJsonType& j, const Enum& value)                                              \
+    {                                                                                              \
+        j = Enum##Name(value);                                                                     \
+    }
+WDMOE_CONFIG_NAME_TO_JSON(CellPropagation)
+WDMOE_CONFIG_NAME_TO_JSON(PlacementAlgorithm)
+WDMOE_CONFIG_NAME_TO_JSON(GatingRule)
+WDMOE_CONFIG_NAME_TO_JSON(SelectionRule)
+WDMOE_CONFIG_NAME_TO_JSON(AllocationRule)
+WDMOE_CONFIG_NAME_TO_JSON(CacheAllocationRule)
+WDMOE_CONFIG_NAME_TO_JSON(StragglerLayerWeights)
+#undef WDMOE_CONFIG_NAME_TO_JSON
+
+} // namespace ns3
+
+#endif
