@@ -23,6 +23,7 @@
 #include "scenario-warnings.h"
 #include "tokenizer.h"
 #include "wdmoe-channel.h"
+#include "wdmoe-helper.h"
 #include "wdmoe-stats-collector.h"
 
 #include "ns3/boolean.h"
@@ -93,31 +94,27 @@ TextStart(const ScenarioConfig& c)
                : 0;
 }
 
-} // namespace
-
-ScenarioResult
-RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceApp>)>& beforeRun)
+/// What a scenario runs and prices: the model, the tokens it scores, the cost model, the
+/// profiles and (for the DP cache split) the routing profile.
+struct ScenarioInputs
 {
-    RngSeedManager::SetSeed(c.seed);
-    RngSeedManager::SetRun(c.run);
-    int64_t stream = 0;
+    std::shared_ptr<wdmoe::llm::MixtralModel> model;
+    std::vector<int> tokens;
+    std::size_t textStart = 0;
+    wdmoe::llm::RoutingProfile routingProfile;
+    CostModel cost = CostModel::Mixtral8x7B();
+    ComputeProfile bsProfile;
+    ComputeProfile deviceProfile;
+};
 
-    // The model that runs and routes.
-    wdmoe::llm::LoadOptions options;
-    options.threads = c.threads;
-    if (!c.dtype.empty())
-    {
-        options.overrideDType = true;
-        wdmoe::llm::ParseUserDType(c.dtype, &options.dtype);
-    }
-    auto model = std::shared_ptr<wdmoe::llm::MixtralModel>(
-        wdmoe::llm::MixtralModel::Load(c.modelDir, options));
-    const wdmoe::llm::ModelConfig& mc = model->Config();
-    auto tokenizer = wdmoe::llm::Tokenizer::ForModel(c.modelDir, mc);
-    const JsonConfigReader root(c.file, c.echo);
-    const std::string text = ReadText(c.textPath, root, "workload.text");
+/// The text's tokens from where run c.run starts, checked against the workload and the model.
+std::vector<int>
+ScoredTokens(const ScenarioConfig& c,
+             const JsonConfigReader& root,
+             const std::vector<int>& allTokens,
+             int context)
+{
     const std::size_t textStart = TextStart(c);
-    const std::vector<int> allTokens = tokenizer->Encode(text);
     if (textStart + c.promptTokens + c.scoredTokens > allTokens.size())
     {
         root.Fail(c.disjointTextPerRun ? "workload.text_per_run" : "workload.scored_tokens",
@@ -126,17 +123,24 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                       " starts at token " + std::to_string(textStart) + "), which has " +
                       std::to_string(allTokens.size()));
     }
-    const std::vector<int> tokens(allTokens.begin() + textStart, allTokens.end());
-    if (c.promptTokens >= mc.maxPositionEmbeddings)
+    if (c.promptTokens >= context)
     {
         root.Fail("workload.prompt_tokens",
-                  "must be below the model's context of " +
-                      std::to_string(mc.maxPositionEmbeddings) + " tokens, got " +
-                      std::to_string(c.promptTokens));
+                  "must be below the model's context of " + std::to_string(context) +
+                      " tokens, got " + std::to_string(c.promptTokens));
     }
+    return std::vector<int>(allTokens.begin() + textStart, allTokens.end());
+}
 
-    // Neither the calibration text nor the text the cache allocation is profiled on may share
-    // passages with the text that is scored.
+/// Neither the calibration text nor the text the cache allocation is profiled on may share
+/// passages with the text that is scored; the DP cache split needs the routing profile.
+wdmoe::llm::RoutingProfile
+CheckTextsAndProfile(const ScenarioConfig& c,
+                     const JsonConfigReader& root,
+                     const std::string& text,
+                     wdmoe::llm::MixtralModel& model,
+                     const wdmoe::llm::Tokenizer& tokenizer)
+{
     const InferencePolicy& policy = c.policy;
     if (!c.tuning && !c.calibrationTextPath.empty() &&
         TextsOverlap(text, ReadText(c.calibrationTextPath, root, "workload.text")))
@@ -146,31 +150,50 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                       " that the sensitivities were fitted on; score another text (or set "
                       "workload.purpose to \"tuning\" to choose policy knobs on it)");
     }
-    wdmoe::llm::RoutingProfile routingProfile;
-    if (c.cacheAllocation == CacheAllocationRule::DP)
+    if (c.cacheAllocation != CacheAllocationRule::DP)
     {
-        const std::string profile = ReadText(c.profileTextPath, root, "policy.profile_text");
-        if (!c.tuning && TextsOverlap(text, profile))
-        {
-            root.Fail("policy.profile_text",
-                      "shares passages with workload.text; profile the routing on another text");
-        }
-        std::unique_ptr<wdmoe::llm::RoutingPolicy> gating;
-        if (policy.adaptiveGating)
-        {
-            gating = std::make_unique<wdmoe::llm::AdaptiveGating>(policy.sensitivity,
-                                                                  policy.adaptiveThreshold,
-                                                                  policy.adaptivePrefill);
-        }
-        routingProfile = wdmoe::llm::ProfileRouting(*model,
-                                                    tokenizer->Encode(profile),
-                                                    mc.maxPositionEmbeddings,
-                                                    c.promptTokens,
-                                                    gating.get(),
-                                                    c.profileTokens);
+        return {};
     }
+    const std::string profile = ReadText(c.profileTextPath, root, "policy.profile_text");
+    if (!c.tuning && TextsOverlap(text, profile))
+    {
+        root.Fail("policy.profile_text",
+                  "shares passages with workload.text; profile the routing on another text");
+    }
+    std::unique_ptr<wdmoe::llm::RoutingPolicy> gating;
+    if (policy.adaptiveGating)
+    {
+        gating = std::make_unique<wdmoe::llm::AdaptiveGating>(policy.sensitivity,
+                                                              policy.adaptiveThreshold,
+                                                              policy.adaptivePrefill);
+    }
+    return wdmoe::llm::ProfileRouting(model,
+                                      tokenizer.Encode(profile),
+                                      model.Config().maxPositionEmbeddings,
+                                      c.promptTokens,
+                                      gating.get(),
+                                      c.profileTokens);
+}
 
-    // The model that is priced.
+ScenarioInputs
+LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root)
+{
+    ScenarioInputs in;
+    wdmoe::llm::LoadOptions options;
+    options.threads = c.threads;
+    if (!c.dtype.empty())
+    {
+        options.overrideDType = true;
+        wdmoe::llm::ParseUserDType(c.dtype, &options.dtype);
+    }
+    in.model = std::shared_ptr<wdmoe::llm::MixtralModel>(
+        wdmoe::llm::MixtralModel::Load(c.modelDir, options));
+    const wdmoe::llm::ModelConfig& mc = in.model->Config();
+    auto tokenizer = wdmoe::llm::Tokenizer::ForModel(c.modelDir, mc);
+    const std::string text = ReadText(c.textPath, root, "workload.text");
+    in.textStart = TextStart(c);
+    in.tokens = ScoredTokens(c, root, tokenizer->Encode(text), mc.maxPositionEmbeddings);
+    in.routingProfile = CheckTextsAndProfile(c, root, text, *in.model, *tokenizer);
     const CostModel routedDimensions =
         CostModel::FromDimensions("self (" + c.modelDir + ")",
                                   mc.hiddenSize,
@@ -182,20 +205,21 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                                   mc.numKeyValueHeads,
                                   mc.headDim,
                                   mc.vocabSize,
-                                  double(DTypeSize(model->WeightDType())));
-    const CostModel cost = c.pricedModel.Resolve(root, routedDimensions, mc.numHiddenLayers);
-    const ComputeProfile bsProfile = LoadComputeProfile(c.profileFolders, c.bsProfile);
-    const ComputeProfile deviceProfile = LoadComputeProfile(c.profileFolders, c.deviceProfile);
+                                  double(DTypeSize(in.model->WeightDType())));
+    in.cost = c.pricedModel.Resolve(root, routedDimensions, mc.numHiddenLayers);
+    in.bsProfile = LoadComputeProfile(c.profileFolders, c.bsProfile);
+    in.deviceProfile = LoadComputeProfile(c.profileFolders, c.deviceProfile);
+    return in;
+}
 
-    // Nodes and positions: the BS at the centre (25 m high), devices uniform in the annulus
-    // [min_distance, radius] at 1.5 m.
-    NodeContainer bsNode;
-    bsNode.Create(1);
-    NodeContainer deviceNodes;
-    deviceNodes.Create(c.devices);
+/// The BS at the centre (25 m high), devices uniform in the annulus [min_distance, radius] at
+/// 1.5 m, each with the cell's mobility model; returns the next free random stream.
+int64_t
+PlaceNodes(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer& devices, int64_t stream)
+{
     Ptr<MobilityModel> bsMobility = CreateObject<ConstantPositionMobilityModel>();
     bsMobility->SetPosition(Vector(0, 0, 25));
-    bsNode.Get(0)->AggregateObject(bsMobility);
+    bs->AggregateObject(bsMobility);
     Ptr<UniformRandomVariable> radius2 = CreateObject<UniformRandomVariable>();
     radius2->SetAttribute("Min", DoubleValue(c.minDistanceM * c.minDistanceM));
     radius2->SetAttribute("Max", DoubleValue(c.radiusM * c.radiusM));
@@ -203,75 +227,28 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     angle->SetAttribute("Max", DoubleValue(2 * M_PI));
     radius2->SetStream(stream++);
     angle->SetStream(stream++);
-    std::vector<Ptr<MobilityModel>> deviceMobility;
-    for (int i = 0; i < c.devices; ++i)
+    for (uint32_t i = 0; i < devices.GetN(); ++i)
     {
         Ptr<MobilityModel> m = CreateCellMobility(c.mobility);
         const double r = std::sqrt(radius2->GetValue());
         const double a = angle->GetValue();
         // Moving devices stay inside the square around the cell.
         PlaceInCell(m, c.radiusM, Vector(r * std::cos(a), r * std::sin(a), 1.5), stream);
-        deviceNodes.Get(i)->AggregateObject(m);
-        deviceMobility.push_back(m);
+        devices.Get(i)->AggregateObject(m);
     }
+    return stream;
+}
 
-    // The radio links.
-    Ptr<WdmoeChannel> channel = CreateObject<WdmoeChannel>();
-    channel->SetAttribute("PropagationLossModel",
-                          PointerValue(c.propagation == CellPropagation::THREE_GPP_UMA
-                                           ? WdmoeChannel::CreateThreeGppUma(c.carrierHz)
-                                           : WdmoeChannel::CreateLogDistance128(c.minDistanceM)));
-    channel->SetAttribute("ShadowingSigmaDb", DoubleValue(c.shadowingSigmaDb));
-    channel->SetAttribute("CoherenceTime", TimeValue(Seconds(c.coherenceTimeS)));
-    channel->SetAttribute("FadingEnabled", BooleanValue(c.fading));
-    channel->SetAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
-    channel->SetAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
-    channel->SetAttribute("NoisePsdDbmPerHz", DoubleValue(c.noisePsdDbmHz));
-    channel->SetAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
-    channel->SetAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
-    channel->SetAttribute("Efficiency", DoubleValue(c.efficiency));
-    const BandPlan band = BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare);
-    channel->SetAttribute("TotalBandwidth", DoubleValue(band.dlHz));
-    channel->SetBs(bsMobility);
-    for (const auto& m : deviceMobility)
-    {
-        channel->AddDevice(m);
-    }
-    stream += channel->AssignStreams(stream);
-
-    // The transport between the BS and the devices: the closed-form link on the band plan.
-    Ptr<LinkTransport> transport = CreateObject<LinkTransport>();
-    transport->SetAttribute("MinRate", DoubleValue(c.minRateBps));
-    transport->SetChannel(channel, band);
-
-    // An expert application on every device node. A device hosts up to storage_slots experts
-    // on storage and keeps memorySlots in memory.
-    std::vector<Ptr<ExpertDeviceApp>> deviceApps;
-    for (int i = 0; i < c.devices; ++i)
-    {
-        Ptr<ExpertDeviceApp> device = CreateObject<ExpertDeviceApp>();
-        device->SetTransport(transport, uint32_t(i));
-        device->SetCosts(deviceProfile, cost);
-        deviceNodes.Get(i)->AddApplication(device);
-        device->SetStartTime(Seconds(0));
-        deviceApps.push_back(device);
-    }
-    const LatencyPredictor predictor(channel, band, cost, deviceApps);
-
-    // Placement (over the layers and experts of the model that routes) and caches.
+/// Expert slots of a device from the config: kept in memory, and hosted on storage.
+std::pair<int, int>
+ExpertSlots(const ScenarioConfig& c, const JsonConfigReader& root, const ScenarioInputs& in)
+{
     const int memorySlots =
-        int(std::floor(c.memoryFraction * deviceProfile.memoryBytes / cost.ExpertBytes()));
+        int(std::floor(c.memoryFraction * in.deviceProfile.memoryBytes / in.cost.ExpertBytes()));
     const int hostSlots = c.storageSlots > 0 ? c.storageSlots : memorySlots;
-    PlacementProblem problem;
-    problem.layers = mc.numHiddenLayers;
-    problem.experts = mc.numLocalExperts;
-    problem.replicas = c.replicas;
-    for (int i = 0; i < c.devices; ++i)
-    {
-        problem.deviceCapacity.push_back(std::min(hostSlots, problem.layers * problem.experts));
-        problem.deviceCost.push_back(predictor.EqualShareRoundTrip(uint32_t(i), 1, Seconds(0)));
-    }
-    if (hostSlots * c.devices < problem.layers * problem.experts)
+    const int layers = in.model->Config().numHiddenLayers;
+    const int experts = in.model->Config().numLocalExperts;
+    if (int64_t(hostSlots) * c.devices < int64_t(layers) * experts)
     {
         root.Fail(c.storageSlots > 0 ? "devices.storage_slots" : "devices",
                   "cannot hold the model: " + std::to_string(c.devices) + " x " +
@@ -279,126 +256,85 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
                       (c.storageSlots > 0
                            ? " storage slots"
                            : " expert slots (memory_fraction x memory of " + c.deviceProfile +
-                                 " / " + std::to_string(cost.ExpertBytes()) +
+                                 " / " + std::to_string(in.cost.ExpertBytes()) +
                                  " bytes per priced expert)") +
-                      " < " + std::to_string(problem.layers) + " layers x " +
-                      std::to_string(problem.experts) + " experts");
+                      " < " + std::to_string(layers) + " layers x " + std::to_string(experts) +
+                      " experts");
     }
-    const ExpertPlacement placement = c.placement == PlacementAlgorithm::MIN_COST
-                                          ? PlaceMinCost(problem)
-                                          : PlaceRoundRobin(problem);
-    std::vector<std::string> warnings = model->Notes();
-    for (const std::string& w : FailureWarnings(c.failures, placement))
-    {
-        warnings.push_back(w);
-    }
-    // Memory slots per layer: each layer's LRU holds at most the experts the device hosts there.
-    std::vector<std::vector<int>> slotsOf(c.devices);
-    for (int i = 0; i < c.devices; ++i)
-    {
-        std::vector<int> hosted(problem.layers, 0);
-        for (const auto& [layer, expert] : placement.ExpertsOn(i))
-        {
-            ++hosted[layer];
-        }
-        if (c.cacheAllocation == CacheAllocationRule::DP)
-        {
-            std::vector<std::vector<double>> loads(problem.layers);
-            for (int l = 0; l < problem.layers; ++l)
-            {
-                const double accuracy = policy.prefetch ? routingProfile.prefetchAccuracy[l] : 0.0;
-                for (int slots = 0; slots <= hosted[l]; ++slots)
-                {
-                    loads[l].push_back(ExpectedOnDemandLoads(routingProfile.singleExpertRate[l],
-                                                             accuracy,
-                                                             hosted[l],
-                                                             problem.experts,
-                                                             mc.numExpertsPerTok,
-                                                             slots));
-                }
-            }
-            slotsOf[i] = AllocateSlotsDp(loads, memorySlots);
-        }
-        else
-        {
-            slotsOf[i] = AllocateSlotsUniform(hosted, memorySlots);
-        }
-        ExpertMemory memory(slotsOf[i]);
-        if (c.warmCache)
-        {
-            for (const auto& [layer, expert] : placement.ExpertsOn(i))
-            {
-                memory.Preload(layer, expert);
-            }
-        }
-        deviceApps[i]->SetMemory(memory);
-    }
+    return {memorySlots, hostSlots};
+}
 
-    Ptr<MoeInferenceApp> app = CreateObject<MoeInferenceApp>();
-    app->SetAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
-    app->SetModel(model);
-    app->SetWorkload(tokens, c.promptTokens, c.scoredTokens);
-    app->SetCell(transport, deviceApps, placement, predictor);
-    app->SetCosts(cost, bsProfile);
-    app->SetPolicy(policy);
-    bsNode.Get(0)->AddApplication(app);
-    for (const auto& f : c.failures)
-    {
-        deviceApps[f.device]->ScheduleSwitchOff(Seconds(f.atS));
-    }
-    app->SetStartTime(Seconds(0));
-    WdmoeStatsCollector stats(mc.numHiddenLayers);
-    stats.Connect();
-    if (beforeRun)
-    {
-        beforeRun(app);
-    }
-    const auto wallStart = std::chrono::steady_clock::now();
-    Simulator::Run();
-    const double wallSeconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
-    const double simulatedSeconds = Simulator::Now().GetSeconds();
-    if (!channel->HistoryError().empty())
-    {
-        const std::string why = channel->HistoryError();
-        Simulator::Destroy();
-        root.Fail("cell.coherence_time_ms", "is too short for this run: " + why);
-    }
-    const bool finished = app->Finished();
-    Simulator::Destroy();
-    if (!finished)
-    {
-        throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
-    }
+/// The helper set from the config.
+void
+ConfigureHelper(WdmoeHelper& helper,
+                const ScenarioConfig& c,
+                const ScenarioInputs& in,
+                std::pair<int, int> slots)
+{
+    helper.SetChannelAttribute(
+        "PropagationLossModel",
+        PointerValue(c.propagation == CellPropagation::THREE_GPP_UMA
+                         ? WdmoeChannel::CreateThreeGppUma(c.carrierHz)
+                         : WdmoeChannel::CreateLogDistance128(c.minDistanceM)));
+    helper.SetChannelAttribute("ShadowingSigmaDb", DoubleValue(c.shadowingSigmaDb));
+    helper.SetChannelAttribute("CoherenceTime", TimeValue(Seconds(c.coherenceTimeS)));
+    helper.SetChannelAttribute("FadingEnabled", BooleanValue(c.fading));
+    helper.SetChannelAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
+    helper.SetChannelAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
+    helper.SetChannelAttribute("NoisePsdDbmPerHz", DoubleValue(c.noisePsdDbmHz));
+    helper.SetChannelAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
+    helper.SetChannelAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
+    helper.SetChannelAttribute("Efficiency", DoubleValue(c.efficiency));
+    helper.SetBandPlan(BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
+    helper.SetTransportAttribute("MinRate", DoubleValue(c.minRateBps));
+    helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
+    helper.SetModel(in.model);
+    helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);
+    helper.SetCostModel(in.cost);
+    helper.SetBsProfile(in.bsProfile);
+    helper.SetDeviceProfile(in.deviceProfile);
+    helper.SetPolicy(c.policy);
+    helper.SetPlacement(c.placement, c.replicas);
+    helper.SetExpertSlots(slots.first, slots.second, c.warmCache);
+    helper.SetCacheAllocation(c.cacheAllocation, in.routingProfile);
+}
 
-    // Results, from the statistics the collector made of the trace sources.
-    ScenarioResult result;
-    nlohmann::ordered_json& s = result.summary;
+/// summary.json: the config, the models, the cell, then the collector's statistics.
+nlohmann::ordered_json
+ScenarioSummary(const ScenarioConfig& c,
+                const ScenarioInputs& in,
+                std::pair<int, int> slots,
+                const WdmoeStatsCollector& stats,
+                const std::vector<std::vector<int>>& slotsOf,
+                const std::vector<std::string>& warnings)
+{
+    const InferencePolicy& policy = c.policy;
+    nlohmann::ordered_json s;
     s["config"] = c.file;
     s["config_echo"] = c.echo;
     s["seed"] = c.seed;
     s["run"] = c.run;
     s["model_routed"] = {{"dir", c.modelDir},
-                         {"layers", mc.numHiddenLayers},
-                         {"experts", mc.numLocalExperts},
-                         {"top_k", mc.numExpertsPerTok},
-                         {"d_model", mc.hiddenSize},
-                         {"d_ff", mc.intermediateSize},
-                         {"dtype", wdmoe::llm::DTypeName(model->WeightDType())}};
-    s["model_priced"] = CostModelJson(cost);
-    s["model_priced"]["priced_layers"] =
-        c.pricedModel.routedLayersOnly ? "routed" : "all";
-    s["layers_in_latency"] = mc.numHiddenLayers;
-    s["latency_covers"] = PricedModel::CoverageText(mc.numHiddenLayers, cost.layers);
+                         {"layers", in.model->Config().numHiddenLayers},
+                         {"experts", in.model->Config().numLocalExperts},
+                         {"top_k", in.model->Config().numExpertsPerTok},
+                         {"d_model", in.model->Config().hiddenSize},
+                         {"d_ff", in.model->Config().intermediateSize},
+                         {"dtype", wdmoe::llm::DTypeName(in.model->WeightDType())}};
+    s["model_priced"] = CostModelJson(in.cost);
+    s["model_priced"]["priced_layers"] = c.pricedModel.routedLayersOnly ? "routed" : "all";
+    s["layers_in_latency"] = in.model->Config().numHiddenLayers;
+    s["latency_covers"] =
+        PricedModel::CoverageText(in.model->Config().numHiddenLayers, in.cost.layers);
     s["cell"] = {{"devices", c.devices},
                  {"device_profile", c.deviceProfile},
                  {"bs_profile", c.bsProfile},
                  {"bandwidth_mhz", c.bandwidthHz / 1e6},
-                 {"expert_memory_slots_per_device", memorySlots},
-                 {"expert_storage_slots_per_device", hostSlots},
+                 {"expert_memory_slots_per_device", slots.first},
+                 {"expert_storage_slots_per_device", slots.second},
                  {"placement", c.placement}};
     s["tokens_scored"] = stats.Tokens().size();
-    s["text_start_token"] = textStart;
+    s["text_start_token"] = in.textStart;
     s["workload_purpose"] = c.tuning ? "tuning" : "evaluation";
     stats.Latency(s);
     s["policy"] = {{"name", policy.name},
@@ -420,12 +356,71 @@ RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceAp
     {
         s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;
     }
-    stats.Decode(s, slotsOf.empty() ? std::vector<int>() : slotsOf[0], c.selection != SelectionRule::ALL);
+    stats.Decode(s,
+                 slotsOf.empty() ? std::vector<int>() : slotsOf[0],
+                 c.selection != SelectionRule::ALL);
     stats.DropsAndAccuracy(s, warnings);
-    // The only field that differs between two runs of the same config: how long it took.
-    s["timing"] = {{"simulated_s", simulatedSeconds},
-                   {"wall_s", wallSeconds},
-                   {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
+    return s;
+}
+
+} // namespace
+
+ScenarioResult
+RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceApp>)>& beforeRun)
+{
+    RngSeedManager::SetSeed(c.seed);
+    RngSeedManager::SetRun(c.run);
+    const JsonConfigReader root(c.file, c.echo);
+    const ScenarioInputs in = LoadInputs(c, root);
+    const std::pair<int, int> slots = ExpertSlots(c, root, in);
+    NodeContainer bsNode;
+    bsNode.Create(1);
+    NodeContainer deviceNodes;
+    deviceNodes.Create(c.devices);
+    const int64_t stream = PlaceNodes(c, bsNode.Get(0), deviceNodes, 0);
+    WdmoeHelper helper;
+    ConfigureHelper(helper, c, in, slots);
+    helper.Install(bsNode.Get(0), deviceNodes);
+    helper.AssignStreams(stream);
+    for (const auto& f : c.failures)
+    {
+        helper.GetDeviceApp(uint32_t(f.device))->ScheduleSwitchOff(Seconds(f.atS));
+    }
+    WdmoeStatsCollector stats(in.model->Config().numHiddenLayers);
+    stats.Connect();
+    if (beforeRun)
+    {
+        beforeRun(helper.GetBsApp());
+    }
+    const auto wallStart = std::chrono::steady_clock::now();
+    Simulator::Run();
+    const double wallSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
+    const double simulatedSeconds = Simulator::Now().GetSeconds();
+    const std::string historyError = helper.GetChannel()->HistoryError();
+    const bool finished = helper.GetBsApp()->Finished();
+    const ExpertPlacement placement = helper.GetPlacement();
+    const std::vector<std::vector<int>> slotsOf = helper.GetMemorySlots();
+    Simulator::Destroy();
+    if (!historyError.empty())
+    {
+        root.Fail("cell.coherence_time_ms", "is too short for this run: " + historyError);
+    }
+    if (!finished)
+    {
+        throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
+    }
+    std::vector<std::string> warnings = in.model->Notes();
+    for (const std::string& w : FailureWarnings(c.failures, placement))
+    {
+        warnings.push_back(w);
+    }
+    ScenarioResult result;
+    result.summary = ScenarioSummary(c, in, slots, stats, slotsOf, warnings);
+    result.summary["timing"] = {
+        {"simulated_s", simulatedSeconds},
+        {"wall_s", wallSeconds},
+        {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
     result.tokensCsv = stats.TokensCsv();
     result.records = stats.Tokens();
     return result;

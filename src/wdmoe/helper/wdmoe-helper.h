@@ -1,0 +1,102 @@
+// WdmoeHelper: builds a wdmoe cell on nodes a program made (as LteHelper does): the radio
+// links, the transport, an ExpertDeviceApp on every device node and the MoeInferenceApp on the
+// BS node. The program adds its own nodes, applications, events and trace sinks and calls
+// Simulator::Run itself.
+#ifndef WDMOE_HELPER_H
+#define WDMOE_HELPER_H
+
+#include "bandwidth-slices.h"
+#include "calibration.h"
+#include "compute-profile.h"
+#include "cost-model.h"
+#include "expert-device-app.h"
+#include "expert-placement.h"
+#include "link-transport.h"
+#include "moe-inference-app.h"
+#include "scenario-config.h"
+#include "wdmoe-channel.h"
+
+#include "ns3/application-container.h"
+#include "ns3/node-container.h"
+#include "ns3/object-factory.h"
+
+#include <memory>
+#include <vector>
+
+namespace ns3
+{
+
+/**
+ * \ingroup wdmoe
+ * Installs a cell. Nodes must carry a MobilityModel. Which expert each device hosts (the
+ * placement, priced on the channel) and its memory slots are decided at time 0, before the
+ * first token, so that AssignStreams after Install fixes every draw.
+ */
+class WdmoeHelper
+{
+  public:
+    WdmoeHelper();
+
+    /// An attribute of the WdmoeChannel (e.g. "CoherenceTime", "PropagationLossModel").
+    void SetChannelAttribute(const std::string& name, const AttributeValue& value);
+    /// An attribute of the LinkTransport (e.g. "MinRate").
+    void SetTransportAttribute(const std::string& name, const AttributeValue& value);
+    /// An attribute of the MoeInferenceApp (e.g. "LayerDeadline").
+    void SetBsAttribute(const std::string& name, const AttributeValue& value);
+    /// The band and how the directions share it (default: 100 MHz shared).
+    void SetBandPlan(const BandPlan& band);
+
+    /// The model that runs and routes, and the tokens it scores (teacher forcing).
+    void SetModel(std::shared_ptr<wdmoe::llm::MixtralModel> model);
+    void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
+    /// The architecture every expert, hidden state and attention is priced as.
+    void SetCostModel(const CostModel& cost);
+    void SetBsProfile(const ComputeProfile& profile);
+    void SetDeviceProfile(const ComputeProfile& profile);
+    void SetPolicy(const InferencePolicy& policy);
+
+    /// How experts are placed and kept: the algorithm, replicas, the experts a device hosts on
+    /// storage and keeps in memory, and whether memories start filled.
+    void SetPlacement(PlacementAlgorithm algorithm, bool replicas);
+    void SetExpertSlots(int memorySlots, int storageSlots, bool warm);
+    /// Uniform memory slots, or AdapMoE's DP over this routing profile.
+    void SetCacheAllocation(CacheAllocationRule rule,
+                            const wdmoe::llm::RoutingProfile& profile = {});
+
+    /**
+     * Builds the cell: the BS application on bs, an expert application on every device node.
+     * \return the BS application first, then the devices' in the order of devices
+     */
+    ApplicationContainer Install(Ptr<Node> bs, NodeContainer devices);
+
+    /// Fixed random streams for the channel (3 per device, then the loss model's); returns
+    /// how many were used. Call after Install.
+    int64_t AssignStreams(int64_t stream);
+
+    Ptr<WdmoeChannel> GetChannel() const { return m_channel; }
+
+    Ptr<MoeInferenceApp> GetBsApp() const { return m_bs; }
+
+    Ptr<ExpertDeviceApp> GetDeviceApp(uint32_t i) const { return m_devices.at(i); }
+
+    /// The placement and each device's memory slots per layer (once the simulation started).
+    const ExpertPlacement& GetPlacement() const;
+    const std::vector<std::vector<int>>& GetMemorySlots() const;
+
+  private:
+    struct Cell; ///< what the time-0 set-up needs and makes
+    static void SetUp(std::shared_ptr<Cell> cell);
+
+    ObjectFactory m_channelFactory;
+    ObjectFactory m_transportFactory;
+    ObjectFactory m_bsFactory;
+    BandPlan m_band;
+    std::shared_ptr<Cell> m_cell;
+    Ptr<WdmoeChannel> m_channel;
+    Ptr<MoeInferenceApp> m_bs;
+    std::vector<Ptr<ExpertDeviceApp>> m_devices;
+};
+
+} // namespace ns3
+
+#endif
