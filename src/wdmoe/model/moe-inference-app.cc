@@ -104,6 +104,8 @@ MoeInferenceApp::DoDispose()
     m_transport = nullptr;
     m_devices.clear();
     m_work.clear();
+    m_policy.selectionRule = nullptr;
+    m_policy.allocationRule = nullptr;
     Application::DoDispose();
 }
 
@@ -160,6 +162,70 @@ MoeInferenceApp::SetPolicy(const InferencePolicy& policy)
 }
 
 void
+MoeInferenceApp::SetSelectionRule(Ptr<ExpertSelectionRule> rule)
+{
+    m_policy.selectionRule = rule;
+}
+
+void
+MoeInferenceApp::SetAllocationRule(Ptr<BandwidthAllocationRule> rule)
+{
+    m_policy.allocationRule = rule;
+}
+
+Ptr<ExpertSelectionRule>
+SelectionRuleOf(const InferencePolicy& policy)
+{
+    if (policy.selectionRule)
+    {
+        return policy.selectionRule;
+    }
+    switch (policy.selection)
+    {
+    case SelectionRule::WLR:
+    {
+        Ptr<ExpertSelectionRule> rule = ExpertSelectionRule::CreateRule("wlr");
+        rule->SetAttribute("Theta", DoubleValue(policy.wlrTheta));
+        return rule;
+    }
+    case SelectionRule::STRAGGLER:
+    {
+        Ptr<ExpertSelectionRule> rule = ExpertSelectionRule::CreateRule("straggler");
+        rule->SetAttribute("WeightMax", DoubleValue(policy.straggler.weightMax));
+        rule->SetAttribute("GainMin", DoubleValue(policy.straggler.gainMin));
+        rule->SetAttribute("Tradeoff", DoubleValue(policy.straggler.tradeoff));
+        return rule;
+    }
+    case SelectionRule::ALL:
+    default:
+        return ExpertSelectionRule::CreateRule("all");
+    }
+}
+
+Ptr<BandwidthAllocationRule>
+AllocationRuleOf(const InferencePolicy& policy)
+{
+    if (policy.allocationRule)
+    {
+        return policy.allocationRule;
+    }
+    switch (policy.joint ? AllocationRule::MINMAX : policy.allocation)
+    {
+    case AllocationRule::PROPORTIONAL:
+        return BandwidthAllocationRule::CreateRule("proportional");
+    case AllocationRule::MINMAX:
+    {
+        Ptr<BandwidthAllocationRule> rule = BandwidthAllocationRule::CreateRule("minmax");
+        rule->SetAttribute("Floor", DoubleValue(policy.minmaxFloor));
+        return rule;
+    }
+    case AllocationRule::EQUAL:
+    default:
+        return BandwidthAllocationRule::CreateRule("equal");
+    }
+}
+
+void
 MoeInferenceApp::StartApplication()
 {
     NS_ABORT_MSG_IF(!m_model || !m_transport || m_tokens.empty(),
@@ -192,6 +258,9 @@ MoeInferenceApp::StartApplication()
         !m_policy.stragglerLayerScale.empty() && int(m_policy.stragglerLayerScale.size()) != layers,
         "the straggler rule needs one layer scale per layer ("
             << m_policy.stragglerLayerScale.size() << " for " << layers << " layers) or none");
+    // The rules are chosen once, here: the program's own objects or the policy's built-ins.
+    m_policy.selectionRule = SelectionRuleOf(m_policy);
+    m_policy.allocationRule = AllocationRuleOf(m_policy);
     m_prediction.assign(layers, {});
     // The caches hold what the first window feeds (the prompt, then one token per further
     // scored token) or a context's worth when the text needs more windows: a short run of a
@@ -347,44 +416,16 @@ MoeInferenceApp::AllocateShares(const std::vector<uint32_t>& active) const
     {
         return {};
     }
-    switch (m_policy.joint ? AllocationRule::MINMAX : m_policy.allocation)
+    std::vector<RoundTripOfShare> roundTrip;
+    for (uint32_t d : active)
     {
-    case AllocationRule::PROPORTIONAL:
-    {
-        // Expected load of a device: its predicted round trip at an equal share.
-        const double equal = 1.0 / active.size();
-        std::vector<double> load;
-        for (uint32_t d : active)
-        {
-            load.push_back(PredictDevice(d, equal));
-        }
-        return ProportionalShares(load);
+        roundTrip.push_back([this, d](double share) { return PredictDevice(d, share); });
     }
-    case AllocationRule::MINMAX:
-    {
-        // Every device keeps `floor` of the band (a fraction of its equal share); minmax splits
-        // the rest. The floor guards devices the optimum would starve against fading the BS
-        // cannot foresee.
-        const double floor = m_policy.minmaxFloor / active.size();
-        const double rest = 1.0 - floor * active.size();
-        std::vector<RoundTripOfShare> roundTrip;
-        for (uint32_t d : active)
-        {
-            roundTrip.push_back([this, d, floor, rest](double share) {
-                return PredictDevice(d, floor + rest * share);
-            });
-        }
-        std::vector<double> shares = MinMaxShares(roundTrip, 1e-4).shares;
-        for (double& s : shares)
-        {
-            s = floor + rest * s;
-        }
-        return shares;
-    }
-    case AllocationRule::EQUAL:
-    default:
-        return EqualShares(active.size());
-    }
+    const std::vector<double> shares = m_policy.allocationRule->Allocate(roundTrip);
+    NS_ABORT_MSG_IF(shares.size() != active.size(),
+                    "the allocation rule gave " << shares.size() << " shares for " << active.size()
+                                                << " devices");
+    return shares;
 }
 
 std::vector<uint32_t>
@@ -414,6 +455,35 @@ MoeInferenceApp::PredictSelection(const std::vector<bool>& keep)
     return PredictLayer(active, AllocateShares(active));
 }
 
+std::vector<double>
+MoeInferenceApp::CandidateRoundTrips(const std::vector<bool>& keep)
+{
+    // tau under the allocation of the current selection; a candidate outside it is priced on
+    // the share it would get as one more device of an equal split.
+    const std::size_t n = keep.size();
+    const std::vector<uint32_t> active = BuildCandidateWork(keep);
+    const std::vector<double> shares = AllocateShares(active);
+    std::vector<double> tau(n);
+    for (std::size_t k = 0; k < n; ++k)
+    {
+        const uint32_t d = uint32_t(m_deviceOf[0][k]);
+        const auto at = std::find(active.begin(), active.end(), d);
+        if (at != active.end())
+        {
+            tau[k] = PredictDevice(d, shares[at - active.begin()]);
+        }
+        else
+        {
+            std::vector<bool> alone(n, false);
+            alone[k] = true;
+            BuildCandidateWork(alone);
+            tau[k] = PredictDevice(d, 1.0 / (active.size() + 1));
+            BuildCandidateWork(keep);
+        }
+    }
+    return tau;
+}
+
 void
 MoeInferenceApp::SelectExperts()
 {
@@ -422,52 +492,21 @@ MoeInferenceApp::SelectExperts()
     const std::size_t n = candidates.experts.size();
     std::vector<double> weights(candidates.weights.begin(), candidates.weights.end());
     std::vector<bool> keep(n, true);
+    SelectionContext context;
+    context.layer = uint32_t(m_pass->Layer());
+    context.layerScale =
+        m_policy.stragglerLayerScale.empty() ? 1.0 : m_policy.stragglerLayerScale[context.layer];
+    context.roundTrips = [this, &keep]() { return CandidateRoundTrips(keep); };
+    context.layerLatency = [this](const std::vector<bool>& k) { return PredictSelection(k); };
     int rounds = 0;
     const int maxRounds = m_policy.joint ? std::max(1, m_policy.jointMaxIterations) : 1;
     while (rounds < maxRounds)
     {
         ++rounds;
-        std::vector<bool> next;
-        if (m_policy.selection == SelectionRule::WLR)
-        {
-            // tau under the allocation of the current selection; a candidate outside it is
-            // priced on the share it would get as one more device of an equal split.
-            const std::vector<uint32_t> active = BuildCandidateWork(keep);
-            const std::vector<double> shares = AllocateShares(active);
-            std::vector<double> tau(n);
-            for (std::size_t k = 0; k < n; ++k)
-            {
-                const uint32_t d = uint32_t(m_deviceOf[0][k]);
-                const auto at = std::find(active.begin(), active.end(), d);
-                if (at != active.end())
-                {
-                    tau[k] = PredictDevice(d, shares[at - active.begin()]);
-                }
-                else
-                {
-                    std::vector<bool> alone(n, false);
-                    alone[k] = true;
-                    BuildCandidateWork(alone);
-                    tau[k] = PredictDevice(d, 1.0 / (active.size() + 1));
-                    BuildCandidateWork(keep);
-                }
-            }
-            next = SelectWeightToLatency(weights, tau, m_policy.wlrTheta);
-        }
-        else if (m_policy.selection == SelectionRule::STRAGGLER)
-        {
-            next = SelectStragglers(
-                weights,
-                [this](const std::vector<bool>& k) { return PredictSelection(k); },
-                m_policy.straggler,
-                m_policy.stragglerLayerScale.empty()
-                    ? 1.0
-                    : m_policy.stragglerLayerScale[m_pass->Layer()]);
-        }
-        else
-        {
-            next = keep;
-        }
+        const std::vector<bool> next = m_policy.selectionRule->Select(weights, context);
+        NS_ABORT_MSG_IF(next.size() != n ||
+                            (n > 0 && std::find(next.begin(), next.end(), true) == next.end()),
+                        "the selection rule must keep at least one of its " << n << " candidates");
         if (next == keep)
         {
             break;
@@ -547,7 +586,7 @@ MoeInferenceApp::DispatchLayer()
         LayerStats& stats = m_layer;
         ++stats.tokenLayers;
         stats.singleExpert += m_decisions[0].experts.size() == 1;
-        if (m_policy.selection != SelectionRule::ALL)
+        if (!m_policy.selectionRule->KeepsEveryCandidate())
         {
             SelectExperts();
         }

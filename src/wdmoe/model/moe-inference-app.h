@@ -3,13 +3,13 @@
 #ifndef WDMOE_MOE_INFERENCE_APP_H
 #define WDMOE_MOE_INFERENCE_APP_H
 
-#include "bandwidth-allocation.h"
+#include "bandwidth-allocation-rule.h"
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
 #include "expert-request.h"
-#include "expert-selection.h"
+#include "expert-selection-rule.h"
 #include "expert-transport.h"
 #include "inference-records.h"
 #include "latency-predictor.h"
@@ -41,7 +41,9 @@ namespace ns3
 /// The run-time policies of the BS (DESIGN.md section 5; doc/wdmoe.rst "Policies"). Gating
 /// decides the candidates per token, selection which of them run (decode steps), allocation
 /// how the band is split among the devices used, prefetch whether next-layer hints are sent.
-/// The cache-slot allocation is part of the devices' ExpertMemory.
+/// The cache-slot allocation is part of the devices' ExpertMemory. Selection and allocation
+/// are rule objects: selectionRule and allocationRule where set, else the built-in rules the
+/// enum fields and their knobs name (SelectionRuleOf, AllocationRuleOf).
 struct InferencePolicy
 {
     std::string name = "top-2"; ///< as it appears in results
@@ -61,7 +63,20 @@ struct InferencePolicy
     int jointMaxIterations = 10; ///< bound on the alternation
     bool prefetch = false;
     double hintBits = 256; ///< size of one prefetch hint on the downlink
+    /// The selection rule object; null: SelectionRuleOf(*this).
+    Ptr<ExpertSelectionRule> selectionRule;
+    /// The allocation rule object; null: AllocationRuleOf(*this). The joint loop alternates it
+    /// with the selection rule.
+    Ptr<BandwidthAllocationRule> allocationRule;
 };
+
+/// The policy's selection rule: its selectionRule, or else a new built-in rule named by
+/// `selection` with the policy's knobs (wlrTheta; straggler).
+Ptr<ExpertSelectionRule> SelectionRuleOf(const InferencePolicy& policy);
+
+/// The policy's allocation rule: its allocationRule, or else a new built-in rule named by
+/// `allocation` (minmax when `joint`) with the policy's knobs (minmaxFloor).
+Ptr<BandwidthAllocationRule> AllocationRuleOf(const InferencePolicy& policy);
 
 /// The base-station application: for every token and layer, BS attention + gate time, then the
 /// policies decide the experts and the band split, and every device used gets one
@@ -89,6 +104,10 @@ class MoeInferenceApp : public Application
                  const LatencyPredictor& predictor);
     void SetCosts(const CostModel& cost, const ComputeProfile& bs);
     void SetPolicy(const InferencePolicy& policy);
+    /// Replace the policy's selection (allocation) rule by a rule object of the program's own
+    /// (call after SetPolicy, before the application starts).
+    void SetSelectionRule(Ptr<ExpertSelectionRule> rule);
+    void SetAllocationRule(Ptr<BandwidthAllocationRule> rule);
 
     const InferencePolicy& Policy() const { return m_policy; }
 
@@ -120,6 +139,7 @@ class MoeInferenceApp : public Application
                         const std::vector<double>& shares) const;
     std::vector<uint32_t> BuildCandidateWork(const std::vector<bool>& keep);
     double PredictSelection(const std::vector<bool>& keep);
+    std::vector<double> CandidateRoundTrips(const std::vector<bool>& keep);
     void SelectExperts();
     void SendPrefetchHints();
     void SendRequests(const std::vector<uint32_t>& active);
