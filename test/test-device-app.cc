@@ -1,0 +1,154 @@
+// ExpertDeviceApp alone, driven by a fake BS through a fake transport with fixed delays: requests
+// queue behind earlier work, a miss loads from storage at the profile's bandwidth, a hint starts a
+// load, a switched-off device answers nothing. Every time is worked out by hand.
+
+#include "compute-profile.h"
+#include "cost-model.h"
+#include "expert-device-app.h"
+#include "expert-transport.h"
+
+#include "ns3/node.h"
+#include "ns3/simulator.h"
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+using namespace ns3;
+
+namespace
+{
+
+/// Every transfer takes 1 ms per direction; control messages 0.5 ms.
+class FixedDelayTransport : public ExpertTransport
+{
+  public:
+    void SetShares(const std::vector<uint32_t>&, const std::vector<double>&) override {}
+
+    bool InCoverage(uint32_t) override { return true; }
+
+    void Send(uint32_t, Direction, double bits, Callback<void> arrived) override
+    {
+        bitsSent.push_back(bits);
+        Simulator::Schedule(MilliSeconds(1), &FixedDelayTransport::Deliver, arrived);
+    }
+
+    void SendControl(uint32_t, double, Callback<void> arrived) override
+    {
+        Simulator::Schedule(MicroSeconds(500), &FixedDelayTransport::Deliver, arrived);
+    }
+
+    static void Deliver(Callback<void> arrived) { arrived(); }
+
+    std::vector<double> bitsSent;
+};
+
+/// A profile whose expert takes exactly 10 ms to load and 2 ms per token to compute.
+struct Fixture
+{
+    Ptr<FixedDelayTransport> transport = CreateObject<FixedDelayTransport>();
+    Ptr<ExpertDeviceApp> device = CreateObject<ExpertDeviceApp>();
+    std::vector<std::pair<Time, ExpertRequestPtr>> answers;
+
+    Fixture()
+    {
+        CostModel cost = CostModel::Mixtral8x7B();
+        ComputeProfile profile;
+        profile.name = "hand";
+        profile.peakFlops = cost.ExpertFlopsPerToken() / 2e-3; // 2 ms per token (efficiency 1)
+        profile.computeEfficiency = 1;
+        profile.memoryBandwidth = 1e30; // compute-bound
+        profile.memoryEfficiency = 1;
+        profile.memoryBytes = 64e9;
+        profile.storageReadBandwidth = cost.ExpertBytes() / 10e-3; // 10 ms per load
+        device->SetTransport(transport, 0);
+        device->SetCosts(profile, cost);
+        device->SetMemory(ExpertMemory({1, 0})); // layer 0: one slot; layer 1: none
+        device->SetAnswerCallback(MakeCallback(&Fixture::Answer, this));
+        Ptr<Node> node = CreateObject<Node>();
+        node->AddApplication(device);
+    }
+
+    void Answer(uint32_t, ExpertRequestPtr r) { answers.emplace_back(Simulator::Now(), r); }
+
+    /// The BS side: the request travels 1 ms down before the device sees it.
+    ExpertRequestPtr Send(Time at, int layer, std::vector<int> experts, int tokens = 1)
+    {
+        auto r = std::make_shared<ExpertRequest>();
+        r->layer = layer;
+        r->experts = experts;
+        r->tokensOf.assign(experts.size(), tokens);
+        r->tokens = tokens;
+        Simulator::Schedule(at, [this, r]() {
+            transport->Send(0,
+                            ExpertTransport::DOWNLINK,
+                            1,
+                            MakeCallback(&ExpertDeviceApp::Receive, device).Bind(r));
+        });
+        return r;
+    }
+};
+
+} // namespace
+
+TEST_CASE("device app: a miss loads, a hit does not, and requests queue behind earlier work",
+          "[device]")
+{
+    Fixture f;
+    // t = 0: expert 3 of layer 0 (not in memory): arrives 1 ms, loads to 11 ms, computes to
+    // 13 ms, answer back at 14 ms. t = 5 ms: expert 3 again (now resident, but the device is
+    // busy until 13 ms): arrives 6 ms, waits 7 ms, computes to 15 ms, back at 16 ms.
+    const ExpertRequestPtr first = f.Send(Seconds(0), 0, {3});
+    const ExpertRequestPtr second = f.Send(MilliSeconds(5), 0, {3});
+    Simulator::Run();
+    REQUIRE(f.answers.size() == 2);
+    CHECK(f.answers[0].first == MilliSeconds(14));
+    CHECK(first->misses == 1);
+    CHECK(first->load == MilliSeconds(10));
+    CHECK(first->compute == MilliSeconds(2));
+    CHECK(f.answers[1].first == MilliSeconds(16));
+    CHECK(second->hits == 1);
+    CHECK(second->queue == MilliSeconds(7));
+    CHECK(second->load == Seconds(0));
+    // Answers carry the hidden states of the request's tokens.
+    CHECK(f.transport->bitsSent.back() == CostModel::Mixtral8x7B().HiddenStateBits(1));
+    Simulator::Destroy();
+}
+
+TEST_CASE("device app: a hint starts the load so the request finds the expert ready", "[device]")
+{
+    Fixture f;
+    // The hint arrives at 0.5 ms and loads expert 5 of layer 0 to 10.5 ms; the request sent at
+    // 20 ms arrives at 21 ms, finds it ready, computes to 23 ms, is back at 24 ms.
+    Simulator::Schedule(Seconds(0), [&f]() {
+        f.transport->SendControl(0, 256, MakeCallback(&ExpertDeviceApp::Hint, f.device).Bind(0, 5));
+    });
+    const ExpertRequestPtr r = f.Send(MilliSeconds(20), 0, {5});
+    Simulator::Run();
+    REQUIRE(f.answers.size() == 1);
+    CHECK(f.answers[0].first == MilliSeconds(24));
+    CHECK(r->hits == 1);
+    CHECK(r->load == Seconds(0));
+    // A layer without memory slots keeps nothing: a hint there does nothing, a use loads.
+    CHECK_FALSE(f.device->Memory().Contains(1, 5));
+    Simulator::Destroy();
+}
+
+TEST_CASE("device app: switched off, it answers nothing; a withdrawn request is dropped",
+          "[device]")
+{
+    Fixture f;
+    f.device->ScheduleSwitchOff(MilliSeconds(12)); // while the first request computes
+    f.Send(Seconds(0), 0, {3});                    // would be back at 14 ms
+    f.Send(MilliSeconds(20), 0, {3});              // arrives after the switch-off
+    Simulator::Run();
+    CHECK(f.answers.empty());
+    Simulator::Destroy();
+
+    Fixture g;
+    const ExpertRequestPtr r = g.Send(Seconds(0), 0, {3});
+    r->withdrawn = true; // the BS gave up on it before it arrived
+    Simulator::Run();
+    CHECK(g.answers.empty());
+    CHECK(r->misses == 0); // never received: its memory was not asked
+    Simulator::Destroy();
+}
