@@ -708,6 +708,49 @@ MoeInferenceApp::OnDeadline(uint32_t generation)
     FinishLayer();
 }
 
+Time
+MoeInferenceApp::AccountDevices()
+{
+    // What the devices found in their memories, and the layer's critical path: the device that
+    // returned last (all parts), else nothing.
+    const bool decode = m_current.phase == "decode";
+    LayerStats& stats = m_layer;
+    const Work* critical = nullptr;
+    Time criticalEnd;
+    for (const Work& w : m_work)
+    {
+        if (w.request)
+        {
+            m_current.cacheHits += w.request->hits;
+            m_current.cacheMisses += w.request->misses;
+            stats.cacheHits += decode ? w.request->hits : 0;
+            stats.cacheMisses += decode ? w.request->misses : 0;
+        }
+        if (w.returned)
+        {
+            const ExpertRequest& r = *w.request;
+            const Time end = w.downlink + r.queue + r.load + r.compute + w.uplink;
+            if (!critical || end > criticalEnd)
+            {
+                critical = &w;
+                criticalEnd = end;
+            }
+        }
+    }
+    Time accounted;
+    if (critical)
+    {
+        const ExpertRequest& r = *critical->request;
+        m_current.downlink += critical->downlink;
+        m_current.load += r.load;
+        m_current.deviceCompute += r.compute;
+        m_current.uplink += critical->uplink;
+        m_current.waiting += r.queue;
+        accounted = criticalEnd;
+    }
+    return accounted;
+}
+
 void
 MoeInferenceApp::FinishLayer()
 {
@@ -747,43 +790,7 @@ MoeInferenceApp::FinishLayer()
             }
         }
     }
-    // What the devices found in their memories, and the layer's critical path: the device that
-    // returned last (all parts), else nothing.
-    const bool decode = m_current.phase == "decode";
-    LayerStats& stats = m_layer;
-    const Work* critical = nullptr;
-    Time criticalEnd;
-    for (const Work& w : m_work)
-    {
-        if (w.request)
-        {
-            m_current.cacheHits += w.request->hits;
-            m_current.cacheMisses += w.request->misses;
-            stats.cacheHits += decode ? w.request->hits : 0;
-            stats.cacheMisses += decode ? w.request->misses : 0;
-        }
-        if (w.returned)
-        {
-            const ExpertRequest& r = *w.request;
-            const Time end = w.downlink + r.queue + r.load + r.compute + w.uplink;
-            if (!critical || end > criticalEnd)
-            {
-                critical = &w;
-                criticalEnd = end;
-            }
-        }
-    }
-    Time accounted;
-    if (critical)
-    {
-        const ExpertRequest& r = *critical->request;
-        m_current.downlink += critical->downlink;
-        m_current.load += r.load;
-        m_current.deviceCompute += r.compute;
-        m_current.uplink += critical->uplink;
-        m_current.waiting += r.queue;
-        accounted = criticalEnd;
-    }
+    const Time accounted = AccountDevices();
     m_current.waiting += (now - m_dispatchAt) - accounted; // e.g. a deadline wait
     m_layerTrace(uint32_t(m_pass->Layer()), m_layer);
     m_current.routedLikeTopK = m_current.routedLikeTopK && RoutesLikeTopK(final);

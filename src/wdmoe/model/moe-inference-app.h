@@ -147,6 +147,9 @@ class MoeInferenceApp : public Application
     void OnDeadline(uint32_t generation);
     void LoseDevice(uint32_t device, const char* reason);
     void FinishLayer();
+    /// Adds what the devices found in memory to the token and the layer, and the critical
+    /// path (the device that returned last) to the token's breakdown; returns its length.
+    Time AccountDevices();
     void FinishPass();
     bool RoutesLikeTopK(const std::vector<wdmoe::llm::RoutingDecision>& decisions) const;
     const float* ReferenceLogits(const float* logits, std::vector<float>& reference);
