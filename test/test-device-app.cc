@@ -1,12 +1,21 @@
 // ExpertDeviceApp alone, driven by a fake BS through a fake transport with fixed delays: requests
 // queue behind earlier work, a miss loads from storage at the profile's bandwidth, a hint starts a
-// load, a switched-off device answers nothing. Every time is worked out by hand.
+// load, a switched-off device answers nothing. Then the whole cell through the same fake
+// transport: a token's latency is the hand sum. Every time is worked out by hand.
 
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "expert-device-app.h"
 #include "expert-transport.h"
+#include "mixtral-model.h"
+#include "profile-reader.h"
+#include "scenario-fixture.h"
+#include "wdmoe-helper.h"
+#include "wdmoe-stats-collector.h"
 
+#include "ns3/constant-position-mobility-model.h"
+#include "ns3/node-container.h"
+#include "ns3/pointer.h"
 #include "ns3/node.h"
 #include "ns3/simulator.h"
 
@@ -151,4 +160,55 @@ TEST_CASE("device app: switched off, it answers nothing; a withdrawn request is 
     CHECK(g.answers.empty());
     CHECK(r->misses == 0); // never received: its memory was not asked
     Simulator::Destroy();
+}
+
+TEST_CASE("transport seam: through a fixed-delay transport a token takes the hand sum", "[device]")
+{
+    // The fixture's one-layer model on one device 200 m away: every transfer takes 1 ms, so a
+    // decode step is BS layer + 1 ms + two experts (top-2, both on the device) + 1 ms + LM head.
+    wdmoe::test::ScenarioFixture f(1);
+    auto model = std::shared_ptr<wdmoe::llm::MixtralModel>(
+        wdmoe::llm::MixtralModel::Load(f.dir.File("model")));
+    std::vector<int> tokens;
+    for (int i = 0; i < 40; ++i)
+    {
+        tokens.push_back('a' + (i * 7) % 26);
+    }
+    NodeContainer nodes;
+    nodes.Create(2);
+    for (uint32_t i = 0; i < 2; ++i)
+    {
+        Ptr<ConstantPositionMobilityModel> m = CreateObject<ConstantPositionMobilityModel>();
+        m->SetPosition(Vector(200.0 * i, 0, i ? 1.5 : 25));
+        nodes.Get(i)->AggregateObject(m);
+    }
+    const CostModel cost = CostModel::Mixtral8x7B();
+    const ComputeProfile bs = LoadComputeProfile({wdmoe::test::kProfiles}, "edge-server-gpu");
+    const ComputeProfile orin = LoadComputeProfile({wdmoe::test::kProfiles}, "jetson-agx-orin");
+    Ptr<FixedDelayTransport> transport = CreateObject<FixedDelayTransport>();
+    WdmoeHelper helper;
+    helper.SetChannelAttribute("PropagationLossModel",
+                               PointerValue(WdmoeChannel::CreateLogDistance128(35)));
+    helper.SetTransport(transport);
+    helper.SetModel(model);
+    helper.SetWorkload(tokens, 8, 4);
+    helper.SetCostModel(cost);
+    helper.SetBsProfile(bs);
+    helper.SetDeviceProfile(orin);
+    helper.SetExpertSlots(8, 8, true);
+    helper.Install(nodes.Get(0), NodeContainer(nodes.Get(1)));
+    helper.AssignStreams(0);
+    WdmoeStatsCollector stats(1);
+    stats.Connect();
+    Simulator::Run();
+    Simulator::Destroy();
+    REQUIRE(stats.Tokens().size() == 4);
+    const TokenRecord& decode = stats.Tokens()[1]; // 1 token after 8 in the cache
+    REQUIRE(decode.phase == "decode");
+    const double expected = cost.BsLayerSeconds(bs, 1, 8) + 1e-3 + 2 * cost.ExpertSeconds(orin, 1) +
+                            1e-3 + cost.LmHeadSeconds(bs, 1);
+    CHECK(decode.latency.GetSeconds() == Approx(expected).margin(5e-9));
+    CHECK(decode.downlink == MilliSeconds(1));
+    CHECK(decode.uplink == MilliSeconds(1));
+    CHECK(decode.expertsRun == 2);
 }

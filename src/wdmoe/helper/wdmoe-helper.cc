@@ -71,7 +71,7 @@ struct WdmoeHelper::Cell
     // Made by Install and SetUp.
     Ptr<WdmoeChannel> channel;
     BandPlan band{DuplexMode::SHARED, 0, 0};
-    Ptr<LinkTransport> transport;
+    Ptr<ExpertTransport> transport;
     Ptr<MoeInferenceApp> bs;
     std::vector<Ptr<ExpertDeviceApp>> devices;
     ExpertPlacement placement;
@@ -97,6 +97,12 @@ void
 WdmoeHelper::SetTransportAttribute(const std::string& name, const AttributeValue& value)
 {
     m_transportFactory.Set(name, value);
+}
+
+void
+WdmoeHelper::SetTransport(Ptr<ExpertTransport> transport)
+{
+    m_transport = transport;
 }
 
 void
@@ -190,7 +196,16 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     c.channel = m_channelFactory.Create<WdmoeChannel>();
     c.channel->SetAttribute("TotalBandwidth", DoubleValue(m_band.dlHz));
     c.channel->SetBs(bs->GetObject<MobilityModel>());
-    c.transport = m_transportFactory.Create<LinkTransport>();
+    Ptr<LinkTransport> link;
+    if (m_transport)
+    {
+        c.transport = m_transport;
+    }
+    else
+    {
+        link = m_transportFactory.Create<LinkTransport>();
+        c.transport = link;
+    }
     c.devices.clear();
     ApplicationContainer apps;
     c.bs = m_bsFactory.Create<MoeInferenceApp>();
@@ -205,7 +220,10 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
         c.devices.push_back(device);
         apps.Add(device);
     }
-    c.transport->SetChannel(c.channel, m_band);
+    if (link)
+    {
+        link->SetChannel(c.channel, m_band);
+    }
     c.bs->SetModel(c.model);
     c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
     c.bs->SetCosts(c.cost, c.bsProfile);

@@ -41,6 +41,9 @@ class WdmoeHelper
     void SetChannelAttribute(const std::string& name, const AttributeValue& value);
     /// An attribute of the LinkTransport (e.g. "MinRate").
     void SetTransportAttribute(const std::string& name, const AttributeValue& value);
+    /// Another transport instead of the LinkTransport (e.g. real packets, or a test's fixed
+    /// delays); neither application knows which one carries them.
+    void SetTransport(Ptr<ExpertTransport> transport);
     /// An attribute of the MoeInferenceApp (e.g. "LayerDeadline").
     void SetBsAttribute(const std::string& name, const AttributeValue& value);
     /// The band and how the directions share it (default: 100 MHz shared).
@@ -90,6 +93,7 @@ class WdmoeHelper
     ObjectFactory m_channelFactory;
     ObjectFactory m_transportFactory;
     ObjectFactory m_bsFactory;
+    Ptr<ExpertTransport> m_transport; ///< given by SetTransport (null: a LinkTransport)
     BandPlan m_band;
     std::shared_ptr<Cell> m_cell;
     Ptr<WdmoeChannel> m_channel;
