@@ -78,6 +78,103 @@ ProportionalShares(const std::vector<double>& loads)
     return shares;
 }
 
+namespace
+{
+
+/// The bisection of MinMaxShares on the target latency T: per device, brackets of its minimal
+/// share s_i(T) valid for every T in (lo, hi) (RT_i(infeasible[i]) > hi or infeasible[i] = 0;
+/// RT_i(feasible[i]) <= lo, as every device meets lo with the whole band). They narrow as the
+/// target does, so later inner searches start from a smaller interval.
+class MinMaxSearch
+{
+  public:
+    MinMaxSearch(const std::vector<RoundTripOfShare>& roundTrip, double relativeTolerance)
+        : m_roundTrip(roundTrip),
+          m_n(roundTrip.size()),
+          m_innerTolerance(relativeTolerance * kInnerToOuterTolerance),
+          m_infeasible(m_n, 0.0),
+          m_feasible(m_n, 1.0),
+          m_lower(m_n),
+          m_upper(m_n)
+    {
+    }
+
+    /// One step of either search: a feasible target becomes the upper bound (its shares the
+    /// best so far), an infeasible one the lower bound.
+    bool TryTarget(double target, MinMaxAllocation& result, double& lo, double& hi)
+    {
+        ++result.bisections;
+        if (MinimalShares(target) <= 1.0)
+        {
+            hi = target;
+            best = m_upper;
+            m_infeasible = m_lower;
+            return true;
+        }
+        lo = target;
+        NarrowFeasible();
+        return false;
+    }
+
+    std::vector<double> best; ///< the shares of the best feasible target so far
+
+  private:
+    /// Fills m_lower/m_upper with each device's bracket of s_i(target) and returns the sum of
+    /// the feasible ends (a device that misses the target with its whole band counts as 2).
+    double MinimalShares(double target)
+    {
+        double sum = 0.0;
+        for (std::size_t i = 0; i < m_n; ++i)
+        {
+            double a = m_infeasible[i];
+            double b = m_feasible[i];
+            if (!(m_roundTrip[i](b) <= target))
+            {
+                // Only a function that is not non-increasing gets here.
+                a = b = 2.0;
+            }
+            for (int k = 0; k < kMaxInnerBisections && b - a > m_innerTolerance * b; ++k)
+            {
+                const double m = a + 0.5 * (b - a);
+                if (m_roundTrip[i](m) <= target)
+                {
+                    b = m;
+                }
+                else
+                {
+                    a = m;
+                }
+            }
+            m_lower[i] = a;
+            m_upper[i] = b;
+            sum += b;
+        }
+        return sum;
+    }
+
+    /// After an infeasible target (the new lo): every device met it with its upper end.
+    void NarrowFeasible()
+    {
+        for (std::size_t i = 0; i < m_n; ++i)
+        {
+            if (m_upper[i] <= 1.0)
+            {
+                m_feasible[i] = m_upper[i];
+            }
+        }
+    }
+
+    const std::vector<RoundTripOfShare>& m_roundTrip;
+    std::size_t m_n;
+    double m_innerTolerance;
+    std::vector<double> m_infeasible;
+    std::vector<double> m_feasible;
+    std::vector<double> m_lower;
+    std::vector<double> m_upper;
+};
+
+} // namespace
+
 MinMaxAllocation
 MinMaxShares(const std::vector<RoundTripOfShare>& roundTrip, double relativeTolerance)
 {
@@ -97,89 +194,14 @@ MinMaxShares(const std::vector<RoundTripOfShare>& roundTrip, double relativeTole
         result.roundTrip = roundTrip[0](1.0);
         return result;
     }
-
     // lo: nobody can beat its round trip with the whole band, so max_i RT_i(1) is a lower
     // bound. hi: equal shares are a feasible allocation.
-    std::vector<double> best = EqualShares(n);
+    MinMaxSearch search(roundTrip, relativeTolerance);
+    search.best = EqualShares(n);
     double lo = MaxRoundTrip(roundTrip, std::vector<double>(n, 1.0));
-    double hi = MaxRoundTrip(roundTrip, best);
-
-    // Per device, brackets of its minimal share s_i(T) valid for every T in (lo, hi):
-    // RT_i(infeasible[i]) > hi (or infeasible[i] = 0) and RT_i(feasible[i]) <= lo (every device
-    // meets lo with the whole band). They narrow as the target does, so later inner searches
-    // start from a smaller interval.
-    std::vector<double> infeasible(n, 0.0);
-    std::vector<double> feasible(n, 1.0);
-    std::vector<double> lower(n);
-    std::vector<double> upper(n);
-    const double innerTolerance = relativeTolerance * kInnerToOuterTolerance;
-
-    // Fills lower/upper with each device's bracket of s_i(target) and returns the sum of the
-    // feasible ends (a device that misses the target with its whole band counts as 2).
-    auto minimalShares = [&](double target) {
-        double sum = 0.0;
-        for (std::size_t i = 0; i < n; ++i)
-        {
-            double a = infeasible[i];
-            double b = feasible[i];
-            if (!(roundTrip[i](b) <= target))
-            {
-                // Only a function that is not non-increasing gets here.
-                a = b = 2.0;
-            }
-            for (int k = 0; k < kMaxInnerBisections && b - a > innerTolerance * b; ++k)
-            {
-                const double m = a + 0.5 * (b - a);
-                if (roundTrip[i](m) <= target)
-                {
-                    b = m;
-                }
-                else
-                {
-                    a = m;
-                }
-            }
-            lower[i] = a;
-            upper[i] = b;
-            sum += b;
-        }
-        return sum;
-    };
-
-    // After an infeasible target (the new lo): every device met it with its upper end.
-    auto narrowFeasible = [&]() {
-        for (std::size_t i = 0; i < n; ++i)
-        {
-            if (upper[i] <= 1.0)
-            {
-                feasible[i] = upper[i];
-            }
-        }
-    };
-
-    if (!std::isfinite(lo))
-    {
-        // Some device cannot finish even with the whole band: no target helps.
-        result.shares = best;
-        result.roundTrip = hi;
-        return result;
-    }
-    // One step of either search: a feasible target becomes the upper bound (its shares the
-    // best so far), an infeasible one the lower bound.
-    auto tryTarget = [&](double target) {
-        ++result.bisections;
-        if (minimalShares(target) <= 1.0)
-        {
-            hi = target;
-            best = upper;
-            infeasible = lower;
-            return true;
-        }
-        lo = target;
-        narrowFeasible();
-        return false;
-    };
-    if (!std::isfinite(hi))
+    double hi = MaxRoundTrip(roundTrip, search.best);
+    bool finite = std::isfinite(lo);
+    if (finite && !std::isfinite(hi))
     {
         // A device needs more than an equal share to finish at all: find a finite feasible
         // target by doubling before bisecting.
@@ -192,34 +214,35 @@ MinMaxShares(const std::vector<RoundTripOfShare>& roundTrip, double relativeTole
             {
                 break;
             }
-            found = tryTarget(target);
+            found = search.TryTarget(target, result, lo, hi);
         }
-        if (!found)
-        {
-            result.shares = best;
-            result.roundTrip = hi;
-            return result;
-        }
+        finite = found;
     }
-
+    if (!finite)
+    {
+        // Some device cannot finish even with the whole band (or no finite target was found):
+        // no target helps.
+        result.shares = search.best;
+        result.roundTrip = hi;
+        return result;
+    }
     while (hi - lo > relativeTolerance * lo && result.bisections < kMaxOuterBisections)
     {
-        tryTarget(lo + 0.5 * (hi - lo));
+        search.TryTarget(lo + 0.5 * (hi - lo), result, lo, hi);
     }
-
     // The band the minimal shares leave over goes to everyone in proportion, which can only
     // shorten each round trip.
     double sum = 0.0;
-    for (double s : best)
+    for (double s : search.best)
     {
         sum += s;
     }
-    for (double& s : best)
+    for (double& s : search.best)
     {
         s /= sum;
     }
-    result.shares = best;
-    result.roundTrip = MaxRoundTrip(roundTrip, best);
+    result.shares = search.best;
+    result.roundTrip = MaxRoundTrip(roundTrip, search.best);
     return result;
 }
 
