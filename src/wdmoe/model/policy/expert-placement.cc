@@ -390,77 +390,76 @@ PlaceRoundRobin(const PlacementProblem& p)
     return out;
 }
 
-ExpertPlacement
-PlaceMinCost(const PlacementProblem& p)
+namespace
 {
-    Validate(p);
+
+// Nodes of the placement flows: 0 source, 1 sink, 2 .. 2+pairs-1 the (layer, expert) pairs,
+// then the devices.
+int
+PairNode(int i)
+{
+    return 2 + i;
+}
+
+int
+DeviceNode(const PlacementProblem& p, int d)
+{
+    return 2 + p.layers * p.experts + d;
+}
+
+/// First pass: every expert exactly once, convex per-device load cost.
+void
+PlaceEveryExpertOnce(const PlacementProblem& p, ExpertPlacement& out)
+{
     const int n = static_cast<int>(p.deviceCapacity.size());
     const int pairs = p.layers * p.experts;
     const double penalty = DefaultLoadPenalty(p);
-    ExpertPlacement out(p.layers, p.experts, n);
-
-    // Nodes: 0 source, 1 sink, 2 .. 2+pairs-1 the (layer, expert) pairs, then the devices.
-    const auto pairNode = [](int i) { return 2 + i; };
-    const auto deviceNode = [pairs](int d) { return 2 + pairs + d; };
-
-    // --- first pass: every expert exactly once, convex per-device load cost ---
+    MinCostFlow flow(2 + pairs + n);
+    std::vector<std::vector<int>> arcOf(pairs, std::vector<int>(n, -1));
+    for (int i = 0; i < pairs; ++i)
     {
-        MinCostFlow flow(2 + pairs + n);
-        std::vector<std::vector<int>> arcOf(pairs, std::vector<int>(n, -1));
-        for (int i = 0; i < pairs; ++i)
-        {
-            flow.AddArc(0, pairNode(i), 1, 0.0);
-            for (int d = 0; d < n; ++d)
-            {
-                if (p.deviceCapacity[d] > 0)
-                {
-                    arcOf[i][d] = flow.AddArc(pairNode(i), deviceNode(d), 1, p.deviceCost[d]);
-                }
-            }
-        }
+        flow.AddArc(0, PairNode(i), 1, 0.0);
         for (int d = 0; d < n; ++d)
         {
-            const int units = std::min(p.deviceCapacity[d], pairs);
-            for (int j = 0; j < units; ++j)
+            if (p.deviceCapacity[d] > 0)
             {
-                flow.AddArc(deviceNode(d), 1, 1, p.deviceCost[d] * j * penalty);
-            }
-        }
-        const std::vector<long> f = flow.Solve();
-        for (int i = 0; i < pairs; ++i)
-        {
-            for (int d = 0; d < n; ++d)
-            {
-                if (arcOf[i][d] >= 0 && f[arcOf[i][d]] > 0)
-                {
-                    out.AddHolder(i / p.experts, i % p.experts, d);
-                    break;
-                }
-            }
-            if (out.Holders(i / p.experts, i % p.experts).empty())
-            {
-                // Cannot happen when total capacity >= pairs (checked above).
-                throw std::logic_error("PlaceMinCost: the flow left an expert unplaced");
+                arcOf[i][d] = flow.AddArc(PairNode(i), DeviceNode(p, d), 1, p.deviceCost[d]);
             }
         }
     }
-    if (!p.replicas)
-    {
-        return out;
-    }
-
-    // --- second pass: fill the memory left with copies ---
-    std::vector<int> room(n);
-    bool anyRoom = false;
     for (int d = 0; d < n; ++d)
     {
-        room[d] = p.deviceCapacity[d] - out.Load(d);
-        anyRoom = anyRoom || room[d] > 0;
+        const int units = std::min(p.deviceCapacity[d], pairs);
+        for (int j = 0; j < units; ++j)
+        {
+            flow.AddArc(DeviceNode(p, d), 1, 1, p.deviceCost[d] * j * penalty);
+        }
     }
-    if (!anyRoom)
+    const std::vector<long> f = flow.Solve();
+    for (int i = 0; i < pairs; ++i)
     {
-        return out;
+        for (int d = 0; d < n; ++d)
+        {
+            if (arcOf[i][d] >= 0 && f[arcOf[i][d]] > 0)
+            {
+                out.AddHolder(i / p.experts, i % p.experts, d);
+                break;
+            }
+        }
+        if (out.Holders(i / p.experts, i % p.experts).empty())
+        {
+            // Cannot happen when total capacity >= pairs (checked above).
+            throw std::logic_error("PlaceMinCost: the flow left an expert unplaced");
+        }
     }
+}
+
+/// Second pass: fill the memory left with copies.
+void
+AddReplicas(const PlacementProblem& p, const std::vector<int>& room, ExpertPlacement& out)
+{
+    const int n = static_cast<int>(p.deviceCapacity.size());
+    const int pairs = p.layers * p.experts;
     const double cMax = *std::max_element(p.deviceCost.begin(), p.deviceCost.end());
     MinCostFlow flow(2 + pairs + n);
     std::vector<std::vector<int>> arcOf(pairs, std::vector<int>(n, -1));
@@ -473,8 +472,8 @@ PlaceMinCost(const PlacementProblem& p)
         {
             if (d != primary && room[d] > 0)
             {
-                arcOf[i][d] = flow.AddArc(pairNode(i),
-                                          deviceNode(d),
+                arcOf[i][d] = flow.AddArc(PairNode(i),
+                                          DeviceNode(p, d),
                                           1,
                                           cMax + std::min(b, p.deviceCost[d]) - b);
                 ++candidates;
@@ -482,14 +481,14 @@ PlaceMinCost(const PlacementProblem& p)
         }
         for (int j = 0; j < candidates; ++j)
         {
-            flow.AddArc(0, pairNode(i), 1, j * cMax);
+            flow.AddArc(0, PairNode(i), 1, j * cMax);
         }
     }
     for (int d = 0; d < n; ++d)
     {
         if (room[d] > 0)
         {
-            flow.AddArc(deviceNode(d), 1, room[d], 0.0);
+            flow.AddArc(DeviceNode(p, d), 1, room[d], 0.0);
         }
     }
     const std::vector<long> f = flow.Solve();
@@ -502,6 +501,32 @@ PlaceMinCost(const PlacementProblem& p)
                 out.AddHolder(i / p.experts, i % p.experts, d);
             }
         }
+    }
+}
+
+} // namespace
+
+ExpertPlacement
+PlaceMinCost(const PlacementProblem& p)
+{
+    Validate(p);
+    const int n = static_cast<int>(p.deviceCapacity.size());
+    ExpertPlacement out(p.layers, p.experts, n);
+    PlaceEveryExpertOnce(p, out);
+    if (!p.replicas)
+    {
+        return out;
+    }
+    std::vector<int> room(n);
+    bool anyRoom = false;
+    for (int d = 0; d < n; ++d)
+    {
+        room[d] = p.deviceCapacity[d] - out.Load(d);
+        anyRoom = anyRoom || room[d] > 0;
+    }
+    if (anyRoom)
+    {
+        AddReplicas(p, room, out);
     }
     return out;
 }
