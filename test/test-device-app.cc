@@ -15,8 +15,8 @@
 
 #include "ns3/constant-position-mobility-model.h"
 #include "ns3/node-container.h"
-#include "ns3/pointer.h"
 #include "ns3/node.h"
+#include "ns3/pointer.h"
 #include "ns3/simulator.h"
 
 #include <catch2/catch.hpp>
@@ -142,7 +142,7 @@ TEST_CASE("device app: a hint starts the load so the request finds the expert re
     Simulator::Destroy();
 }
 
-TEST_CASE("device app: switched off, it answers nothing; a withdrawn request is dropped",
+TEST_CASE("device app: switched off, it answers nothing, and a withdrawn request is dropped",
           "[device]")
 {
     Fixture f;
