@@ -4,6 +4,7 @@
 // list of the known ones.
 #include "bandwidth-allocation-rule.h"
 #include "expert-selection-rule.h"
+#include "slowest-of.h"
 
 #include "ns3/double.h"
 
@@ -14,25 +15,12 @@
 #include <vector>
 
 using namespace ns3;
+using wdmoe::test::SlowestOf;
 
 namespace
 {
 
 using Keep = std::vector<bool>;
-
-/// The layer waits for its slowest kept candidate.
-LayerLatencyOf
-SlowestOf(const std::vector<double>& roundTrips)
-{
-    return [roundTrips](const std::vector<bool>& keep) {
-        double slowest = 0;
-        for (std::size_t c = 0; c < keep.size(); ++c)
-        {
-            slowest = keep[c] ? std::max(slowest, roundTrips[c]) : slowest;
-        }
-        return slowest;
-    };
-}
 
 SelectionContext
 Context(const std::vector<double>& roundTrips, double layerScale = 1.0)

@@ -2,28 +2,16 @@
 // straggler rule, including ties and values exactly at their bounds.
 
 #include "expert-selection.h"
+#include "slowest-of.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
 
 using namespace ns3;
+using wdmoe::test::SlowestOf;
 
 namespace
 {
-
-/// The layer waits for its slowest kept candidate.
-LayerLatencyOf
-SlowestOf(const std::vector<double>& roundTrips)
-{
-    return [roundTrips](const std::vector<bool>& keep) {
-        double slowest = 0;
-        for (std::size_t c = 0; c < keep.size(); ++c)
-        {
-            slowest = keep[c] ? std::max(slowest, roundTrips[c]) : slowest;
-        }
-        return slowest;
-    };
-}
 
 using Keep = std::vector<bool>;
 
