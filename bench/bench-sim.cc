@@ -9,6 +9,7 @@
 #include "token-scoring.h"
 #include "tokenizer.h"
 
+#include "ns3/simulator.h"
 #include "ns3/wdmoe-scenario.h"
 
 #include <algorithm>
@@ -60,13 +61,19 @@ MakeConfig(const std::string& path, int devices, int scoredTokens)
                                  "workload.scored_tokens=" + std::to_string(scoredTokens)});
 }
 
-/// Wall seconds of RunScenario(config), model loading included; *simSpeed (when given) gets
+/// Wall seconds of the scenario of config to its end, model loading included; *simSpeed (when given) gets
 /// the run's simulated seconds per wall second.
 double
 TimeScenario(const ScenarioConfig& config, double* simSpeed = nullptr)
 {
     const double start = Now();
-    const ScenarioResult result = RunScenario(config);
+    ScenarioResult result;
+    {
+        WdmoeScenario scenario(config);
+        Simulator::Run();
+        result = scenario.Collect();
+        Simulator::Destroy();
+    }
     const double s = Now() - start;
     if (simSpeed)
     {

@@ -101,14 +101,17 @@ main(int argc, char** argv)
         }
         config.Validate(); // relations between fields, and that the profiles exist
 
-        // RunScenario builds the nodes, the channel and the MoeInferenceApp, then runs the
-        // simulation; the callback sees the application before that, to connect traces.
+        // WdmoeScenario builds the nodes, the channel and the applications; the program
+        // connects its own trace sink, runs the simulation and collects the results.
         std::printf("first %u tokens, as they finish:\n", kTokensShown);
-        const ScenarioResult result = RunScenario(config, [](Ptr<MoeInferenceApp> app) {
-            const bool connected =
-                app->TraceConnectWithoutContext("TokenLatency", MakeCallback(&TokenLatency));
-            NS_ABORT_MSG_UNLESS(connected, "MoeInferenceApp has no TokenLatency trace source");
-        });
+        WdmoeScenario scenario(config);
+        const bool connected = scenario.GetBsApp()->TraceConnectWithoutContext(
+            "TokenLatency",
+            MakeCallback(&TokenLatency));
+        NS_ABORT_MSG_UNLESS(connected, "MoeInferenceApp has no TokenLatency trace source");
+        Simulator::Run();
+        const ScenarioResult result = scenario.Collect();
+        Simulator::Destroy();
         const auto& s = result.summary;
 
         std::printf("%d x %s, BS %s, %.0f MHz, %s; routed by %s, priced as %s\n",

@@ -101,8 +101,11 @@ RunWith(double factor, bool& dropped)
     // Chosen by name through the registry, like the built-ins ("wlr", "straggler").
     Ptr<ExpertSelectionRule> rule = ExpertSelectionRule::CreateRule("slower-second");
     rule->SetAttribute("Factor", DoubleValue(factor));
-    const ScenarioResult result =
-        RunScenario(SmallCell(), [rule](Ptr<MoeInferenceApp> app) { app->SetSelectionRule(rule); });
+    WdmoeScenario scenario(SmallCell());
+    scenario.GetBsApp()->SetSelectionRule(rule);
+    Simulator::Run();
+    const ScenarioResult result = scenario.Collect();
+    Simulator::Destroy();
     const auto& s = result.summary;
     const Ptr<SlowerSecondRule> own = DynamicCast<SlowerSecondRule>(rule);
     const double ruleRate = own->calls ? double(own->kept) / own->calls : 0.0;

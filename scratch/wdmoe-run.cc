@@ -8,6 +8,7 @@
 #include "wdmoe-scenario.h"
 
 #include "ns3/command-line.h"
+#include "ns3/simulator.h"
 
 #include <cstdio>
 #include <iostream>
@@ -18,6 +19,17 @@ using namespace ns3;
 
 namespace
 {
+
+/// One scenario to its end: the library builds the cell, this program runs the simulation.
+ScenarioResult
+RunToEnd(const ScenarioConfig& config)
+{
+    WdmoeScenario scenario(config);
+    Simulator::Run();
+    ScenarioResult result = scenario.Collect();
+    Simulator::Destroy();
+    return result;
+}
 
 /// The run's warnings (summary.json's "warnings") on stderr too.
 void
@@ -60,7 +72,7 @@ RunComparison(const PolicyComparison& comparison,
                          "  running %s, run %u\n",
                          config.policy.name.c_str(),
                          config.run);
-            results[p].push_back(RunScenario(config));
+            results[p].push_back(RunToEnd(config));
             PrintWarnings(results[p].back());
         }
     }
@@ -163,7 +175,7 @@ main(int argc, char** argv)
             return RunComparison(comparison, configPath, outDir);
         }
         const ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
-        const ScenarioResult result = RunScenario(config);
+        const ScenarioResult result = RunToEnd(config);
         WriteScenarioResult(result, outDir);
         PrintWarnings(result);
 

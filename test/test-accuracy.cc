@@ -6,7 +6,7 @@
 #include "mixtral-model.h"
 #include "scenario-fixture.h"
 #include "tokenizer.h"
-#include "wdmoe-scenario.h"
+#include "run-scenario.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

@@ -11,7 +11,7 @@
 #include "scenario-fixture.h"
 #include "sweep.h"
 #include "tiny-model.h"
-#include "wdmoe-scenario.h"
+#include "run-scenario.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>

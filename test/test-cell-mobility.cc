@@ -6,7 +6,7 @@
 #include "json-config.h"
 #include "run-overrides.h"
 #include "scenario-fixture.h"
-#include "wdmoe-scenario.h"
+#include "run-scenario.h"
 
 #include "ns3/simulator.h"
 

@@ -5,7 +5,7 @@
 
 #include "gating.h"
 #include "scenario-fixture.h"
-#include "wdmoe-scenario.h"
+#include "run-scenario.h"
 
 #include <catch2/catch.hpp>
 #include <map>

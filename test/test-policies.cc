@@ -14,7 +14,7 @@
 #include "scenario-fixture.h"
 #include "tiny-model.h"
 #include "tokenizer.h"
-#include "wdmoe-scenario.h"
+#include "run-scenario.h"
 
 #include "ns3/callback.h"
 #include "ns3/config.h"

@@ -6,7 +6,7 @@
 #include "moe-inference-app.h"
 #include "policy-comparison.h"
 #include "scenario-fixture.h"
-#include "wdmoe-scenario.h"
+#include "run-scenario.h"
 
 #include "ns3/callback.h"
 

@@ -12,7 +12,7 @@
 #include "scenario-fixture.h"
 #include "tiny-model.h"
 #include "tokenizer.h"
-#include "wdmoe-scenario.h"
+#include "run-scenario.h"
 
 #include "ns3/config.h"
 #include "ns3/mobility-model.h"

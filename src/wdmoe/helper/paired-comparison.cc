@@ -22,7 +22,7 @@ NumberOrNull(double v)
     return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json();
 }
 
-/// The columns of tokens.csv (written by RunScenario: no quoted fields) by name.
+/// The columns of tokens.csv (written by WdmoeScenario: no quoted fields) by name.
 std::map<std::string, std::vector<std::string>>
 ReadTokensCsv(const std::string& path)
 {

@@ -365,64 +365,99 @@ ScenarioSummary(const ScenarioConfig& c,
 
 } // namespace
 
-ScenarioResult
-RunScenario(const ScenarioConfig& c, const std::function<void(Ptr<MoeInferenceApp>)>& beforeRun)
+struct WdmoeScenario::State
+{
+    ScenarioConfig config;
+    JsonConfigReader root;
+    ScenarioInputs in;
+    std::pair<int, int> slots;
+    WdmoeHelper helper;
+    WdmoeStatsCollector stats;
+    std::chrono::steady_clock::time_point setUpEnd;
+
+    explicit State(const ScenarioConfig& c)
+        : config(c),
+          root(c.file, c.echo),
+          in(LoadInputs(c, root)),
+          slots(ExpertSlots(c, root, in)),
+          stats(in.model->Config().numHiddenLayers)
+    {
+    }
+};
+
+WdmoeScenario::WdmoeScenario(const ScenarioConfig& c)
 {
     RngSeedManager::SetSeed(c.seed);
     RngSeedManager::SetRun(c.run);
-    const JsonConfigReader root(c.file, c.echo);
-    const ScenarioInputs in = LoadInputs(c, root);
-    const std::pair<int, int> slots = ExpertSlots(c, root, in);
+    m_state = std::make_unique<State>(c);
     NodeContainer bsNode;
     bsNode.Create(1);
     NodeContainer deviceNodes;
     deviceNodes.Create(c.devices);
     const int64_t stream = PlaceNodes(c, bsNode.Get(0), deviceNodes, 0);
-    WdmoeHelper helper;
-    ConfigureHelper(helper, c, in, slots);
+    WdmoeHelper& helper = m_state->helper;
+    ConfigureHelper(helper, c, m_state->in, m_state->slots);
     helper.Install(bsNode.Get(0), deviceNodes);
     helper.AssignStreams(stream);
     for (const auto& f : c.failures)
     {
         helper.GetDeviceApp(uint32_t(f.device))->ScheduleSwitchOff(Seconds(f.atS));
     }
-    WdmoeStatsCollector stats(in.model->Config().numHiddenLayers);
-    stats.Connect();
-    if (beforeRun)
-    {
-        beforeRun(helper.GetBsApp());
-    }
-    const auto wallStart = std::chrono::steady_clock::now();
-    Simulator::Run();
+    m_state->stats.Connect();
+    m_state->setUpEnd = std::chrono::steady_clock::now();
+}
+
+WdmoeScenario::~WdmoeScenario() = default;
+
+WdmoeHelper&
+WdmoeScenario::Helper()
+{
+    return m_state->helper;
+}
+
+Ptr<MoeInferenceApp>
+WdmoeScenario::GetBsApp() const
+{
+    return m_state->helper.GetBsApp();
+}
+
+ScenarioResult
+WdmoeScenario::Collect() const
+{
     const double wallSeconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - wallStart).count();
-    const double simulatedSeconds = Simulator::Now().GetSeconds();
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_state->setUpEnd)
+            .count();
+    const ScenarioConfig& c = m_state->config;
+    const ScenarioInputs& in = m_state->in;
+    const WdmoeHelper& helper = m_state->helper;
     const std::string historyError = helper.GetChannel()->HistoryError();
-    const bool finished = helper.GetBsApp()->Finished();
-    const ExpertPlacement placement = helper.GetPlacement();
-    const std::vector<std::vector<int>> slotsOf = helper.GetMemorySlots();
-    Simulator::Destroy();
     if (!historyError.empty())
     {
-        root.Fail("cell.coherence_time_ms", "is too short for this run: " + historyError);
+        m_state->root.Fail("cell.coherence_time_ms", "is too short for this run: " + historyError);
     }
-    if (!finished)
+    if (!helper.GetBsApp()->Finished())
     {
         throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
     }
     std::vector<std::string> warnings = in.model->Notes();
-    for (const std::string& w : FailureWarnings(c.failures, placement))
+    for (const std::string& w : FailureWarnings(c.failures, helper.GetPlacement()))
     {
         warnings.push_back(w);
     }
+    const double simulatedSeconds = Simulator::Now().GetSeconds();
     ScenarioResult result;
-    result.summary = ScenarioSummary(c, in, slots, stats, slotsOf, warnings);
+    result.summary = ScenarioSummary(c,
+                                     in,
+                                     m_state->slots,
+                                     m_state->stats,
+                                     helper.GetMemorySlots(),
+                                     warnings);
     result.summary["timing"] = {
         {"simulated_s", simulatedSeconds},
         {"wall_s", wallSeconds},
         {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
-    result.tokensCsv = stats.TokensCsv();
-    result.records = stats.Tokens();
+    result.tokensCsv = m_state->stats.TokensCsv();
+    result.records = m_state->stats.Tokens();
     return result;
 }
 

@@ -7,7 +7,7 @@
 
 #include "ns3/ptr.h"
 
-#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -16,6 +16,7 @@ namespace ns3
 {
 
 class MoeInferenceApp;
+class WdmoeHelper;
 
 /// Summary of a finished run, as written to summary.json.
 struct ScenarioResult
@@ -25,12 +26,41 @@ struct ScenarioResult
     std::vector<TokenRecord> records; ///< the rows of tokens.csv
 };
 
-/// Builds the cell of config on ns-3 nodes, runs the workload through the model and returns
-/// the summary and the per-token table. Uses RngSeedManager seed/run from the config.
-/// beforeRun, when given, is called with the application once it is installed and before the
-/// simulation runs, e.g. to connect its trace sources.
-ScenarioResult RunScenario(const ScenarioConfig& config,
-                           const std::function<void(Ptr<MoeInferenceApp>)>& beforeRun = {});
+/**
+ * \ingroup wdmoe
+ * The cell of a ScenarioConfig, built on fresh ns-3 nodes through WdmoeHelper, with a stats
+ * collector connected. The library never runs the simulation: the program that made the scenario
+ * may add its own nodes, events and trace sinks, then calls Simulator::Run(), then Collect(),
+ * then Simulator::Destroy():
+ *
+ *     WdmoeScenario scenario(config);
+ *     Simulator::Run();
+ *     ScenarioResult result = scenario.Collect();
+ *     Simulator::Destroy();
+ *
+ * Sets RngSeedManager's seed and run from the config. One scenario per simulation.
+ */
+class WdmoeScenario
+{
+  public:
+    explicit WdmoeScenario(const ScenarioConfig& config);
+    ~WdmoeScenario();
+    WdmoeScenario(const WdmoeScenario&) = delete;
+    WdmoeScenario& operator=(const WdmoeScenario&) = delete;
+
+    /// The helper that built the cell (its applications, channel, placement).
+    WdmoeHelper& Helper();
+    Ptr<MoeInferenceApp> GetBsApp() const;
+
+    /// After Simulator::Run and before Simulator::Destroy: summary.json and tokens.csv. Throws
+    /// when the run did not score every token or the channel could not cover it. The timing's
+    /// wall seconds count from the end of the set-up to this call.
+    ScenarioResult Collect() const;
+
+  private:
+    struct State;
+    std::unique_ptr<State> m_state;
+};
 
 /// Writes summary.json and tokens.csv into outDir, each atomically.
 void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);
