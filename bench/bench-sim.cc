@@ -6,7 +6,7 @@
 #include "file-io.h"
 #include "mixtral-model.h"
 #include "routing.h"
-#include "token-scoring.h"
+#include "teacher-forced-stream.h"
 #include "tokenizer.h"
 
 #include "ns3/simulator.h"
@@ -61,8 +61,8 @@ MakeConfig(const std::string& path, int devices, int scoredTokens)
                                  "workload.scored_tokens=" + std::to_string(scoredTokens)});
 }
 
-/// Wall seconds of the scenario of config to its end, model loading included; *simSpeed (when given) gets
-/// the run's simulated seconds per wall second.
+/// Wall seconds of the scenario of config to its end, model loading included; *simSpeed (when
+/// given) gets the run's simulated seconds per wall second.
 double
 TimeScenario(const ScenarioConfig& config, double* simSpeed = nullptr)
 {
@@ -88,8 +88,8 @@ TimeScenario(const ScenarioConfig& config, double* simSpeed = nullptr)
 }
 
 /// Wall seconds of the scenario's model work without ns-3: load the model, read and tokenize
-/// the text, then the passes of MoeInferenceApp (StartPass's windows, LayerStepper with the
-/// model's own top-k, logits and NLL; a pass that routes like top-k needs no reference pass).
+/// the text, then the passes of MoeInferenceApp's TeacherForcedStream with the model's own top-k
+/// (a pass that routes like top-k needs no reference pass).
 /// *sink collects the NLL so that nothing is optimised away.
 double
 TimeForwardOnly(const ScenarioConfig& c, double* sink)
@@ -111,33 +111,16 @@ TimeForwardOnly(const ScenarioConfig& c, double* sink)
         throw std::runtime_error("the text is too short for the workload");
     }
 
-    KvCache cache = model->NewCache();
-    const int vocab = mc.vocabSize;
-    std::vector<int> passTokens;
+    // MoeInferenceApp's passes through the same stream, without the cell: the model's own top-k
+    // at every layer.
+    TeacherForcedStream stream(*model, tokens, c.promptTokens, c.scoredTokens);
     std::vector<RoutingDecision> decisions;
-    std::vector<float> logits;
-    int nextToken = 0, scored = 0, request = -1;
+    int scored = 0;
     double nll = 0;
-    while (true)
+    while (!stream.Finished())
     {
-        // MoeInferenceApp::StartPass
-        passTokens.clear();
-        if (request < 0 || cache.Length() >= cache.Capacity())
-        {
-            const int begin = request < 0 ? 0 : nextToken - c.promptTokens + 1;
-            ++request;
-            cache.Clear();
-            passTokens.assign(tokens.begin() + begin, tokens.begin() + begin + c.promptTokens);
-            nextToken = begin + c.promptTokens;
-        }
-        else
-        {
-            passTokens.push_back(tokens[nextToken]);
-            ++nextToken;
-        }
-        const int n = int(passTokens.size());
-        // StartLayer / DispatchLayer / FinishLayer, without the cell
-        LayerStepper pass(*model, cache, passTokens.data(), n);
+        LayerStepper& pass = stream.StartPass();
+        const int n = pass.Tokens();
         while (!pass.Done())
         {
             pass.Attend();
@@ -149,15 +132,8 @@ TimeForwardOnly(const ScenarioConfig& c, double* sink)
             }
             pass.RunExperts(decisions);
         }
-        // FinishPass
-        logits.resize(std::size_t(n) * vocab);
-        pass.Logits(logits.data());
-        nll += NegativeLogLikelihood(&logits[std::size_t(n - 1) * vocab], vocab, tokens[nextToken]);
+        nll += stream.FinishPass(true).nll;
         ++scored;
-        if (scored >= c.scoredTokens || nextToken + 1 >= int(tokens.size()))
-        {
-            break;
-        }
     }
     const double s = Now() - start;
     *sink += nll;

@@ -23,6 +23,7 @@ RunScenario(const ScenarioConfig& config,
     {
         ~DestroyAtExit() { Simulator::Destroy(); }
     } destroy;
+
     WdmoeScenario scenario(config);
     if (beforeRun)
     {

@@ -84,9 +84,9 @@ struct Fixture
     {
         auto r = std::make_shared<ExpertRequest>();
         r->layer = layer;
-        r->experts = experts;
-        r->tokensOf.assign(experts.size(), tokens);
-        r->tokens = tokens;
+        r->work.experts = experts;
+        r->work.tokensOf.assign(experts.size(), tokens);
+        r->work.tokens = tokens;
         Simulator::Schedule(at, [this, r]() {
             transport->Send(0,
                             ExpertTransport::DOWNLINK,

@@ -21,6 +21,7 @@
 #include "profile-reader.h"
 #include "result-files.h"
 #include "scenario-warnings.h"
+#include "teacher-forced-stream.h"
 #include "tokenizer.h"
 #include "wdmoe-channel.h"
 #include "wdmoe-helper.h"
@@ -123,11 +124,10 @@ ScoredTokens(const ScenarioConfig& c,
                       " starts at token " + std::to_string(textStart) + "), which has " +
                       std::to_string(allTokens.size()));
     }
-    if (c.promptTokens >= context)
+    const std::string promptError = wdmoe::llm::PromptContextError(c.promptTokens, context);
+    if (!promptError.empty())
     {
-        root.Fail("workload.prompt_tokens",
-                  "must be below the model's context of " + std::to_string(context) +
-                      " tokens, got " + std::to_string(c.promptTokens));
+        root.Fail("workload.prompt_tokens", promptError);
     }
     return std::vector<int>(allTokens.begin() + textStart, allTokens.end());
 }
@@ -160,13 +160,9 @@ CheckTextsAndProfile(const ScenarioConfig& c,
         root.Fail("policy.profile_text",
                   "shares passages with workload.text; profile the routing on another text");
     }
-    std::unique_ptr<wdmoe::llm::RoutingPolicy> gating;
-    if (policy.adaptiveGating)
-    {
-        gating = std::make_unique<wdmoe::llm::AdaptiveGating>(policy.sensitivity,
-                                                              policy.adaptiveThreshold,
-                                                              policy.adaptivePrefill);
-    }
+    // The model's own top-k profiles as no gating at all (ProfileRouting's null policy).
+    const std::unique_ptr<wdmoe::llm::RoutingPolicy> gating =
+        policy.adaptiveGating ? GatingOf(policy, model.Config().numHiddenLayers) : nullptr;
     return wdmoe::llm::ProfileRouting(model,
                                       tokenizer.Encode(profile),
                                       model.Config().maxPositionEmbeddings,
@@ -425,8 +421,7 @@ ScenarioResult
 WdmoeScenario::Collect() const
 {
     const double wallSeconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_state->setUpEnd)
-            .count();
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_state->setUpEnd).count();
     const ScenarioConfig& c = m_state->config;
     const ScenarioInputs& in = m_state->in;
     const WdmoeHelper& helper = m_state->helper;
@@ -446,12 +441,8 @@ WdmoeScenario::Collect() const
     }
     const double simulatedSeconds = Simulator::Now().GetSeconds();
     ScenarioResult result;
-    result.summary = ScenarioSummary(c,
-                                     in,
-                                     m_state->slots,
-                                     m_state->stats,
-                                     helper.GetMemorySlots(),
-                                     warnings);
+    result.summary =
+        ScenarioSummary(c, in, m_state->slots, m_state->stats, helper.GetMemorySlots(), warnings);
     result.summary["timing"] = {
         {"simulated_s", simulatedSeconds},
         {"wall_s", wallSeconds},

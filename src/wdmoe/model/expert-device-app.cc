@@ -130,12 +130,13 @@ ExpertDeviceApp::Receive(ExpertRequestPtr r)
     const Time loadTime = LoadTime();
     // Every expert is asked for now (loads queue on the storage reader); each computes when it
     // is ready and the one before it is done. Waiting for a load is load time.
-    for (std::size_t k = 0; k < r->experts.size(); ++k)
+    for (std::size_t k = 0; k < r->work.experts.size(); ++k)
     {
         const uint32_t layer = uint32_t(r->layer);
-        const uint32_t expert = uint32_t(r->experts[k]);
+        const uint32_t expert = uint32_t(r->work.experts[k]);
         m_requestTrace(layer, expert, m_index);
-        const ExpertMemory::Demand demand = m_memory.Use(r->layer, r->experts[k], now, loadTime);
+        const ExpertMemory::Demand demand =
+            m_memory.Use(r->layer, r->work.experts[k], now, loadTime);
         if (demand.resident)
         {
             ++r->hits;
@@ -151,7 +152,7 @@ ExpertDeviceApp::Receive(ExpertRequestPtr r)
             r->load += demand.readyAt - t;
             t = demand.readyAt;
         }
-        const Time compute = ExpertTime(r->tokensOf[k]);
+        const Time compute = ExpertTime(r->work.tokensOf[k]);
         r->compute += compute;
         t += compute;
     }
@@ -167,14 +168,14 @@ ExpertDeviceApp::ComputeDone(ExpertRequestPtr r)
         return;
     }
     r->answeredAt = Simulator::Now();
-    for (int e : r->experts)
+    for (int e : r->work.experts)
     {
         m_computeDoneTrace(uint32_t(r->layer), uint32_t(e), m_index);
         m_answerTrace(uint32_t(r->layer), uint32_t(e), m_index);
     }
     m_transport->Send(m_index,
                       ExpertTransport::UPLINK,
-                      m_cost.HiddenStateBits(r->tokens),
+                      m_cost.HiddenStateBits(r->work.tokens),
                       MakeCallback(&ExpertDeviceApp::AnswerArrived, this).Bind(r));
 }
 

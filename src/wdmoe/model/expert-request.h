@@ -13,16 +13,25 @@ namespace ns3
 
 /**
  * \ingroup wdmoe
- * One layer's work for one device: its experts and the tokens routed to each. The BS sends it
- * down (the hidden states of `tokens` tokens), the device runs it and answers (the experts'
- * outputs for those tokens). The device fills in how it went.
+ * What one device computes for one layer: its experts and the tokens routed to each.
+ */
+struct DeviceWork
+{
+    std::vector<int> experts;  ///< distinct experts, in the order the device runs them
+    std::vector<int> tokensOf; ///< tokens routed to each of experts
+    int tokens = 0;            ///< distinct tokens whose hidden states travel
+};
+
+/**
+ * \ingroup wdmoe
+ * One layer's work for one device. The BS sends it down (the hidden states of work.tokens
+ * tokens), the device runs it and answers (the experts' outputs for those tokens). The device
+ * fills in how it went.
  */
 struct ExpertRequest
 {
     int layer = 0;
-    std::vector<int> experts;  ///< distinct experts, in the order the device runs them
-    std::vector<int> tokensOf; ///< tokens routed to each of experts
-    int tokens = 0;            ///< distinct tokens whose hidden states travel
+    DeviceWork work;
 
     /// The BS gave up on it (its layer ended at the deadline): a device that has not started it
     /// drops it, and one that has computed it does not answer.

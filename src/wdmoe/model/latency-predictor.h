@@ -6,6 +6,7 @@
 #include "bandwidth-slices.h"
 #include "cost-model.h"
 #include "expert-device-app.h"
+#include "expert-request.h"
 #include "wdmoe-channel.h"
 
 #include "ns3/nstime.h"
@@ -15,17 +16,6 @@
 
 namespace ns3
 {
-
-/**
- * \ingroup wdmoe
- * One device's work in a layer as the BS plans it.
- */
-struct DeviceWork
-{
-    std::vector<int> experts;  ///< distinct experts, in dispatch order
-    std::vector<int> tokensOf; ///< tokens routed to each of experts
-    int tokens = 0;            ///< distinct tokens carried on the air
-};
 
 /**
  * \ingroup wdmoe

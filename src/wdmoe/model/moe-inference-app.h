@@ -3,16 +3,16 @@
 #ifndef WDMOE_MOE_INFERENCE_APP_H
 #define WDMOE_MOE_INFERENCE_APP_H
 
-#include "bandwidth-allocation-rule.h"
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
 #include "expert-request.h"
-#include "expert-selection-rule.h"
 #include "expert-transport.h"
+#include "inference-policy.h"
 #include "inference-records.h"
 #include "latency-predictor.h"
+#include "layer-work.h"
 
 #include "ns3/application.h"
 #include "ns3/event-id.h"
@@ -28,55 +28,13 @@ namespace wdmoe
 namespace llm
 {
 class MixtralModel;
-class KvCache;
-class LayerStepper;
 class RoutingPolicy;
-struct RoutingDecision;
+class TeacherForcedStream;
 } // namespace llm
 } // namespace wdmoe
 
 namespace ns3
 {
-
-/// The run-time policies of the BS (DESIGN.md section 5; doc/wdmoe.rst "Policies"). Gating
-/// decides the candidates per token, selection which of them run (decode steps), allocation
-/// how the band is split among the devices used, prefetch whether next-layer hints are sent.
-/// The cache-slot allocation is part of the devices' ExpertMemory. Selection and allocation
-/// are rule objects: selectionRule and allocationRule where set, else the built-in rules the
-/// enum fields and their knobs name (SelectionRuleOf, AllocationRuleOf).
-struct InferencePolicy
-{
-    std::string name = "top-2"; ///< as it appears in results
-    bool adaptiveGating = false;
-    std::vector<double> sensitivity; ///< F_l per layer (adaptive gating)
-    double adaptiveThreshold = 0.005;
-    bool adaptivePrefill = false; ///< apply adaptive gating to prefills too
-    SelectionRule selection = SelectionRule::ALL;
-    double wlrTheta = 0.5;
-    StragglerBounds straggler;
-    /// Straggler rule: F_l over the mean F per layer (from the calibrated sensitivities), or
-    /// empty for every layer weighing 1.
-    std::vector<double> stragglerLayerScale;
-    AllocationRule allocation = AllocationRule::EQUAL;
-    double minmaxFloor = 0;      ///< minmax: each device keeps this fraction of 1/n of the band
-    bool joint = false;          ///< alternate selection and allocation until stable
-    int jointMaxIterations = 10; ///< bound on the alternation
-    bool prefetch = false;
-    double hintBits = 256; ///< size of one prefetch hint on the downlink
-    /// The selection rule object; null: SelectionRuleOf(*this).
-    Ptr<ExpertSelectionRule> selectionRule;
-    /// The allocation rule object; null: AllocationRuleOf(*this). The joint loop alternates it
-    /// with the selection rule.
-    Ptr<BandwidthAllocationRule> allocationRule;
-};
-
-/// The policy's selection rule: its selectionRule, or else a new built-in rule named by
-/// `selection` with the policy's knobs (wlrTheta; straggler).
-Ptr<ExpertSelectionRule> SelectionRuleOf(const InferencePolicy& policy);
-
-/// The policy's allocation rule: its allocationRule, or else a new built-in rule named by
-/// `allocation` (minmax when `joint`) with the policy's knobs (minmaxFloor).
-Ptr<BandwidthAllocationRule> AllocationRuleOf(const InferencePolicy& policy);
 
 /// The base-station application: for every token and layer, BS attention + gate time, then the
 /// policies decide the experts and the band split, and every device used gets one
@@ -126,41 +84,43 @@ class MoeInferenceApp : public Application
     void StartApplication() override;
     void StopApplication() override;
 
-    struct Work; ///< one device's share of a layer
+    /// What came of one device's request in the layer in flight.
+    struct Exchange
+    {
+        ExpertRequestPtr request; ///< what was sent (null: nothing)
+        bool returned = false;
+        bool lost = false;
+        Time sentAt;
+        Time downlink, uplink;
+    };
+
     void StartPass();
     void StartLayer();
     void DispatchLayer();
-    std::vector<uint32_t> BuildWork(const std::vector<wdmoe::llm::RoutingDecision>& decisions,
-                                    const std::vector<std::vector<int>>& deviceOf);
-    std::vector<double> AllocateShares(const std::vector<uint32_t>& active) const;
+    /// Gating's candidates for every token of the pass, each on its holder (DeviceFor).
+    void GateTokens();
+    /// Decode only: the selection rule's experts, the prefetch statistics and next hints.
+    void DecideDecode(LayerStats& stats);
     /// The device's part of the current layer with `share` of the band (LatencyPredictor).
-    double PredictDevice(uint32_t device, double share) const;
-    double PredictLayer(const std::vector<uint32_t>& active,
-                        const std::vector<double>& shares) const;
-    std::vector<uint32_t> BuildCandidateWork(const std::vector<bool>& keep);
-    double PredictSelection(const std::vector<bool>& keep);
-    std::vector<double> CandidateRoundTrips(const std::vector<bool>& keep);
-    void SelectExperts();
+    double PredictRoundTrip(uint32_t device, const DeviceWork& work, double share) const;
     void SendPrefetchHints();
-    void SendRequests(const std::vector<uint32_t>& active);
+    void SendRequests();
     void OnAnswer(uint32_t device, ExpertRequestPtr request);
     void OnDeadline(uint32_t generation);
     void LoseDevice(uint32_t device, const char* reason);
     void FinishLayer();
+    /// The decisions of the layer with the experts whose device came back (weights
+    /// renormalised where some were lost); counts what ran into the token and the layer.
+    std::vector<wdmoe::llm::RoutingDecision> ReturnedExperts();
     /// Adds what the devices found in memory to the token and the layer, and the critical
     /// path (the device that returned last) to the token's breakdown; returns its length.
     Time AccountDevices();
     void FinishPass();
-    bool RoutesLikeTopK(const std::vector<wdmoe::llm::RoutingDecision>& decisions) const;
-    const float* ReferenceLogits(const float* logits, std::vector<float>& reference);
     /// The holder of (layer, expert) the BS sends to: the one replica, or the fastest of several.
     int DeviceFor(int layer, int expert) const;
 
     // Configuration
     std::shared_ptr<wdmoe::llm::MixtralModel> m_model;
-    std::vector<int> m_tokens;
-    int m_promptTokens = 0;
-    int m_scoredTokens = 0;
     Ptr<ExpertTransport> m_transport;
     std::vector<Ptr<ExpertDeviceApp>> m_devices;
     ExpertPlacement m_placement;
@@ -172,24 +132,12 @@ class MoeInferenceApp : public Application
     std::unique_ptr<wdmoe::llm::RoutingPolicy> m_gating;
 
     // State of the pass in flight
-    std::unique_ptr<wdmoe::llm::KvCache> m_cache;
-    /// The unmodified top-k model's cache, for the reference pass. While every pass of the
-    /// current window has routed like top-k, the two caches hold the same keys and values and
-    /// the reference pass is skipped (its logits are the run's own); the reference cache is
-    /// filled from the run's when the first pass that routes otherwise comes.
-    std::unique_ptr<wdmoe::llm::KvCache> m_referenceCache;
-    bool m_referenceLags = true;
-    int m_lengthBeforePass = 0;
-    std::unique_ptr<wdmoe::llm::LayerStepper> m_pass;
-    std::vector<int> m_passTokens;
-    int m_nextToken = 0; ///< index in m_tokens of the next token to feed (and to predict)
-    int m_scored = 0;
-    int m_request = -1;
+    std::unique_ptr<wdmoe::llm::TeacherForcedStream> m_stream;
     TokenRecord m_current;
-    Time m_layerStart;
     Time m_dispatchAt;
     uint32_t m_generation = 0; ///< bumps at every layer; stale events compare against it
-    std::vector<Work> m_work;  ///< by device
+    LayerWork m_work;
+    std::vector<Exchange> m_exchange; ///< by device
     std::vector<wdmoe::llm::RoutingDecision> m_decisions;
     std::vector<std::vector<int>> m_deviceOf; ///< [token][k]: device serving decision k
     int m_pending = 0;
