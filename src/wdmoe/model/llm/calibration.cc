@@ -132,6 +132,111 @@ CalibrateSensitivity(MixtralModel& model,
     return table;
 }
 
+namespace
+{
+
+/// What the routing profile counts, per layer, over decode steps.
+class RoutingTally
+{
+  public:
+    RoutingTally(int layers, int experts)
+        : m_experts(experts),
+          m_single(layers, 0),
+          m_hits(layers, 0),
+          m_runs(layers, 0),
+          m_counts(layers, std::vector<long long>(experts, 0))
+    {
+    }
+
+    /// Layer l ran decision; `predicted` is the top-k prediction made for it one layer before.
+    void Count(int l, const RoutingDecision& decision, const std::vector<int>& predicted)
+    {
+        m_single[l] += decision.experts.size() == 1;
+        for (int e : decision.experts)
+        {
+            if (e >= 0 && e < m_experts)
+            {
+                ++m_counts[l][e];
+            }
+            if (l > 0)
+            {
+                m_hits[l] += std::count(predicted.begin(), predicted.end(), e);
+            }
+        }
+        if (l > 0)
+        {
+            m_runs[l] += static_cast<long long>(decision.experts.size());
+        }
+    }
+
+    /// The rates over `decodeTokens` decode steps.
+    void Rates(RoutingProfile& profile) const
+    {
+        const double n = double(std::max<long long>(profile.decodeTokens, 1));
+        for (std::size_t l = 0; l < m_single.size(); ++l)
+        {
+            profile.singleExpertRate.push_back(double(m_single[l]) / n);
+            profile.prefetchAccuracy.push_back(m_runs[l] ? double(m_hits[l]) / double(m_runs[l])
+                                                         : 0.0);
+            std::vector<double> rate;
+            for (long long count : m_counts[l])
+            {
+                rate.push_back(double(count) / n);
+            }
+            profile.expertRate.push_back(rate);
+        }
+    }
+
+  private:
+    int m_experts;
+    std::vector<long long> m_single;
+    std::vector<long long> m_hits;
+    std::vector<long long> m_runs;
+    std::vector<std::vector<long long>> m_counts;
+};
+
+/// One decode step of `token`, routed by policy (null: the model's top-k), counted.
+void
+ProfileDecodeStep(MixtralModel& model,
+                  KvCache& cache,
+                  const int* token,
+                  RoutingPolicy* policy,
+                  RoutingTally& tally)
+{
+    const ModelConfig& c = model.Config();
+    std::vector<RoutingDecision> decisions(1);
+    RoutingDecision& decision = decisions[0];
+    RoutingDecision prediction;
+    std::vector<float> nextProbs(c.numLocalExperts);
+    std::vector<int> predicted; // top-k prediction of the current layer, made one layer before
+    LayerStepper pass(model, cache, token, 1);
+    while (!pass.Done())
+    {
+        pass.Attend();
+        const int l = pass.Layer();
+        const RoutingRequest request = pass.Request(0);
+        decision.Clear();
+        if (policy)
+        {
+            policy->Decide(request, decision);
+        }
+        else
+        {
+            TopKDecision(request.gateProbs, c.numLocalExperts, request.topK, decision);
+        }
+        tally.Count(l, decision, predicted);
+        if (l + 1 < c.numHiddenLayers)
+        {
+            pass.PredictNextLayer(0, nextProbs.data());
+            TopKDecision(nextProbs.data(), c.numLocalExperts, c.numExpertsPerTok, prediction);
+            predicted = prediction.experts;
+        }
+        pass.RunExperts(decisions);
+    }
+}
+
+} // namespace
+
 RoutingProfile
 ProfileRouting(MixtralModel& model,
                const std::vector<int>& tokens,
@@ -141,8 +246,6 @@ ProfileRouting(MixtralModel& model,
                long long maxDecodeTokens)
 {
     const ModelConfig& c = model.Config();
-    const int layers = c.numHiddenLayers;
-    const int experts = c.numLocalExperts;
     window = Window(model, window);
     if (promptTokens < 0 || promptTokens >= window)
     {
@@ -150,22 +253,12 @@ ProfileRouting(MixtralModel& model,
             "routing profile: the prompt of " + std::to_string(promptTokens) +
             " tokens must be >= 0 and shorter than the window of " + std::to_string(window));
     }
-
-    std::vector<long long> single(layers, 0);
-    std::vector<long long> hits(layers, 0);
-    std::vector<long long> runs(layers, 0);
-    std::vector<std::vector<long long>> counts(layers, std::vector<long long>(experts, 0));
+    RoutingTally tally(c.numHiddenLayers, c.numLocalExperts);
     RoutingProfile profile;
     // Every window is at most `window` tokens and at most the text.
     KvCache cache = model.NewCache(
         int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(window), tokens.size()))));
-    std::vector<RoutingDecision> decisions(1);
-    RoutingDecision& decision = decisions[0];
-    RoutingDecision prediction;
-    std::vector<float> nextProbs(experts);
-    std::vector<int> predicted; // top-k prediction of the current layer, made one layer before
-    bool done = false;
-    for (std::size_t begin = 0; !done && begin + promptTokens < tokens.size(); begin += window)
+    for (std::size_t begin = 0; begin + promptTokens < tokens.size(); begin += window)
     {
         const int w = int(std::min<std::size_t>(std::size_t(window), tokens.size() - begin));
         cache.Clear();
@@ -177,65 +270,14 @@ ProfileRouting(MixtralModel& model,
         {
             if (maxDecodeTokens > 0 && profile.decodeTokens >= maxDecodeTokens)
             {
-                done = true;
-                break;
+                tally.Rates(profile);
+                return profile;
             }
-            LayerStepper pass(model, cache, &tokens[begin + t], 1);
-            predicted.clear();
-            while (!pass.Done())
-            {
-                pass.Attend();
-                const int l = pass.Layer();
-                const RoutingRequest request = pass.Request(0);
-                decision.Clear();
-                if (policy)
-                {
-                    policy->Decide(request, decision);
-                }
-                else
-                {
-                    TopKDecision(request.gateProbs, experts, request.topK, decision);
-                }
-                single[l] += decision.experts.size() == 1;
-                for (int e : decision.experts)
-                {
-                    if (e >= 0 && e < experts)
-                    {
-                        ++counts[l][e];
-                    }
-                    if (l > 0)
-                    {
-                        hits[l] += std::count(predicted.begin(), predicted.end(), e);
-                    }
-                }
-                if (l > 0)
-                {
-                    runs[l] += static_cast<long long>(decision.experts.size());
-                }
-                if (l + 1 < layers)
-                {
-                    pass.PredictNextLayer(0, nextProbs.data());
-                    TopKDecision(nextProbs.data(), experts, c.numExpertsPerTok, prediction);
-                    predicted = prediction.experts;
-                }
-                pass.RunExperts(decisions);
-            }
+            ProfileDecodeStep(model, cache, &tokens[begin + t], policy, tally);
             ++profile.decodeTokens;
         }
     }
-
-    const double n = double(std::max<long long>(profile.decodeTokens, 1));
-    for (int l = 0; l < layers; ++l)
-    {
-        profile.singleExpertRate.push_back(double(single[l]) / n);
-        profile.prefetchAccuracy.push_back(runs[l] ? double(hits[l]) / double(runs[l]) : 0.0);
-        std::vector<double> rate;
-        for (long long count : counts[l])
-        {
-            rate.push_back(double(count) / n);
-        }
-        profile.expertRate.push_back(rate);
-    }
+    tally.Rates(profile);
     return profile;
 }
 

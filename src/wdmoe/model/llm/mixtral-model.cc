@@ -167,103 +167,41 @@ MixtralModel::Load(const std::string& modelDir, const LoadOptions& options)
     return model;
 }
 
+namespace
+{
+
+/// Classic (block_sparse_moe) or packed (mlp.experts) tensors, told by layer 0's router.
+ExpertLayout
+DetectLayout(const WeightStore& store)
+{
+    if (store.Has(LayerPrefix(0) + "block_sparse_moe.gate.weight"))
+    {
+        return ExpertLayout::Classic;
+    }
+    if (store.Has(LayerPrefix(0) + "mlp.gate.weight"))
+    {
+        return ExpertLayout::Packed;
+    }
+    throw LoadError(store.Dir(),
+                    "no MoE router for layer 0: expected either "
+                    "model.layers.0.block_sparse_moe.gate.weight (classic layout) or "
+                    "model.layers.0.mlp.gate.weight (packed layout)");
+}
+
+} // namespace
+
 void
 MixtralModel::LoadWeights(const WeightStore& store, const LoadOptions& options)
 {
     const ModelConfig& c = m_config;
     const std::int64_t d = c.hiddenSize;
-    const std::int64_t ff = c.intermediateSize;
-    const std::int64_t experts = c.numLocalExperts;
-    const std::int64_t qWidth = std::int64_t(c.numAttentionHeads) * c.headDim;
-    const std::int64_t kvWidth = std::int64_t(c.numKeyValueHeads) * c.headDim;
-
     const TensorView& embed = store.Get("model.embed_tokens.weight", {c.vocabSize, d});
     m_dtype = options.overrideDType ? options.dtype : embed.dtype;
-
-    if (store.Has(LayerPrefix(0) + "block_sparse_moe.gate.weight"))
-    {
-        m_layout = ExpertLayout::Classic;
-    }
-    else if (store.Has(LayerPrefix(0) + "mlp.gate.weight"))
-    {
-        m_layout = ExpertLayout::Packed;
-    }
-    else
-    {
-        throw LoadError(store.Dir(),
-                        "no MoE router for layer 0: expected either "
-                        "model.layers.0.block_sparse_moe.gate.weight (classic layout) or "
-                        "model.layers.0.mlp.gate.weight (packed layout)");
-    }
-
-    // An expert stays in the mapping when it already has the wanted type; otherwise it is
-    // converted once into a buffer the model owns.
-    auto expertMatrix =
-        [this](const TensorView& t, std::size_t offsetElements, std::size_t count) -> const void* {
-        const std::uint8_t* src = t.data + offsetElements * DTypeSize(t.dtype);
-        RequireFinite(t, offsetElements, count);
-        if (t.dtype == m_dtype)
-        {
-            return src;
-        }
-        RequireMemory(t.file + ": tensor \"" + t.name + "\" in " + DTypeName(m_dtype),
-                      count * (sizeof(float) + DTypeSize(m_dtype)));
-        std::vector<float> wide(count);
-        ToF32(t.dtype, src, wide.data(), count);
-        m_ownedExperts.emplace_back(count * DTypeSize(m_dtype));
-        FromF32(m_dtype, wide.data(), m_ownedExperts.back().data(), count);
-        return m_ownedExperts.back().data();
-    };
-
+    m_layout = DetectLayout(store);
     m_embed = Widen(embed, m_dtype);
     for (int l = 0; l < c.numHiddenLayers; ++l)
     {
-        const std::string p = LayerPrefix(l);
-        auto layer = std::make_unique<Layer>();
-        layer->inputNorm = Widen(store.Get(p + "input_layernorm.weight", {d}), m_dtype);
-        layer->postNorm = Widen(store.Get(p + "post_attention_layernorm.weight", {d}), m_dtype);
-        layer->wq = Widen(store.Get(p + "self_attn.q_proj.weight", {qWidth, d}), m_dtype);
-        layer->wk = Widen(store.Get(p + "self_attn.k_proj.weight", {kvWidth, d}), m_dtype);
-        layer->wv = Widen(store.Get(p + "self_attn.v_proj.weight", {kvWidth, d}), m_dtype);
-        layer->wo = Widen(store.Get(p + "self_attn.o_proj.weight", {d, qWidth}), m_dtype);
-        const std::size_t matrix = std::size_t(d * ff);
-        if (m_layout == ExpertLayout::Classic)
-        {
-            layer->gate =
-                Widen(store.Get(p + "block_sparse_moe.gate.weight", {experts, d}), m_dtype);
-            for (int e = 0; e < experts; ++e)
-            {
-                const std::string q = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
-                ExpertWeights w;
-                w.dtype = m_dtype;
-                w.dModel = int(d);
-                w.dFf = int(ff);
-                w.w1 = expertMatrix(store.Get(q + "w1.weight", {ff, d}), 0, matrix);
-                w.w3 = expertMatrix(store.Get(q + "w3.weight", {ff, d}), 0, matrix);
-                w.w2 = expertMatrix(store.Get(q + "w2.weight", {d, ff}), 0, matrix);
-                layer->experts.push_back(w);
-            }
-        }
-        else
-        {
-            layer->gate = Widen(store.Get(p + "mlp.gate.weight", {experts, d}), m_dtype);
-            const TensorView& gateUp =
-                store.Get(p + "mlp.experts.gate_up_proj", {experts, 2 * ff, d});
-            const TensorView& down = store.Get(p + "mlp.experts.down_proj", {experts, d, ff});
-            for (int e = 0; e < experts; ++e)
-            {
-                // gate_up_proj[e] holds the gate (w1) rows, then the up (w3) rows.
-                ExpertWeights w;
-                w.dtype = m_dtype;
-                w.dModel = int(d);
-                w.dFf = int(ff);
-                w.w1 = expertMatrix(gateUp, std::size_t(e) * 2 * matrix, matrix);
-                w.w3 = expertMatrix(gateUp, std::size_t(e) * 2 * matrix + matrix, matrix);
-                w.w2 = expertMatrix(down, std::size_t(e) * matrix, matrix);
-                layer->experts.push_back(w);
-            }
-        }
-        m_layers.push_back(std::move(layer));
+        m_layers.push_back(LoadLayer(store, l));
     }
     m_norm = Widen(store.Get("model.norm.weight", {d}), m_dtype);
     if (c.tieWordEmbeddings)
@@ -281,6 +219,77 @@ MixtralModel::LoadWeights(const WeightStore& store, const LoadOptions& options)
         const float exponent = float(2 * i) / float(c.headDim);
         m_invFreq.push_back(1.0f / float(std::pow(c.ropeTheta, double(exponent))));
     }
+}
+
+std::unique_ptr<MixtralModel::Layer>
+MixtralModel::LoadLayer(const WeightStore& store, int l)
+{
+    const ModelConfig& c = m_config;
+    const std::int64_t d = c.hiddenSize;
+    const std::int64_t qWidth = std::int64_t(c.numAttentionHeads) * c.headDim;
+    const std::int64_t kvWidth = std::int64_t(c.numKeyValueHeads) * c.headDim;
+    const std::string p = LayerPrefix(l);
+    auto layer = std::make_unique<Layer>();
+    layer->inputNorm = Widen(store.Get(p + "input_layernorm.weight", {d}), m_dtype);
+    layer->postNorm = Widen(store.Get(p + "post_attention_layernorm.weight", {d}), m_dtype);
+    layer->wq = Widen(store.Get(p + "self_attn.q_proj.weight", {qWidth, d}), m_dtype);
+    layer->wk = Widen(store.Get(p + "self_attn.k_proj.weight", {kvWidth, d}), m_dtype);
+    layer->wv = Widen(store.Get(p + "self_attn.v_proj.weight", {kvWidth, d}), m_dtype);
+    layer->wo = Widen(store.Get(p + "self_attn.o_proj.weight", {d, qWidth}), m_dtype);
+    const std::string router =
+        m_layout == ExpertLayout::Classic ? "block_sparse_moe.gate.weight" : "mlp.gate.weight";
+    layer->gate = Widen(store.Get(p + router, {c.numLocalExperts, d}), m_dtype);
+    for (int e = 0; e < c.numLocalExperts; ++e)
+    {
+        layer->experts.push_back(LoadExpert(store, p, e));
+    }
+    return layer;
+}
+
+ExpertWeights
+MixtralModel::LoadExpert(const WeightStore& store, const std::string& p, int e)
+{
+    const std::int64_t d = m_config.hiddenSize;
+    const std::int64_t ff = m_config.intermediateSize;
+    const std::size_t matrix = std::size_t(d * ff);
+    ExpertWeights w;
+    w.dtype = m_dtype;
+    w.dModel = int(d);
+    w.dFf = int(ff);
+    if (m_layout == ExpertLayout::Classic)
+    {
+        const std::string q = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+        w.w1 = ExpertMatrix(store.Get(q + "w1.weight", {ff, d}), 0, matrix);
+        w.w3 = ExpertMatrix(store.Get(q + "w3.weight", {ff, d}), 0, matrix);
+        w.w2 = ExpertMatrix(store.Get(q + "w2.weight", {d, ff}), 0, matrix);
+        return w;
+    }
+    const std::int64_t experts = m_config.numLocalExperts;
+    const TensorView& gateUp = store.Get(p + "mlp.experts.gate_up_proj", {experts, 2 * ff, d});
+    const TensorView& down = store.Get(p + "mlp.experts.down_proj", {experts, d, ff});
+    // gate_up_proj[e] holds the gate (w1) rows, then the up (w3) rows.
+    w.w1 = ExpertMatrix(gateUp, std::size_t(e) * 2 * matrix, matrix);
+    w.w3 = ExpertMatrix(gateUp, std::size_t(e) * 2 * matrix + matrix, matrix);
+    w.w2 = ExpertMatrix(down, std::size_t(e) * matrix, matrix);
+    return w;
+}
+
+const void*
+MixtralModel::ExpertMatrix(const TensorView& t, std::size_t offsetElements, std::size_t count)
+{
+    const std::uint8_t* src = t.data + offsetElements * DTypeSize(t.dtype);
+    RequireFinite(t, offsetElements, count);
+    if (t.dtype == m_dtype)
+    {
+        return src;
+    }
+    RequireMemory(t.file + ": tensor \"" + t.name + "\" in " + DTypeName(m_dtype),
+                  count * (sizeof(float) + DTypeSize(m_dtype)));
+    std::vector<float> wide(count);
+    ToF32(t.dtype, src, wide.data(), count);
+    m_ownedExperts.emplace_back(count * DTypeSize(m_dtype));
+    FromF32(m_dtype, wide.data(), m_ownedExperts.back().data(), count);
+    return m_ownedExperts.back().data();
 }
 
 int
@@ -521,52 +530,52 @@ LayerStepper::RunExperts(const std::vector<RoutingDecision>& decisions)
     std::vector<float> out;
     for (int e = 0; e < experts; ++e)
     {
-        const std::vector<int>& rows = tokensOf[e];
-        const int m = int(rows.size());
-        if (m == 0)
+        if (!tokensOf[e].empty())
         {
-            continue;
-        }
-        in.resize(std::size_t(m) * d);
-        out.resize(std::size_t(m) * d);
-        for (int r = 0; r < m; ++r)
-        {
-            std::memcpy(&in[std::size_t(r) * d],
-                        &m_normed[std::size_t(rows[r]) * d],
-                        sizeof(float) * d);
-        }
-        if (m == 1)
-        {
-            ExpertForward(layer.experts[e],
-                          in.data(),
-                          out.data(),
-                          m_model.m_pool.get(),
-                          m_model.m_isa);
-        }
-        else
-        {
-            ExpertForwardBatch(layer.experts[e],
-                               in.data(),
-                               m,
-                               out.data(),
-                               m_model.m_pool.get(),
-                               m_model.m_isa);
-        }
-        for (int r = 0; r < m; ++r)
-        {
-            float* dst = &m_x[std::size_t(rows[r]) * d];
-            const float* src = &out[std::size_t(r) * d];
-            const float w = weightsOf[e][r];
-            for (int t = 0; t < d; ++t)
-            {
-                dst[t] += w * src[t];
-            }
+            RunExpert(layer.experts[e], tokensOf[e], weightsOf[e], in, out);
         }
     }
     m_attended = false;
     if (++m_layer == c.numHiddenLayers)
     {
         m_cache.m_length += m_n; // every layer has written its keys and values
+    }
+}
+
+void
+LayerStepper::RunExpert(const ExpertWeights& expert,
+                        const std::vector<int>& rows,
+                        const std::vector<float>& weights,
+                        std::vector<float>& in,
+                        std::vector<float>& out)
+{
+    const int d = m_model.m_config.hiddenSize;
+    const int m = int(rows.size());
+    in.resize(std::size_t(m) * d);
+    out.resize(std::size_t(m) * d);
+    for (int r = 0; r < m; ++r)
+    {
+        std::memcpy(&in[std::size_t(r) * d],
+                    &m_normed[std::size_t(rows[r]) * d],
+                    sizeof(float) * d);
+    }
+    if (m == 1)
+    {
+        ExpertForward(expert, in.data(), out.data(), m_model.m_pool.get(), m_model.m_isa);
+    }
+    else
+    {
+        ExpertForwardBatch(expert, in.data(), m, out.data(), m_model.m_pool.get(), m_model.m_isa);
+    }
+    for (int r = 0; r < m; ++r)
+    {
+        float* dst = &m_x[std::size_t(rows[r]) * d];
+        const float* src = &out[std::size_t(r) * d];
+        const float w = weights[r];
+        for (int t = 0; t < d; ++t)
+        {
+            dst[t] += w * src[t];
+        }
     }
 }
 

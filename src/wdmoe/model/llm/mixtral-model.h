@@ -19,6 +19,7 @@ namespace llm
 
 class ThreadPool;
 class WeightStore;
+struct TensorView;
 
 struct LoadOptions
 {
@@ -111,6 +112,13 @@ class MixtralModel
     MixtralModel() = default;
     struct Layer;
     void LoadWeights(const WeightStore& store, const LoadOptions& options);
+    std::unique_ptr<Layer> LoadLayer(const WeightStore& store, int layer);
+    /// One expert's weights: classic (one tensor per matrix) or packed (all experts of a layer
+    /// in two tensors).
+    ExpertWeights LoadExpert(const WeightStore& store, const std::string& prefix, int expert);
+    /// count elements of t from offsetElements, in the model's dtype: in the mapping when t
+    /// has it, else converted once into a buffer the model owns.
+    const void* ExpertMatrix(const TensorView& t, std::size_t offsetElements, std::size_t count);
     void Attention(int layerIndex, KvCache& cache, int n, const float* normed, float* out);
 
     ModelConfig m_config;
@@ -170,6 +178,14 @@ class LayerStepper
     void Logits(float* logits);
 
   private:
+    /// One expert over the tokens `rows` (their MoE inputs gathered into `in`), its outputs
+    /// added to their residual streams with `weights`.
+    void RunExpert(const ExpertWeights& expert,
+                   const std::vector<int>& rows,
+                   const std::vector<float>& weights,
+                   std::vector<float>& in,
+                   std::vector<float>& out);
+
     MixtralModel& m_model;
     KvCache& m_cache;
     int m_n;
