@@ -423,3 +423,12 @@ TEST_CASE("placement: on a constructed cell min-cost expects a lower latency tha
     CHECK(expected(mc) < expected(rr));
     CHECK(mc.ExpertsOn(3).size() < rr.ExpertsOn(3).size());
 }
+
+TEST_CASE("placement: devices whose slots cannot host every expert are told by how much",
+          "[placement]")
+{
+    CHECK(HostingShortfall(4, 4, "slots", 2, 8).empty());
+    CHECK(HostingShortfall(4, 3, "slots", 2, 8) == "4 x 3 slots < 2 layers x 8 experts");
+    // Counts that overflow an int are still compared exactly.
+    CHECK(HostingShortfall(1000000, 3000, "slots", 32, 8).empty());
+}

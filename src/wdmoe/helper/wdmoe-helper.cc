@@ -185,12 +185,14 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     {
         throw std::invalid_argument("WdmoeHelper::Install needs SetModel and at least one device");
     }
-    const int hosted = c.model->Config().numHiddenLayers * c.model->Config().numLocalExperts;
-    if (int64_t(c.storageSlots) * devices.GetN() < hosted)
+    const std::string shortfall = HostingShortfall(devices.GetN(),
+                                                   c.storageSlots,
+                                                   "slots",
+                                                   c.model->Config().numHiddenLayers,
+                                                   c.model->Config().numLocalExperts);
+    if (!shortfall.empty())
     {
-        throw std::invalid_argument(
-            "the devices cannot hold the model: " + std::to_string(devices.GetN()) + " x " +
-            std::to_string(c.storageSlots) + " slots < " + std::to_string(hosted) + " experts");
+        throw std::invalid_argument("the devices cannot hold the model: " + shortfall);
     }
     c.band = m_band;
     c.channel = m_channelFactory.Create<WdmoeChannel>();

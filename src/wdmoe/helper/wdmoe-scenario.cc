@@ -242,20 +242,19 @@ ExpertSlots(const ScenarioConfig& c, const JsonConfigReader& root, const Scenari
     const int memorySlots =
         int(std::floor(c.memoryFraction * in.deviceProfile.memoryBytes / in.cost.ExpertBytes()));
     const int hostSlots = c.storageSlots > 0 ? c.storageSlots : memorySlots;
-    const int layers = in.model->Config().numHiddenLayers;
-    const int experts = in.model->Config().numLocalExperts;
-    if (int64_t(hostSlots) * c.devices < int64_t(layers) * experts)
+    const std::string shortfall = HostingShortfall(
+        c.devices,
+        hostSlots,
+        c.storageSlots > 0
+            ? "storage slots"
+            : "expert slots (memory_fraction x memory of " + c.deviceProfile + " / " +
+                  std::to_string(in.cost.ExpertBytes()) + " bytes per priced expert)",
+        in.model->Config().numHiddenLayers,
+        in.model->Config().numLocalExperts);
+    if (!shortfall.empty())
     {
         root.Fail(c.storageSlots > 0 ? "devices.storage_slots" : "devices",
-                  "cannot hold the model: " + std::to_string(c.devices) + " x " +
-                      std::to_string(hostSlots) +
-                      (c.storageSlots > 0
-                           ? " storage slots"
-                           : " expert slots (memory_fraction x memory of " + c.deviceProfile +
-                                 " / " + std::to_string(in.cost.ExpertBytes()) +
-                                 " bytes per priced expert)") +
-                      " < " + std::to_string(layers) + " layers x " + std::to_string(experts) +
-                      " experts");
+                  "cannot hold the model: " + shortfall);
     }
     return {memorySlots, hostSlots};
 }

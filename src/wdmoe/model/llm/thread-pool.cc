@@ -191,22 +191,18 @@ ThreadPool::ThreadPool(int threads)
     {
         // Thread creation failed part-way: stop the ones that started before rethrowing.
         m_impl->size = static_cast<int>(m_impl->workers.size()) + 1;
-        {
-            std::lock_guard<std::mutex> lock(m_impl->mutex);
-            m_impl->stopping.store(true, std::memory_order_relaxed);
-            m_impl->generation.fetch_add(1, std::memory_order_release);
-        }
-        m_impl->workAvailable.notify_all();
-        for (auto& w : m_impl->workers)
-        {
-            w.join();
-        }
-        delete m_impl;
+        StopWorkers();
         throw;
     }
 }
 
 ThreadPool::~ThreadPool()
+{
+    StopWorkers();
+}
+
+void
+ThreadPool::StopWorkers()
 {
     {
         std::lock_guard<std::mutex> lock(m_impl->mutex);

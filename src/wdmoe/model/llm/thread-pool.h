@@ -30,6 +30,8 @@ class ThreadPool
 
   private:
     struct Impl;
+    /// Stops and joins the workers and frees the state (the destructor, or a failed start).
+    void StopWorkers();
     Impl* m_impl;
 };
 

@@ -52,9 +52,7 @@ BandwidthAllocationRule::LookupRule(const std::string& nameOrType)
 Ptr<BandwidthAllocationRule>
 BandwidthAllocationRule::CreateRule(const std::string& nameOrType)
 {
-    ObjectFactory factory;
-    factory.SetTypeId(LookupRule(nameOrType));
-    return factory.Create<BandwidthAllocationRule>();
+    return Registry().Create<BandwidthAllocationRule>(nameOrType);
 }
 
 std::vector<std::string>

@@ -565,6 +565,21 @@ PlacementCost(const PlacementProblem& p, const ExpertPlacement& placement)
     return cost;
 }
 
+std::string
+HostingShortfall(long long devices,
+                 int slotsPerDevice,
+                 const std::string& slotsName,
+                 int layers,
+                 int experts)
+{
+    if (devices * slotsPerDevice >= (long long)layers * experts)
+    {
+        return "";
+    }
+    return std::to_string(devices) + " x " + std::to_string(slotsPerDevice) + " " + slotsName +
+           " < " + std::to_string(layers) + " layers x " + std::to_string(experts) + " experts";
+}
+
 int
 ChooseReplica(const std::vector<int>& holders,
               const std::function<double(int device)>& predictedLatency)

@@ -135,6 +135,15 @@ ExpertPlacement PlaceMinCost(const PlacementProblem& problem);
 /// (Holders(l, e)[0]) of placement: sum_d sum_{j < n_d} deviceCost[d] * (1 + j * loadPenalty).
 double PlacementCost(const PlacementProblem& problem, const ExpertPlacement& placement);
 
+/// Why `devices` devices of `slotsPerDevice` slots each (named `slotsName` in the answer) cannot
+/// host every expert of a model of `layers` x `experts` ("" when they can), e.g. "4 x 3 slots
+/// < 2 layers x 8 experts".
+std::string HostingShortfall(long long devices,
+                             int slotsPerDevice,
+                             const std::string& slotsName,
+                             int layers,
+                             int experts);
+
 /// The holder with the lowest predicted latency now (NaN counts as +infinity); ties go to the
 /// lowest device index. Throws std::invalid_argument when holders is empty.
 int ChooseReplica(const std::vector<int>& holders,

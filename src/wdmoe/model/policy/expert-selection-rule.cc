@@ -58,9 +58,7 @@ ExpertSelectionRule::LookupRule(const std::string& nameOrType)
 Ptr<ExpertSelectionRule>
 ExpertSelectionRule::CreateRule(const std::string& nameOrType)
 {
-    ObjectFactory factory;
-    factory.SetTypeId(LookupRule(nameOrType));
-    return factory.Create<ExpertSelectionRule>();
+    return Registry().Create<ExpertSelectionRule>(nameOrType);
 }
 
 std::vector<std::string>

@@ -4,6 +4,8 @@
 #ifndef WDMOE_RULE_REGISTRY_H
 #define WDMOE_RULE_REGISTRY_H
 
+#include "ns3/object-factory.h"
+#include "ns3/ptr.h"
 #include "ns3/type-id.h"
 
 #include <map>
@@ -29,6 +31,15 @@ class RuleRegistry
     /// The TypeId of a registered name, or of a TypeId name ("ns3::WlrSelectionRule") of a
     /// subclass of the base. Throws std::invalid_argument naming the known names otherwise.
     TypeId Lookup(const std::string& nameOrType) const;
+
+    /// A new rule of the type Lookup(nameOrType) finds, with its attributes' defaults.
+    template <class Rule>
+    Ptr<Rule> Create(const std::string& nameOrType) const
+    {
+        ObjectFactory factory;
+        factory.SetTypeId(Lookup(nameOrType));
+        return factory.Create<Rule>();
+    }
 
     /// The registered names, sorted.
     std::vector<std::string> Names() const;
