@@ -20,6 +20,8 @@
 #include "ns3/simulator.h"
 
 #include <catch2/catch.hpp>
+#include <functional>
+#include <string>
 #include <vector>
 
 using namespace ns3;
@@ -120,6 +122,42 @@ TEST_CASE("device app: a miss loads, a hit does not, and requests queue behind e
     CHECK(second->load == Seconds(0));
     // Answers carry the hidden states of the request's tokens.
     CHECK(f.transport->bitsSent.back() == CostModel::Mixtral8x7B().HiddenStateBits(1));
+    Simulator::Destroy();
+}
+
+TEST_CASE("device app: loads and computations start and end when the hand sum says", "[device]")
+{
+    Fixture f;
+    std::vector<std::pair<std::string, Time>> events;
+    auto record = [&events](std::string name) {
+        return [&events, name](uint32_t, uint32_t, uint32_t) {
+            events.emplace_back(name, Simulator::Now());
+        };
+    };
+    const std::function<void(uint32_t, uint32_t, uint32_t)> miss = record("miss"),
+                                                            loaded = record("loaded"),
+                                                            start = record("start"),
+                                                            done = record("done");
+    f.device->TraceConnectWithoutContext("CacheMiss",
+                                         MakeCallback(&decltype(miss)::operator(), &miss));
+    f.device->TraceConnectWithoutContext("LoadDone",
+                                         MakeCallback(&decltype(loaded)::operator(), &loaded));
+    f.device->TraceConnectWithoutContext("ComputeStarted",
+                                         MakeCallback(&decltype(start)::operator(), &start));
+    f.device->TraceConnectWithoutContext("ComputeDone",
+                                         MakeCallback(&decltype(done)::operator(), &done));
+    // As above: the miss arrives at 1 ms and loads to 11 ms, computes 11-13 ms; the second
+    // request (a hit) arrives at 6 ms and computes 13-15 ms.
+    f.Send(Seconds(0), 0, {3});
+    f.Send(MilliSeconds(5), 0, {3});
+    Simulator::Run();
+    const std::vector<std::pair<std::string, Time>> expected = {{"miss", MilliSeconds(1)},
+                                                                {"loaded", MilliSeconds(11)},
+                                                                {"start", MilliSeconds(11)},
+                                                                {"done", MilliSeconds(13)},
+                                                                {"start", MilliSeconds(13)},
+                                                                {"done", MilliSeconds(15)}};
+    CHECK(events == expected);
     Simulator::Destroy();
 }
 

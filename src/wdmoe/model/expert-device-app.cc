@@ -34,6 +34,16 @@ ExpertDeviceApp::GetTypeId()
                             "starts (queued on the reader): layer, expert, device",
                             MakeTraceSourceAccessor(&ExpertDeviceApp::m_cacheMissTrace),
                             "ns3::ExpertDeviceApp::ExpertTracedCallback")
+            .AddTraceSource("LoadDone",
+                            "An on-demand load (a CacheMiss) finished: the expert is in memory: "
+                            "layer, expert, device",
+                            MakeTraceSourceAccessor(&ExpertDeviceApp::m_loadDoneTrace),
+                            "ns3::ExpertDeviceApp::ExpertTracedCallback")
+            .AddTraceSource("ComputeStarted",
+                            "An expert of a request starts computing (loaded, and the one before "
+                            "it done): layer, expert, device",
+                            MakeTraceSourceAccessor(&ExpertDeviceApp::m_computeStartTrace),
+                            "ns3::ExpertDeviceApp::ExpertTracedCallback")
             .AddTraceSource("ComputeDone",
                             "The request's experts are computed: layer, expert, device (per "
                             "expert)",
@@ -147,11 +157,16 @@ ExpertDeviceApp::Receive(ExpertRequestPtr r)
             ++r->misses;
             m_cacheMissTrace(layer, expert, m_index);
         }
+        if (!demand.resident)
+        {
+            TraceLater(demand.readyAt - now, m_loadDoneTrace, layer, expert);
+        }
         if (demand.readyAt > t)
         {
             r->load += demand.readyAt - t;
             t = demand.readyAt;
         }
+        TraceLater(t - now, m_computeStartTrace, layer, expert);
         const Time compute = ExpertTime(r->work.tokensOf[k]);
         r->compute += compute;
         t += compute;
@@ -186,6 +201,30 @@ ExpertDeviceApp::AnswerArrived(ExpertRequestPtr r)
     if (!IsOff() && !m_answered.IsNull())
     {
         m_answered(m_index, r);
+    }
+}
+
+void
+ExpertDeviceApp::TraceLater(Time at,
+                            TracedCallback<uint32_t, uint32_t, uint32_t>& trace,
+                            uint32_t layer,
+                            uint32_t expert)
+{
+    // Only a connected trace costs an event: an unobserved run keeps its event queue.
+    if (!trace.IsEmpty())
+    {
+        Simulator::Schedule(at, &ExpertDeviceApp::FireTrace, this, &trace, layer, expert);
+    }
+}
+
+void
+ExpertDeviceApp::FireTrace(TracedCallback<uint32_t, uint32_t, uint32_t>* trace,
+                           uint32_t layer,
+                           uint32_t expert)
+{
+    if (!IsOff())
+    {
+        (*trace)(layer, expert, m_index);
     }
 }
 

@@ -77,6 +77,15 @@ class ExpertDeviceApp : public Application
     void StopApplication() override;
     void ComputeDone(ExpertRequestPtr request);
     void AnswerArrived(ExpertRequestPtr request);
+    /// Fires `trace` with (layer, expert, this device) at `at` from now, unless the device is
+    /// off by then; schedules nothing when the trace has no sink.
+    void TraceLater(Time at,
+                    TracedCallback<uint32_t, uint32_t, uint32_t>& trace,
+                    uint32_t layer,
+                    uint32_t expert);
+    void FireTrace(TracedCallback<uint32_t, uint32_t, uint32_t>* trace,
+                   uint32_t layer,
+                   uint32_t expert);
 
     Ptr<ExpertTransport> m_transport;
     uint32_t m_index = 0;
@@ -90,6 +99,8 @@ class ExpertDeviceApp : public Application
     TracedCallback<uint32_t, uint32_t, uint32_t> m_requestTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_cacheHitTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_cacheMissTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_loadDoneTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_computeStartTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_computeDoneTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_answerTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_prefetchTrace;
