@@ -6,12 +6,12 @@
 #include "json-input.h"
 #include "mixtral-model.h"
 #include "model-config.h"
+#include "run-scenario.h"
 #include "safetensors-writer.h"
 #include "safetensors.h"
 #include "scenario-fixture.h"
 #include "sweep.h"
 #include "tiny-model.h"
-#include "run-scenario.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -575,4 +575,18 @@ TEST_CASE("bad input: a coherence time too short for the run is an error naming 
     // The same cell with blocks of 10 ms runs.
     f.config["cell"]["coherence_time_ms"] = 10;
     CHECK(RunScenario(ScenarioConfig::Load(f.Write())).summary["tokens_scored"] == 6);
+}
+
+TEST_CASE("bad input: cell.efficiency with a link mapping that has its own is refused",
+          "[bad-input]")
+{
+    ScenarioFixture f;
+    const std::string error = ErrorOf([&] {
+        ScenarioConfig::Load(f.Write(), {"cell.link_mapping=lte", "cell.efficiency=0.6"});
+    });
+    CHECK_THAT(error,
+               Catch::Contains("\"cell.efficiency\"") && Catch::Contains("\"shannon\" only"));
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(f.Write(), {"cell.link_mapping=5g"}); }),
+               Catch::Contains("must be \"shannon\", \"lte\", \"nr\" or \"lte-cqi\", got \"5g\""));
+    CHECK_NOTHROW(ScenarioConfig::Load(f.Write(), {"cell.link_mapping=lte-cqi"}));
 }

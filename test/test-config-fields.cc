@@ -153,6 +153,7 @@ Changes()
         {"cell.bs_noise_figure_db", {{}, "25"}},
         {"cell.device_noise_figure_db", {{}, "25"}},
         {"cell.efficiency", {{}, "0.5"}},
+        {"cell.link_mapping", {{}, "\"lte\""}},
         {"cell.min_rate_mbps", {{}, "100000"}},
         {"cell.mobility", {{}, R"("ns3::RandomWalk2dMobilityModel")"}},
         {"cell.layer_deadline_ms", {{}, "0.01"}},

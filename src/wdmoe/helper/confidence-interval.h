@@ -20,6 +20,7 @@ struct Interval
 
     /// True when the interval lies entirely below (or entirely above) zero.
     bool ExcludesZero() const;
+
     /// The interval of f(mean) for an increasing f (percentile intervals map through it).
     template <typename F>
     Interval Map(F f) const

@@ -61,7 +61,8 @@ NumericColumn(const std::map<std::string, std::vector<std::string>>& columns,
     const auto it = columns.find(name);
     if (it == columns.end())
     {
-        throw std::runtime_error(path + ": no \"" + name + "\" column (a result of an older "
+        throw std::runtime_error(path + ": no \"" + name +
+                                 "\" column (a result of an older "
                                  "version? run it again)");
     }
     std::vector<double> out;
@@ -92,9 +93,9 @@ TokenDifferences(const std::vector<RunSample>& baseline,
     std::vector<double> diff(same ? tokens : 0, 0.0);
     for (const RunSample& p : policy)
     {
-        const RunSample& b = *std::find_if(baseline.begin(), baseline.end(), [&](const RunSample& s) {
-            return s.run == p.run;
-        });
+        const RunSample& b = *std::find_if(baseline.begin(),
+                                           baseline.end(),
+                                           [&](const RunSample& s) { return s.run == p.run; });
         for (std::size_t i = 0; i < tokens; ++i)
         {
             const double d = (p.*field)[i] - (b.*field)[i];
@@ -134,16 +135,17 @@ CheckPairs(const std::vector<RunSample>& baseline, const std::vector<RunSample>&
         {
             throw std::invalid_argument("run " + std::to_string(p.run) +
                                         ": the policy and the baseline scored different text (from "
-                                        "token " + std::to_string(p.textStart) + " and " +
+                                        "token " +
+                                        std::to_string(p.textStart) + " and " +
                                         std::to_string(b->textStart) + ")");
         }
         if (b->nll.size() != p.nll.size() || b->kl.size() != p.nll.size() ||
             p.kl.size() != p.nll.size() || p.nll.empty())
         {
-            throw std::invalid_argument(
-                "run " + std::to_string(p.run) + ": the policy scored " +
-                std::to_string(p.nll.size()) + " tokens and the baseline " +
-                std::to_string(b->nll.size()) + ": a paired comparison needs the same tokens");
+            throw std::invalid_argument("run " + std::to_string(p.run) + ": the policy scored " +
+                                        std::to_string(p.nll.size()) + " tokens and the baseline " +
+                                        std::to_string(b->nll.size()) +
+                                        ": a paired comparison needs the same tokens");
         }
     }
 }

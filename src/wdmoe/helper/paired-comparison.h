@@ -35,9 +35,9 @@ struct RunSample
 /// How intervals are made.
 struct StatisticsOptions
 {
-    int resamples = 2000;  ///< bootstrap resamples
-    double level = 0.95;   ///< two-sided confidence level
-    uint32_t seed = 1;     ///< bootstrap seed (ns-3 RngStream)
+    int resamples = 2000; ///< bootstrap resamples
+    double level = 0.95;  ///< two-sided confidence level
+    uint32_t seed = 1;    ///< bootstrap seed (ns-3 RngStream)
 };
 
 /// One policy's figures across runs.
@@ -55,11 +55,11 @@ RunStatistics SummariseRuns(const std::vector<RunSample>& runs, double level);
 struct PairedStatistics
 {
     std::size_t runs = 0;
-    std::size_t tokens = 0;          ///< distinct scored tokens the accuracy intervals pool
-    Interval nllChange;              ///< nats per token, policy - baseline
-    Interval perplexityChangePct;    ///< 100 (exp(nllChange) - 1)
-    Interval klChange;               ///< nats per token, policy - baseline
-    Interval latencyChangePct;       ///< per run 100 (latency / baseline's - 1), Student
+    std::size_t tokens = 0;       ///< distinct scored tokens the accuracy intervals pool
+    Interval nllChange;           ///< nats per token, policy - baseline
+    Interval perplexityChangePct; ///< 100 (exp(nllChange) - 1)
+    Interval klChange;            ///< nats per token, policy - baseline
+    Interval latencyChangePct;    ///< per run 100 (latency / baseline's - 1), Student
 
     /// {"mean": m, "ci": [low, high]} objects (null ends when unknown).
     nlohmann::ordered_json ToJson() const;
@@ -69,8 +69,8 @@ struct PairedStatistics
 /// of the same run), with stream `stream` of options.seed. When every run scored the same
 /// stretch of text the samples are token i's difference averaged over the runs; when the runs
 /// scored different stretches (workload.text_per_run "disjoint") every run's tokens are
-/// samples of their own. Both sides must hold the same runs (matched by RngRun, in any order) and the
-/// same number of tokens per run; otherwise std::invalid_argument says what differs.
+/// samples of their own. Both sides must hold the same runs (matched by RngRun, in any order) and
+/// the same number of tokens per run; otherwise std::invalid_argument says what differs.
 PairedStatistics ComparePaired(const std::vector<RunSample>& baseline,
                                const std::vector<RunSample>& policy,
                                const StatisticsOptions& options,

@@ -5,8 +5,8 @@
 
 #include <cctype>
 #include <cmath>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -126,7 +126,8 @@ namespace
 {
 
 double
-Mean(const std::vector<ScenarioResult>& runs, const std::function<double(const nlohmann::ordered_json&)>& get)
+Mean(const std::vector<ScenarioResult>& runs,
+     const std::function<double(const nlohmann::ordered_json&)>& get)
 {
     double sum = 0;
     for (const ScenarioResult& r : runs)
@@ -221,8 +222,9 @@ PolicyTableJson(const std::vector<PolicyRow>& rows,
               {"bootstrap_resamples", options.resamples},
               {"bootstrap_seed", options.seed},
               {"latency", "Student-t interval across runs; changes paired by run"},
-              {"accuracy", "percentile bootstrap over tokens of the per-token differences "
-                           "against the baseline, averaged over the runs"}}},
+              {"accuracy",
+               "percentile bootstrap over tokens of the per-token differences "
+               "against the baseline, averaged over the runs"}}},
             {"policies", table}};
 }
 
@@ -325,20 +327,19 @@ PolicyTableText(const std::vector<PolicyRow>& rows, std::size_t baseline)
             std::snprintf(buffer, sizeof buffer, format, v);
             return std::string(buffer);
         };
-        cells.push_back({r.policy,
-                         WithInterval(r.latency.latencyMeanMs, ".2f"),
-                         number("%.2f", r.latency.latencyP95Ms.mean),
-                         i == baseline ? "-" : WithInterval(r.vsBaseline.latencyChangePct, ".1f", true),
-                         r.LatencyVerdict(i == baseline),
-                         number("%.3f", r.expertsPerTokenLayer),
-                         number("%.3f", r.cacheHitRate),
-                         r.prefetchAccuracy.is_number()
-                             ? number("%.3f", r.prefetchAccuracy.get<double>())
-                             : "-",
-                         number("%.4f", r.perplexity),
-                         i == baseline ? "-"
-                                       : WithInterval(r.vsBaseline.perplexityChangePct, ".2f", true),
-                         number("%.4f", r.klDivergence)});
+        cells.push_back(
+            {r.policy,
+             WithInterval(r.latency.latencyMeanMs, ".2f"),
+             number("%.2f", r.latency.latencyP95Ms.mean),
+             i == baseline ? "-" : WithInterval(r.vsBaseline.latencyChangePct, ".1f", true),
+             r.LatencyVerdict(i == baseline),
+             number("%.3f", r.expertsPerTokenLayer),
+             number("%.3f", r.cacheHitRate),
+             r.prefetchAccuracy.is_number() ? number("%.3f", r.prefetchAccuracy.get<double>())
+                                            : "-",
+             number("%.4f", r.perplexity),
+             i == baseline ? "-" : WithInterval(r.vsBaseline.perplexityChangePct, ".2f", true),
+             number("%.4f", r.klDivergence)});
     }
     std::vector<std::size_t> width(cells.front().size(), 0);
     for (const auto& line : cells)

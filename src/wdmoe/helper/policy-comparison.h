@@ -42,13 +42,13 @@ struct PolicyComparison
 struct PolicyRow
 {
     std::string policy;
-    RunStatistics latency;             ///< decode latency across runs
-    PairedStatistics vsBaseline;       ///< paired changes (zero for the baseline itself)
-    double expertsPerTokenLayer = 0;   ///< means over the runs from here on
+    RunStatistics latency;           ///< decode latency across runs
+    PairedStatistics vsBaseline;     ///< paired changes (zero for the baseline itself)
+    double expertsPerTokenLayer = 0; ///< means over the runs from here on
     double cacheHitRate = 0;
     nlohmann::ordered_json prefetchAccuracy; ///< null when the policy does not prefetch
-    double perplexity = 0;             ///< exp of the mean NLL over runs and tokens
-    double klDivergence = 0;           ///< from the unmodified top-k model, nats per token
+    double perplexity = 0;                   ///< exp of the mean NLL over runs and tokens
+    double klDivergence = 0;                 ///< from the unmodified top-k model, nats per token
     double top1Agreement = 0;
     double selectionRoundsPerLayer = 0;
 

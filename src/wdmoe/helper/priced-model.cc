@@ -125,8 +125,8 @@ PricedModel::Resolve(const JsonConfigReader& root,
                       architecture.name +
                       "\", \"layers\": \"routed\"} (only the routed layers are priced and the "
                       "results say \"latency covers " +
-                      std::to_string(routedLayers) + " of " +
-                      std::to_string(architecture.layers) + " layers\")");
+                      std::to_string(routedLayers) + " of " + std::to_string(architecture.layers) +
+                      " layers\")");
     }
     return architecture;
 }

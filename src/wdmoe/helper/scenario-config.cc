@@ -85,6 +85,7 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                     "bs_noise_figure_db",
                     "device_noise_figure_db",
                     "efficiency",
+                    "link_mapping",
                     "min_rate_mbps",
                     "mobility",
                     "layer_deadline_ms"});
@@ -109,6 +110,20 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
     c.bsNoiseFigureDb = cell.Number("bs_noise_figure_db", 5, 0, 30);
     c.deviceNoiseFigureDb = cell.Number("device_noise_figure_db", 7, 0, 30);
     c.efficiency = cell.Number("efficiency", 1.0, 1e-3, 1.0);
+    c.linkMapping = ReadChoice(cell,
+                               "link_mapping",
+                               LinkMappingPreset::SHANNON,
+                               {LinkMappingPreset::SHANNON,
+                                LinkMappingPreset::LTE,
+                                LinkMappingPreset::NR,
+                                LinkMappingPreset::LTE_CQI},
+                               &LinkMappingPresetName);
+    if (c.linkMapping != LinkMappingPreset::SHANNON && cell.Has("efficiency"))
+    {
+        cell.Fail("efficiency",
+                  "applies to link_mapping \"shannon\" only (the \"" +
+                      LinkMappingPresetName(c.linkMapping) + "\" mapping has its own)");
+    }
     c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
     c.mobility = cell.String("mobility", "static");
     c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
@@ -373,6 +388,40 @@ std::string
 CellPropagationName(CellPropagation value)
 {
     return value == CellPropagation::THREE_GPP_UMA ? "3gpp-uma" : "log-distance-128";
+}
+
+std::string
+LinkMappingPresetName(LinkMappingPreset value)
+{
+    switch (value)
+    {
+    case LinkMappingPreset::LTE:
+        return "lte";
+    case LinkMappingPreset::NR:
+        return "nr";
+    case LinkMappingPreset::LTE_CQI:
+        return "lte-cqi";
+    case LinkMappingPreset::SHANNON:
+    default:
+        return "shannon";
+    }
+}
+
+std::pair<LinkToSystemMapping, LinkToSystemMapping>
+LinkMappingsOf(LinkMappingPreset preset, double efficiency)
+{
+    switch (preset)
+    {
+    case LinkMappingPreset::LTE:
+        return {LinkToSystemMapping::LteDownlink(), LinkToSystemMapping::LteUplink()};
+    case LinkMappingPreset::NR:
+        return {LinkToSystemMapping::NrDownlink(), LinkToSystemMapping::NrUplink()};
+    case LinkMappingPreset::LTE_CQI:
+        return {LinkToSystemMapping::LteCqi(), LinkToSystemMapping::LteCqi()};
+    case LinkMappingPreset::SHANNON:
+    default:
+        return {LinkToSystemMapping::Shannon(efficiency), LinkToSystemMapping::Shannon(efficiency)};
+    }
 }
 
 std::string

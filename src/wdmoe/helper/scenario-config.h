@@ -5,11 +5,13 @@
 #include "bandwidth-allocation.h"
 #include "bandwidth-slices.h"
 #include "expert-selection.h"
+#include "link-to-system-mapping.h"
 #include "moe-inference-app.h"
 #include "priced-model.h"
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ns3
@@ -21,6 +23,19 @@ enum class CellPropagation
     THREE_GPP_UMA,   ///< "3gpp-uma"
     LOG_DISTANCE_128 ///< "log-distance-128"
 };
+
+/// "cell.link_mapping": how an SINR becomes a rate (LinkToSystemMapping).
+enum class LinkMappingPreset
+{
+    SHANNON, ///< "shannon": cell.efficiency x the Shannon bound
+    LTE,     ///< "lte": TR 36.942 Annex A truncated Shannon, downlink and uplink
+    NR,      ///< "nr": the same with NR's 256-QAM cap (7.4063 bit/s/Hz)
+    LTE_CQI  ///< "lte-cqi": TS 36.213's CQI table at 10 % BLER
+};
+
+/// The mappings of a preset, downlink then uplink.
+std::pair<LinkToSystemMapping, LinkToSystemMapping> LinkMappingsOf(LinkMappingPreset preset,
+                                                                   double efficiency);
 
 /// "placement.algorithm".
 enum class PlacementAlgorithm
@@ -52,6 +67,7 @@ enum class StragglerLayerWeights
 
 /// The names the config and the results use for these values.
 std::string CellPropagationName(CellPropagation value);
+std::string LinkMappingPresetName(LinkMappingPreset value);
 std::string PlacementAlgorithmName(PlacementAlgorithm value);
 std::string GatingRuleName(GatingRule value);
 std::string SelectionRuleName(SelectionRule value); ///< "all", "wlr", "straggler"
@@ -105,6 +121,7 @@ struct ScenarioConfig
     double bsNoiseFigureDb = 5;
     double deviceNoiseFigureDb = 7;
     double efficiency = 1.0;
+    LinkMappingPreset linkMapping = LinkMappingPreset::SHANNON;
     double minRateBps = 0;
     std::string mobility = "static"; ///< or an ns-3 MobilityModel TypeId name
     double layerDeadlineS = 0;
@@ -181,6 +198,7 @@ void ApplyConfigSets(nlohmann::json& config,
         j = Enum##Name(value);                                                                     \
     }
 WDMOE_CONFIG_NAME_TO_JSON(CellPropagation)
+WDMOE_CONFIG_NAME_TO_JSON(LinkMappingPreset)
 WDMOE_CONFIG_NAME_TO_JSON(PlacementAlgorithm)
 WDMOE_CONFIG_NAME_TO_JSON(GatingRule)
 WDMOE_CONFIG_NAME_TO_JSON(SelectionRule)

@@ -54,8 +54,8 @@ SummaryCells(const nlohmann::json& s)
           << l.at("p95").get<double>() << "," << l.at("p99").get<double>() << ","
           << s.at("experts_per_token_layer").get<double>() << ","
           << s.at("cache_hit_rate").get<double>() << ","
-          << (prefetch.is_number() ? std::to_string(prefetch.get<double>()) : std::string())
-          << "," << s.at("perplexity").get<double>() << ",";
+          << (prefetch.is_number() ? std::to_string(prefetch.get<double>()) : std::string()) << ","
+          << s.at("perplexity").get<double>() << ",";
     if (s.contains("kl_divergence_from_topk"))
     {
         cells << s["kl_divergence_from_topk"].get<double>();
@@ -372,11 +372,14 @@ MeanMetrics()
 {
     static const std::vector<std::pair<std::string, std::function<double(const nlohmann::json&)>>>
         metrics = {
-            {"latency_mean_ms", [](const nlohmann::json& s) { return s["latency_ms"]["mean"].get<double>(); }},
-            {"latency_p95_ms", [](const nlohmann::json& s) { return s["latency_ms"]["p95"].get<double>(); }},
+            {"latency_mean_ms",
+             [](const nlohmann::json& s) { return s["latency_ms"]["mean"].get<double>(); }},
+            {"latency_p95_ms",
+             [](const nlohmann::json& s) { return s["latency_ms"]["p95"].get<double>(); }},
             {"experts_per_token_layer",
              [](const nlohmann::json& s) { return s["experts_per_token_layer"].get<double>(); }},
-            {"cache_hit_rate", [](const nlohmann::json& s) { return s["cache_hit_rate"].get<double>(); }},
+            {"cache_hit_rate",
+             [](const nlohmann::json& s) { return s["cache_hit_rate"].get<double>(); }},
             {"prefetch_accuracy",
              [](const nlohmann::json& s) {
                  return s["prefetch_accuracy"].is_number() ? s["prefetch_accuracy"].get<double>()
@@ -384,7 +387,9 @@ MeanMetrics()
              }},
             {"perplexity", [](const nlohmann::json& s) { return s["perplexity"].get<double>(); }},
             {"kl_divergence",
-             [](const nlohmann::json& s) { return s.value("kl_divergence_from_topk", std::nan("")); }},
+             [](const nlohmann::json& s) {
+                 return s.value("kl_divergence_from_topk", std::nan(""));
+             }},
         };
     return metrics;
 }
@@ -447,8 +452,9 @@ MergeSweepMeans(const Sweep& sweep)
             {
                 values.push_back(metric.second(summaries[i]));
             }
-            const Interval v = std::isfinite(values.front()) ? StudentInterval(values)
-                                                             : Interval{std::nan(""), std::nan(""), std::nan(""), 0};
+            const Interval v = std::isfinite(values.front())
+                                   ? StudentInterval(values)
+                                   : Interval{std::nan(""), std::nan(""), std::nan(""), 0};
             csv << "," << Number(v.mean) << "," << Number(v.low) << "," << Number(v.high);
         }
         csv << "\n";

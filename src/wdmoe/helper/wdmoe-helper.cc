@@ -118,6 +118,12 @@ WdmoeHelper::SetBandPlan(const BandPlan& band)
 }
 
 void
+WdmoeHelper::SetLinkMapping(const LinkToSystemMapping& downlink, const LinkToSystemMapping& uplink)
+{
+    m_linkMapping = {downlink, uplink};
+}
+
+void
 WdmoeHelper::SetModel(std::shared_ptr<wdmoe::llm::MixtralModel> model)
 {
     m_cell->model = std::move(model);
@@ -198,6 +204,11 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     c.channel = m_channelFactory.Create<WdmoeChannel>();
     c.channel->SetAttribute("TotalBandwidth", DoubleValue(m_band.dlHz));
     c.channel->SetBs(bs->GetObject<MobilityModel>());
+    if (!m_linkMapping.empty())
+    {
+        c.channel->SetLinkMapping(WdmoeChannel::DOWNLINK, m_linkMapping[0]);
+        c.channel->SetLinkMapping(WdmoeChannel::UPLINK, m_linkMapping[1]);
+    }
     Ptr<LinkTransport> link;
     if (m_transport)
     {

@@ -48,6 +48,8 @@ class WdmoeHelper
     void SetBsAttribute(const std::string& name, const AttributeValue& value);
     /// The band and how the directions share it (default: 100 MHz shared).
     void SetBandPlan(const BandPlan& band);
+    /// How each direction's SINR becomes a rate (default: the channel's Efficiency x Shannon).
+    void SetLinkMapping(const LinkToSystemMapping& downlink, const LinkToSystemMapping& uplink);
 
     /// The model that runs and routes, and the tokens it scores (teacher forcing).
     void SetModel(std::shared_ptr<wdmoe::llm::MixtralModel> model);
@@ -95,6 +97,7 @@ class WdmoeHelper
     ObjectFactory m_bsFactory;
     Ptr<ExpertTransport> m_transport; ///< given by SetTransport (null: a LinkTransport)
     BandPlan m_band;
+    std::vector<LinkToSystemMapping> m_linkMapping; ///< downlink, uplink (empty: Shannon)
     std::shared_ptr<Cell> m_cell;
     Ptr<WdmoeChannel> m_channel;
     Ptr<MoeInferenceApp> m_bs;

@@ -280,6 +280,11 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetChannelAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
     helper.SetChannelAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
     helper.SetChannelAttribute("Efficiency", DoubleValue(c.efficiency));
+    if (c.linkMapping != LinkMappingPreset::SHANNON)
+    {
+        const auto mappings = LinkMappingsOf(c.linkMapping, c.efficiency);
+        helper.SetLinkMapping(mappings.first, mappings.second);
+    }
     helper.SetBandPlan(BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
     helper.SetTransportAttribute("MinRate", DoubleValue(c.minRateBps));
     helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
@@ -325,6 +330,7 @@ ScenarioSummary(const ScenarioConfig& c,
                  {"device_profile", c.deviceProfile},
                  {"bs_profile", c.bsProfile},
                  {"bandwidth_mhz", c.bandwidthHz / 1e6},
+                 {"link_mapping", c.linkMapping},
                  {"expert_memory_slots_per_device", slots.first},
                  {"expert_storage_slots_per_device", slots.second},
                  {"placement", c.placement}};

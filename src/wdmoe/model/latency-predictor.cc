@@ -23,8 +23,12 @@ LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) cons
 {
     const double share = 1.0 / std::max<std::size_t>(1, m_devices.size());
     const double bits = m_cost.HiddenStateBits(tokens);
-    const double dl = bits / m_channel->DownlinkRate(device, m_band.dlHz * share, at);
-    const double ul = bits / m_channel->UplinkRate(device, m_band.ulHz * share, at);
+    // A link in outage now (a zero rate under a truncated mapping) is out of reach, not infinite.
+    const double never = WdmoeChannel::kUnreachableSeconds;
+    const double dl =
+        std::min(never, bits / m_channel->DownlinkRate(device, m_band.dlHz * share, at));
+    const double ul =
+        std::min(never, bits / m_channel->UplinkRate(device, m_band.ulHz * share, at));
     return dl + m_cost.ExpertSeconds(m_devices[device]->Profile(), tokens) + ul;
 }
 

@@ -1,6 +1,7 @@
 #include "link-transport.h"
 
 #include "ns3/double.h"
+#include "ns3/log.h"
 #include "ns3/simulator.h"
 
 #include <stdexcept>
@@ -8,6 +9,7 @@
 namespace ns3
 {
 
+NS_LOG_COMPONENT_DEFINE("LinkTransport");
 NS_OBJECT_ENSURE_REGISTERED(LinkTransport);
 
 namespace
@@ -86,6 +88,13 @@ LinkTransport::Send(uint32_t device, Direction direction, double bits, Callback<
                                 bits,
                                 m_share.at(device) * (down ? m_band.dlHz : m_band.ulHz),
                                 Simulator::Now());
+    if (duration == Time::Max())
+    {
+        // An outage longer than the channel waits: the bits never arrive (a deadline, if any,
+        // gives up on them).
+        NS_LOG_LOGIC("device " << device << ": transfer lost in an outage");
+        return;
+    }
     Simulator::Schedule(duration, &Deliver, arrived);
 }
 
@@ -94,7 +103,10 @@ LinkTransport::SendControl(uint32_t device, double bits, Callback<void> arrived)
 {
     const double rate =
         m_channel->DownlinkRate(device, m_band.dlHz / m_channel->GetNDevices(), Simulator::Now());
-    Simulator::Schedule(Seconds(bits / rate), &Deliver, arrived);
+    if (rate > 0) // a hint sent in an outage is lost
+    {
+        Simulator::Schedule(Seconds(bits / rate), &Deliver, arrived);
+    }
 }
 
 } // namespace ns3

@@ -32,6 +32,14 @@ DbToLinear(double db)
     return std::pow(10.0, db / 10.0);
 }
 
+/// A predicted duration; one that never ends (a zero rate) is kUnreachableSeconds.
+Time
+Capped(double seconds)
+{
+    return seconds < WdmoeChannel::kUnreachableSeconds ? Seconds(seconds)
+                                                       : Seconds(WdmoeChannel::kUnreachableSeconds);
+}
+
 const char*
 DirectionName(WdmoeChannel::Direction dir)
 {
@@ -405,18 +413,38 @@ WdmoeChannel::LargeScaleSnr(uint32_t dev, Direction dir, double bandwidthHz)
     return DbToLinear(m_deviceTxPowerDbm + gainDb - noiseDbm);
 }
 
+void
+WdmoeChannel::SetLinkMapping(Direction dir, const LinkToSystemMapping& mapping)
+{
+    if (m_mapping.empty())
+    {
+        m_mapping.assign(2, LinkToSystemMapping::Shannon(1.0));
+    }
+    m_mapping[dir] = mapping;
+    m_mapped[dir] = true;
+}
+
+double
+WdmoeChannel::RateOf(Direction dir, double snr, double bandwidthHz) const
+{
+    if (bandwidthHz == 0.0)
+    {
+        return 0.0;
+    }
+    return m_mapped[dir] ? m_mapping[dir].Rate(snr, bandwidthHz)
+                         : m_efficiency * bandwidthHz * std::log2(1.0 + snr);
+}
+
 double
 WdmoeChannel::DownlinkRate(uint32_t dev, double bandwidthHz, Time now)
 {
-    const double snr = DownlinkSnr(dev, bandwidthHz, now);
-    return bandwidthHz == 0.0 ? 0.0 : m_efficiency * bandwidthHz * std::log2(1.0 + snr);
+    return RateOf(DOWNLINK, DownlinkSnr(dev, bandwidthHz, now), bandwidthHz);
 }
 
 double
 WdmoeChannel::UplinkRate(uint32_t dev, double bandwidthHz, Time now)
 {
-    const double snr = UplinkSnr(dev, bandwidthHz, now);
-    return bandwidthHz == 0.0 ? 0.0 : m_efficiency * bandwidthHz * std::log2(1.0 + snr);
+    return RateOf(UPLINK, UplinkSnr(dev, bandwidthHz, now), bandwidthHz);
 }
 
 Time
@@ -434,14 +462,15 @@ WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double band
     }
     if (!m_fadingEnabled)
     {
-        return Seconds(bits / rateAt(start)); // one rate for the whole transfer
+        const double rate = rateAt(start); // one rate for the whole transfer
+        return rate > 0 ? Seconds(bits / rate) : Time::Max();
     }
     // Block by block: the rate of each coherence block carries what it can until the bits are
-    // through (a transfer in a deep fade speeds up when the fade ends).
+    // through (a transfer in a deep fade speeds up when the fade ends; one in outage waits).
     const int64_t step = m_coherenceTime.GetTimeStep();
     Time t = start;
     double remaining = bits;
-    while (true)
+    for (uint64_t outage = 0; outage <= kMaxOutageBlocks;)
     {
         const Time blockEnd = TimeStep((t.GetTimeStep() / step + 1) * step);
         const double rate = rateAt(t);
@@ -454,9 +483,11 @@ WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double band
         {
             return t + Seconds(remaining / rate) - start;
         }
+        outage = rate > 0 ? 0 : outage + 1;
         remaining -= blockBits;
         t = blockEnd;
     }
+    return Time::Max();
 }
 
 double
@@ -470,11 +501,10 @@ WdmoeChannel::ExpectedRate(uint32_t dev, Direction dir, double bandwidthHz)
     const double meanSnr = LargeScaleSnr(dev, dir, bandwidthHz); // no fading draw
     if (!m_fadingEnabled)
     {
-        return m_efficiency * bandwidthHz * std::log2(1.0 + meanSnr);
+        return RateOf(dir, meanSnr, bandwidthHz);
     }
-    // E[log2(1 + rho h)] with h ~ Exp(1) is e^{1/rho} E1(1/rho) / ln 2 (the ergodic capacity of
-    // a Rayleigh channel); GSL's scaled E1 carries the e^x factor without overflow.
-    return m_efficiency * bandwidthHz * gsl_sf_expint_E1_scaled(1.0 / meanSnr) / std::log(2.0);
+    const LinkToSystemMapping shannon = LinkToSystemMapping::Shannon(m_efficiency);
+    return (m_mapped[dir] ? m_mapping[dir] : shannon).ExpectedRate(meanSnr, bandwidthHz);
 }
 
 Time
@@ -490,14 +520,14 @@ WdmoeChannel::PredictTransferTime(uint32_t dev,
     start = std::max(start, now);
     if (!m_fadingEnabled)
     {
-        return Seconds(bits / (dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now)
-                                               : UplinkRate(dev, bandwidthHz, now)));
+        return Capped(bits / (dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now)
+                                              : UplinkRate(dev, bandwidthHz, now)));
     }
     const int64_t step = m_coherenceTime.GetTimeStep();
     const Time blockEnd = TimeStep((now.GetTimeStep() / step + 1) * step);
     if (start >= blockEnd)
     {
-        return Seconds(bits / ExpectedRate(dev, dir, bandwidthHz));
+        return Capped(bits / ExpectedRate(dev, dir, bandwidthHz));
     }
     const double rate =
         dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now) : UplinkRate(dev, bandwidthHz, now);
@@ -506,7 +536,7 @@ WdmoeChannel::PredictTransferTime(uint32_t dev,
     {
         return Seconds(bits / rate);
     }
-    return (blockEnd - start) + Seconds((bits - blockBits) / ExpectedRate(dev, dir, bandwidthHz));
+    return (blockEnd - start) + Capped((bits - blockBits) / ExpectedRate(dev, dir, bandwidthHz));
 }
 
 int64_t

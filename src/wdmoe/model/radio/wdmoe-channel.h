@@ -6,6 +6,8 @@
 #ifndef WDMOE_CHANNEL_H
 #define WDMOE_CHANNEL_H
 
+#include "link-to-system-mapping.h"
+
 #include "ns3/mobility-model.h"
 #include "ns3/nstime.h"
 #include "ns3/object.h"
@@ -41,7 +43,9 @@ constexpr uint64_t kMaxFadingBlocksPerLink = 10000000;
  *   P_BS * B_i / B_total; noise N0 * NF_dev * B_i; SNR = P_BS G |h|^2 / (N0 NF_dev B_total),
  *   independent of B_i;
  * - uplink: fixed device power, noise N0 * NF_bs * B_i; SNR = P_dev G |h|^2 / (N0 NF_bs B_i);
- * - rate = Efficiency * B_i * log2(1 + SNR) (bit/s).
+ * - rate = Efficiency * B_i * log2(1 + SNR) (bit/s), or the direction's link-to-system mapping
+ *   where one is set (SetLinkMapping): a truncated Shannon bound or a CQI table, whose rate may
+ *   be zero (outage).
  *
  * Randomness: each device owns three streams (downlink fading, uplink fading, shadowing), so the
  * order in which devices or directions are queried never changes a draw. Fading block b of a link
@@ -198,7 +202,8 @@ class WdmoeChannel : public Object
      * \param bits what is sent (>= 0)
      * \param bandwidthHz the slice B_i in Hz (> 0)
      * \param start when the transfer starts
-     * \return the transfer's duration
+     * \return the transfer's duration; Time::Max() when it never ends (no block with a positive
+     *         rate within kMaxOutageBlocks, or a rate of zero without fading)
      */
     Time TransferTime(uint32_t dev, Direction dir, double bits, double bandwidthHz, Time start);
 
@@ -232,6 +237,20 @@ class WdmoeChannel : public Object
                              double bandwidthHz,
                              Time now,
                              Time start = Time(0));
+
+    /**
+     * Replaces the ideal Shannon rate (Efficiency * B log2(1 + SNR)) of one direction.
+     * \param dir the direction
+     * \param mapping how that direction's SNR becomes a rate
+     */
+    void SetLinkMapping(Direction dir, const LinkToSystemMapping& mapping);
+
+    /// The longest outage a transfer waits through, in coherence blocks: a transfer that finds
+    /// no block with a positive rate within it never arrives (TransferTime returns Time::Max()).
+    static constexpr uint64_t kMaxOutageBlocks = 100000;
+
+    /// A prediction of a transfer that may never end (zero expected rate) is capped here.
+    static constexpr double kUnreachableSeconds = 1e6;
 
     /**
      * Assigns fixed streams: device i uses stream + 3 i (downlink fading), + 3 i + 1 (uplink
@@ -277,6 +296,8 @@ class WdmoeChannel : public Object
     double LargeScaleSnr(uint32_t dev, Direction dir, double bandwidthHz);
     /// \param bandwidthHz a slice (aborts when negative or not finite)
     void CheckBandwidth(double bandwidthHz) const;
+    /// The rate of a slice at an SNR in one direction: its mapping, or Efficiency x Shannon.
+    double RateOf(Direction dir, double snr, double bandwidthHz) const;
 
     Ptr<PropagationLossModel> m_lossModel;                     ///< path loss (+ maybe shadowing)
     mutable Ptr<PropagationLossModel> m_shadowingCheckedModel; ///< model m_modelHasShadowing is of
@@ -287,13 +308,15 @@ class WdmoeChannel : public Object
     Time m_coherenceTime;                                      ///< fading block length
     std::string m_historyError;                                ///< see HistoryError
     bool m_fadingEnabled;                                      ///< Rayleigh block fading on?
-    double m_bsTxPowerDbm;        ///< BS power over the whole band (dBm)
-    double m_deviceTxPowerDbm;    ///< device power (dBm)
-    double m_noisePsdDbmPerHz;    ///< thermal noise PSD (dBm/Hz)
-    double m_bsNoiseFigureDb;     ///< BS receiver noise figure (dB)
-    double m_deviceNoiseFigureDb; ///< device receiver noise figure (dB)
-    double m_efficiency;          ///< eta in rate = eta B log2(1 + SNR)
-    double m_totalBandwidthHz;    ///< the band the BS power is spread over (Hz)
+    double m_bsTxPowerDbm;                      ///< BS power over the whole band (dBm)
+    double m_deviceTxPowerDbm;                  ///< device power (dBm)
+    double m_noisePsdDbmPerHz;                  ///< thermal noise PSD (dBm/Hz)
+    double m_bsNoiseFigureDb;                   ///< BS receiver noise figure (dB)
+    double m_deviceNoiseFigureDb;               ///< device receiver noise figure (dB)
+    double m_efficiency;                        ///< eta in rate = eta B log2(1 + SNR)
+    double m_totalBandwidthHz;                  ///< the band the BS power is spread over (Hz)
+    bool m_mapped[2]{false, false};             ///< by Direction: a mapping replaces Shannon
+    std::vector<LinkToSystemMapping> m_mapping; ///< by Direction, where m_mapped
 
     /// Fires once per drawn fading block.
     TracedCallback<uint32_t, Direction, uint64_t, double> m_fadingDrawTrace;
