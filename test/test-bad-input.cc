@@ -590,3 +590,24 @@ TEST_CASE("bad input: cell.efficiency with a link mapping that has its own is re
                Catch::Contains("must be \"shannon\", \"lte\", \"nr\" or \"lte-cqi\", got \"5g\""));
     CHECK_NOTHROW(ScenarioConfig::Load(f.Write(), {"cell.link_mapping=lte-cqi"}));
 }
+
+TEST_CASE("bad input: cell.access fields that apply to an overhead that is off are refused",
+          "[bad-input][access]")
+{
+    ScenarioFixture f;
+    CHECK_THAT(
+        ErrorOf([&] { ScenarioConfig::Load(f.Write(), {R"(cell.access={"harq_rtt_ms": 8})"}); }),
+        Catch::Contains("\"cell.access.harq_rtt_ms\" applies only with harq_bler > 0"));
+    CHECK_THAT(
+        ErrorOf([&] { ScenarioConfig::Load(f.Write(), {R"(cell.access={"header_bytes": 40})"}); }),
+        Catch::Contains("\"cell.access.header_bytes\" applies only with packet_bytes > 0"));
+    CHECK_THAT(
+        ErrorOf([&] { ScenarioConfig::Load(f.Write(), {R"(cell.access={"numerology": 5})"}); }),
+        Catch::Contains("\"cell.access.numerology\" must be an integer in [0, 4]"));
+    const ScenarioConfig c = ScenarioConfig::Load(
+        f.Write(),
+        {R"(cell.access={"numerology": 2, "harq_bler": 0.1, "packet_bytes": 1400})"});
+    CHECK(c.access.slot == MicroSeconds(250));
+    CHECK(c.access.harqRtt == MilliSeconds(8));
+    CHECK(c.access.headerBytes == 35);
+}

@@ -65,6 +65,46 @@ ReadWorkload(const JsonConfigReader& root, ScenarioConfig& c)
     c.tuning = workload.Choice("purpose", "evaluation", {"evaluation", "tuning"}) == "tuning";
 }
 
+/// "cell.access": the abstract link's slots, uplink grant, HARQ and packet headers; every
+/// field absent is that overhead off.
+AccessOverhead
+ReadAccess(const JsonConfigReader& cell)
+{
+    AccessOverhead a;
+    const JsonConfigReader r = cell.Object("access");
+    r.AllowOnly({"numerology",
+                 "uplink_grant_ms",
+                 "harq_bler",
+                 "harq_rtt_ms",
+                 "packet_bytes",
+                 "header_bytes"});
+    if (r.Has("numerology"))
+    {
+        a.slot = NanoSeconds(1000000 >> r.Integer("numerology", 0, 0, 4)); // 1 ms / 2^mu
+    }
+    a.uplinkGrant = Seconds(r.Number("uplink_grant_ms", 0, 0, 100) * 1e-3);
+    a.harqBler = r.Number("harq_bler", 0, 0, 0.9);
+    if (a.harqBler > 0)
+    {
+        a.harqRtt = Seconds(r.Number("harq_rtt_ms", 8, 0.001, 100) * 1e-3);
+    }
+    else if (r.Has("harq_rtt_ms"))
+    {
+        r.Fail("harq_rtt_ms", "applies only with harq_bler > 0");
+    }
+    a.packetBytes = uint32_t(r.Integer("packet_bytes", 0, 0, 65535));
+    if (a.packetBytes > 0)
+    {
+        // UDP 8 + IPv4 20 + PDCP 2 + RLC 2 + MAC 3 bytes.
+        a.headerBytes = uint32_t(r.Integer("header_bytes", 35, 0, 1000));
+    }
+    else if (r.Has("header_bytes"))
+    {
+        r.Fail("header_bytes", "applies only with packet_bytes > 0");
+    }
+    return a;
+}
+
 void
 ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
 {
@@ -86,6 +126,7 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                     "device_noise_figure_db",
                     "efficiency",
                     "link_mapping",
+                    "access",
                     "min_rate_mbps",
                     "mobility",
                     "layer_deadline_ms"});
@@ -125,6 +166,7 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                       LinkMappingPresetName(c.linkMapping) + "\" mapping has its own)");
     }
     c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
+    c.access = ReadAccess(cell);
     c.mobility = cell.String("mobility", "static");
     c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
 }

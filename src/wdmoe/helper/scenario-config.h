@@ -2,6 +2,7 @@
 #ifndef WDMOE_SCENARIO_CONFIG_H
 #define WDMOE_SCENARIO_CONFIG_H
 
+#include "access-overhead.h"
 #include "bandwidth-allocation.h"
 #include "bandwidth-slices.h"
 #include "expert-selection.h"
@@ -122,6 +123,7 @@ struct ScenarioConfig
     double deviceNoiseFigureDb = 7;
     double efficiency = 1.0;
     LinkMappingPreset linkMapping = LinkMappingPreset::SHANNON;
+    AccessOverhead access; ///< cell.access (default: the ideal link)
     double minRateBps = 0;
     std::string mobility = "static"; ///< or an ns-3 MobilityModel TypeId name
     double layerDeadlineS = 0;

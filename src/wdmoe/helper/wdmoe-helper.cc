@@ -71,6 +71,7 @@ struct WdmoeHelper::Cell
     // Made by Install and SetUp.
     Ptr<WdmoeChannel> channel;
     BandPlan band{DuplexMode::SHARED, 0, 0};
+    AccessOverhead access;
     Ptr<ExpertTransport> transport;
     Ptr<MoeInferenceApp> bs;
     std::vector<Ptr<ExpertDeviceApp>> devices;
@@ -121,6 +122,12 @@ void
 WdmoeHelper::SetLinkMapping(const LinkToSystemMapping& downlink, const LinkToSystemMapping& uplink)
 {
     m_linkMapping = {downlink, uplink};
+}
+
+void
+WdmoeHelper::SetAccessOverhead(const AccessOverhead& access)
+{
+    m_access = access;
 }
 
 void
@@ -201,6 +208,7 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
         throw std::invalid_argument("the devices cannot hold the model: " + shortfall);
     }
     c.band = m_band;
+    c.access = m_access;
     c.channel = m_channelFactory.Create<WdmoeChannel>();
     c.channel->SetAttribute("TotalBandwidth", DoubleValue(m_band.dlHz));
     c.channel->SetBs(bs->GetObject<MobilityModel>());
@@ -236,6 +244,7 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     if (link)
     {
         link->SetChannel(c.channel, m_band);
+        link->SetAccessOverhead(m_access);
     }
     c.bs->SetModel(c.model);
     c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
@@ -257,7 +266,7 @@ WdmoeHelper::SetUp(std::shared_ptr<Cell> cell)
     // the band, one token through one expert), with the BS's one latency predictor.
     Cell& c = *cell;
     const wdmoe::llm::ModelConfig& mc = c.model->Config();
-    const LatencyPredictor predictor(c.channel, c.band, c.cost, c.devices);
+    const LatencyPredictor predictor(c.channel, c.band, c.cost, c.devices, c.access);
     PlacementProblem problem;
     problem.layers = mc.numHiddenLayers;
     problem.experts = mc.numLocalExperts;
@@ -302,7 +311,13 @@ int64_t
 WdmoeHelper::AssignStreams(int64_t stream)
 {
     NS_ABORT_MSG_UNLESS(m_channel, "WdmoeHelper::AssignStreams needs Install first");
-    return m_channel->AssignStreams(stream);
+    int64_t used = m_channel->AssignStreams(stream);
+    // The link's HARQ draws come after the channel's, so switching HARQ on moves no other draw.
+    if (Ptr<LinkTransport> link = DynamicCast<LinkTransport>(m_cell->transport))
+    {
+        used += link->AssignStreams(stream + used);
+    }
+    return used;
 }
 
 const ExpertPlacement&

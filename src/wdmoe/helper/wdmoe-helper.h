@@ -48,6 +48,9 @@ class WdmoeHelper
     void SetBsAttribute(const std::string& name, const AttributeValue& value);
     /// The band and how the directions share it (default: 100 MHz shared).
     void SetBandPlan(const BandPlan& band);
+    /// The link's slots, uplink grant, HARQ and packet headers (default: none). The BS's
+    /// predictions include them too; another transport (SetTransport) has its own.
+    void SetAccessOverhead(const AccessOverhead& access);
     /// How each direction's SINR becomes a rate (default: the channel's Efficiency x Shannon).
     void SetLinkMapping(const LinkToSystemMapping& downlink, const LinkToSystemMapping& uplink);
 
@@ -74,8 +77,9 @@ class WdmoeHelper
      */
     ApplicationContainer Install(Ptr<Node> bs, NodeContainer devices);
 
-    /// Fixed random streams for the channel (3 per device, then the loss model's); returns
-    /// how many were used. Call after Install.
+    /// Fixed random streams for the channel (3 per device, then the loss model's), then the
+    /// link's HARQ draws (2 per device, only with HARQ); returns how many were used. Call after
+    /// Install.
     int64_t AssignStreams(int64_t stream);
 
     Ptr<WdmoeChannel> GetChannel() const { return m_channel; }
@@ -98,6 +102,7 @@ class WdmoeHelper
     Ptr<ExpertTransport> m_transport; ///< given by SetTransport (null: a LinkTransport)
     BandPlan m_band;
     std::vector<LinkToSystemMapping> m_linkMapping; ///< downlink, uplink (empty: Shannon)
+    AccessOverhead m_access;
     std::shared_ptr<Cell> m_cell;
     Ptr<WdmoeChannel> m_channel;
     Ptr<MoeInferenceApp> m_bs;

@@ -280,6 +280,7 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetChannelAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
     helper.SetChannelAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
     helper.SetChannelAttribute("Efficiency", DoubleValue(c.efficiency));
+    helper.SetAccessOverhead(c.access);
     if (c.linkMapping != LinkMappingPreset::SHANNON)
     {
         const auto mappings = LinkMappingsOf(c.linkMapping, c.efficiency);

@@ -10,12 +10,42 @@ namespace ns3
 LatencyPredictor::LatencyPredictor(Ptr<WdmoeChannel> channel,
                                    const BandPlan& band,
                                    const CostModel& cost,
-                                   std::vector<Ptr<ExpertDeviceApp>> devices)
+                                   std::vector<Ptr<ExpertDeviceApp>> devices,
+                                   const AccessOverhead& access)
     : m_channel(channel),
       m_band(band),
       m_cost(cost),
-      m_devices(std::move(devices))
+      m_devices(std::move(devices)),
+      m_access(access)
 {
+}
+
+double
+LatencyPredictor::WithOverhead(double airtimeSeconds, bool uplink) const
+{
+    const Time slotted = m_access.WholeSlots(Seconds(airtimeSeconds));
+    const double grant = uplink ? m_access.uplinkGrant.GetSeconds() : 0.0;
+    return grant + slotted.GetSeconds() +
+           m_access.ExpectedRetransmissions() * m_access.harqRtt.GetSeconds();
+}
+
+Time
+LatencyPredictor::PredictedEnd(uint32_t device,
+                               WdmoeChannel::Direction dir,
+                               double bits,
+                               double bandwidthHz,
+                               Time now,
+                               Time ready) const
+{
+    const Time start = m_access.Start(ready, dir == WdmoeChannel::UPLINK);
+    const Time airtime = m_channel->PredictTransferTime(device,
+                                                        dir,
+                                                        m_access.OnAirBits(bits),
+                                                        bandwidthHz,
+                                                        now,
+                                                        start);
+    return start + m_access.WholeSlots(airtime) +
+           Seconds(m_access.ExpectedRetransmissions() * m_access.harqRtt.GetSeconds());
 }
 
 double
@@ -25,10 +55,14 @@ LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) cons
     const double bits = m_cost.HiddenStateBits(tokens);
     // A link in outage now (a zero rate under a truncated mapping) is out of reach, not infinite.
     const double never = WdmoeChannel::kUnreachableSeconds;
-    const double dl =
-        std::min(never, bits / m_channel->DownlinkRate(device, m_band.dlHz * share, at));
-    const double ul =
-        std::min(never, bits / m_channel->UplinkRate(device, m_band.ulHz * share, at));
+    const double onAir = m_access.OnAirBits(bits);
+    double dl = std::min(never, onAir / m_channel->DownlinkRate(device, m_band.dlHz * share, at));
+    double ul = std::min(never, onAir / m_channel->UplinkRate(device, m_band.ulHz * share, at));
+    if (!m_access.IsIdeal())
+    {
+        dl = WithOverhead(dl, false);
+        ul = WithOverhead(ul, true);
+    }
     return dl + m_cost.ExpertSeconds(m_devices[device]->Profile(), tokens) + ul;
 }
 
@@ -45,11 +79,8 @@ LatencyPredictor::DeviceRoundTrip(uint32_t device,
     const ExpertDeviceApp& dev = *m_devices[device];
     const Time now = Simulator::Now();
     const double bits = m_cost.HiddenStateBits(work.tokens);
-    const Time arrive = now + m_channel->PredictTransferTime(device,
-                                                             WdmoeChannel::DOWNLINK,
-                                                             bits,
-                                                             share * m_band.dlHz,
-                                                             now);
+    const Time arrive =
+        PredictedEnd(device, WdmoeChannel::DOWNLINK, bits, share * m_band.dlHz, now, now);
     const Time loadTime = dev.LoadTime();
     Time t = std::max(arrive, dev.ComputeFreeAt());
     Time storageFree = std::max(arrive, dev.Memory().StorageFreeAt());
@@ -64,13 +95,9 @@ LatencyPredictor::DeviceRoundTrip(uint32_t device,
         }
         t = std::max(t, ready) + dev.ExpertTime(work.tokensOf[k]);
     }
-    const Time ul = m_channel->PredictTransferTime(device,
-                                                   WdmoeChannel::UPLINK,
-                                                   bits,
-                                                   share * m_band.ulHz,
-                                                   now,
-                                                   t);
-    return (t + ul - now).GetSeconds();
+    const Time answered =
+        PredictedEnd(device, WdmoeChannel::UPLINK, bits, share * m_band.ulHz, now, t);
+    return (answered - now).GetSeconds();
 }
 
 } // namespace ns3

@@ -3,6 +3,7 @@
 #ifndef WDMOE_LATENCY_PREDICTOR_H
 #define WDMOE_LATENCY_PREDICTOR_H
 
+#include "access-overhead.h"
 #include "bandwidth-slices.h"
 #include "cost-model.h"
 #include "expert-device-app.h"
@@ -30,12 +31,14 @@ class LatencyPredictor
     LatencyPredictor(Ptr<WdmoeChannel> channel,
                      const BandPlan& band,
                      const CostModel& cost,
-                     std::vector<Ptr<ExpertDeviceApp>> devices);
+                     std::vector<Ptr<ExpertDeviceApp>> devices,
+                     const AccessOverhead& access = AccessOverhead());
 
     /**
      * A round trip of `tokens` tokens through one expert of `device` on an equal share of each
      * pool among all devices, on the channel as it is at `at`, without queues or loads: the
-     * cost of sending work there (replica choice, placement, hints).
+     * cost of sending work there (replica choice, placement, hints). With access overhead:
+     * the grant, whole slots and the mean HARQ retransmissions, not the wait for a slot.
      */
     double EqualShareRoundTrip(uint32_t device, int tokens, Time at) const;
 
@@ -53,6 +56,18 @@ class LatencyPredictor
     BandPlan m_band{DuplexMode::SHARED, 0, 0};
     CostModel m_cost;
     std::vector<Ptr<ExpertDeviceApp>> m_devices;
+    AccessOverhead m_access;
+
+    /// When a transfer of `bits` ready at `ready` ends, as the BS predicts it at `now`: the
+    /// access overhead (grant, slots, mean HARQ retransmissions) around the channel's airtime.
+    Time PredictedEnd(uint32_t device,
+                      WdmoeChannel::Direction dir,
+                      double bits,
+                      double bandwidthHz,
+                      Time now,
+                      Time ready) const;
+    /// Seconds of airtime at a rate, with the access overhead of that direction (no slot wait).
+    double WithOverhead(double airtimeSeconds, bool uplink) const;
 };
 
 } // namespace ns3

@@ -79,15 +79,56 @@ LinkTransport::InCoverage(uint32_t device)
 }
 
 void
-LinkTransport::Send(uint32_t device, Direction direction, double bits, Callback<void> arrived)
+LinkTransport::SetAccessOverhead(const AccessOverhead& access)
+{
+    m_access = access;
+    m_harq.clear();
+    for (uint32_t i = 0; access.harqBler > 0 && i < 2 * m_channel->GetNDevices(); ++i)
+    {
+        m_harq.push_back(CreateObject<UniformRandomVariable>());
+    }
+}
+
+int64_t
+LinkTransport::AssignStreams(int64_t stream)
+{
+    for (std::size_t i = 0; i < m_harq.size(); ++i)
+    {
+        m_harq[i]->SetStream(stream + int64_t(i));
+    }
+    return int64_t(m_harq.size());
+}
+
+Time
+LinkTransport::Transfer(uint32_t device, Direction direction, double bits, Time ready)
 {
     const bool down = direction == DOWNLINK;
-    const Time duration =
+    const Time start = m_access.Start(ready, !down);
+    const Time airtime =
         m_channel->TransferTime(device,
                                 down ? WdmoeChannel::DOWNLINK : WdmoeChannel::UPLINK,
-                                bits,
+                                m_access.OnAirBits(bits),
                                 m_share.at(device) * (down ? m_band.dlHz : m_band.ulHz),
-                                Simulator::Now());
+                                start);
+    if (airtime == Time::Max())
+    {
+        return airtime;
+    }
+    uint32_t retransmissions = 0;
+    if (!m_harq.empty())
+    {
+        // u in (0, 1]: 1 - U with U uniform in [0, 1).
+        const double u = 1.0 - m_harq[2 * device + (down ? 0 : 1)]->GetValue();
+        retransmissions = m_access.Retransmissions(u);
+    }
+    return start + m_access.WholeSlots(airtime) +
+           TimeStep(m_access.harqRtt.GetTimeStep() * int64_t(retransmissions)) - ready;
+}
+
+void
+LinkTransport::Send(uint32_t device, Direction direction, double bits, Callback<void> arrived)
+{
+    const Time duration = Transfer(device, direction, bits, Simulator::Now());
     if (duration == Time::Max())
     {
         // An outage longer than the channel waits: the bits never arrive (a deadline, if any,
