@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <string>
 
 using namespace ns3;
 
@@ -119,7 +120,10 @@ RunWith(double factor, bool& dropped)
                 s["latency_ms"]["mean"].get<double>());
     dropped = own->kept < 2 * own->calls;
     // Every decode token-layer asked the rule, and the app ran exactly what it kept.
-    return own->calls > 0 && std::abs(ruleRate - appRate) < 1e-12;
+    // The summary names the rule that ran, by its registered name.
+    const std::string named = s["policy"]["selection"].get<std::string>();
+    std::printf("summary.json's policy.selection: %s\n", named.c_str());
+    return own->calls > 0 && std::abs(ruleRate - appRate) < 1e-12 && named == "slower-second";
 }
 
 } // namespace

@@ -14,6 +14,7 @@
 #include "wdmoe-stats-collector.h"
 
 #include "ns3/constant-position-mobility-model.h"
+#include "ns3/double.h"
 #include "ns3/node-container.h"
 #include "ns3/node.h"
 #include "ns3/pointer.h"
@@ -234,11 +235,21 @@ TEST_CASE("transport seam: through a fixed-delay transport a token takes the han
     helper.SetBsProfile(bs);
     helper.SetDeviceProfile(orin);
     helper.SetExpertSlots(8, 8, true);
+    // A rule chosen by name, as LteHelper's scheduler by TypeId: WLR at theta 0 drops nothing.
+    CHECK_THROWS_WITH(helper.SetSelectionRule("fastest"),
+                      Catch::Contains("known: all, straggler, wlr"));
+    helper.SetSelectionRule("wlr");
+    helper.SetSelectionRuleAttribute("Theta", DoubleValue(0.0));
     helper.Install(nodes.Get(0), NodeContainer(nodes.Get(1)));
     helper.AssignStreams(0);
     WdmoeStatsCollector stats(1);
     stats.Connect();
     Simulator::Run();
+    const Ptr<ExpertSelectionRule> rule = helper.GetBsApp()->Policy().selectionRule;
+    CHECK(rule->GetInstanceTypeId().GetName() == "ns3::WlrSelectionRule");
+    DoubleValue theta;
+    rule->GetAttribute("Theta", theta);
+    CHECK(theta.Get() == 0.0);
     Simulator::Destroy();
     REQUIRE(stats.Tokens().size() == 4);
     const TokenRecord& decode = stats.Tokens()[1]; // 1 token after 8 in the cache

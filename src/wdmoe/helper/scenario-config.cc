@@ -268,19 +268,19 @@ PolicyReader(const JsonConfigReader& root, const ScenarioConfig& c, const std::s
     return policy;
 }
 
-/// The policy's rules into the config's fields, its knobs into c.policy.
+/// The policy's rules and knobs into c.policy; the cache split and layer weights into c.
 void
 ReadPolicy(const JsonConfigReader& root, const JsonConfigReader& policy, ScenarioConfig& c)
 {
     InferencePolicy& p = c.policy;
-    c.gating = ReadChoice(policy,
+    p.gating = ReadChoice(policy,
                           "gating",
                           GatingRule::TOP_K,
                           {GatingRule::TOP_K, GatingRule::ADAPTIVE},
                           &GatingRuleName);
     p.adaptiveThreshold = policy.Number("adaptive_threshold", 0.005, 0, 1e6);
     p.adaptivePrefill = policy.Bool("adaptive_prefill", false);
-    c.selection = ReadChoice(policy,
+    p.selection = ReadChoice(policy,
                              "selection",
                              SelectionRule::ALL,
                              {SelectionRule::ALL, SelectionRule::WLR, SelectionRule::STRAGGLER},
@@ -297,7 +297,7 @@ ReadPolicy(const JsonConfigReader& root, const JsonConfigReader& policy, Scenari
                    StragglerLayerWeights::SENSITIVITY,
                    {StragglerLayerWeights::SENSITIVITY, StragglerLayerWeights::UNIFORM},
                    &StragglerLayerWeightsName);
-    c.allocation = ReadChoice(policy,
+    p.allocation = ReadChoice(policy,
                               "allocation",
                               AllocationRule::EQUAL,
                               {AllocationRule::EQUAL,
@@ -322,18 +322,6 @@ ReadPolicy(const JsonConfigReader& root, const JsonConfigReader& policy, Scenari
     p.name = policy.String("name", "");
 }
 
-/// The one place the config's rules become the application's InferencePolicy fields.
-void
-GiveRulesToPolicy(ScenarioConfig& c)
-{
-    InferencePolicy& p = c.policy;
-    p.adaptiveGating = c.gating == GatingRule::ADAPTIVE;
-    p.selection = c.selection;
-    p.joint = c.allocation == AllocationRule::JOINT;
-    p.allocation = p.joint ? AllocationRule::MINMAX : c.allocation;
-    p.name = c.PolicyName();
-}
-
 /// The model's calibrated sensitivities; a model without them fails the field that needs them.
 wdmoe::llm::SensitivityTable
 LoadSensitivities(const JsonConfigReader& policy,
@@ -347,7 +335,7 @@ LoadSensitivities(const JsonConfigReader& policy,
     }
     catch (const std::exception& e)
     {
-        if (c.policy.adaptiveGating)
+        if (c.policy.Adaptive())
         {
             policy.Fail("gating",
                         "\"adaptive\" needs the model's calibrated sensitivities (./wdmoe "
@@ -392,15 +380,15 @@ ReadModelFolderNeeds(const JsonConfigReader& root,
     const bool dpNeedsText =
         c.cacheAllocation == CacheAllocationRule::DP && c.profileTextPath.empty();
     const bool stragglerNeedsSensitivity =
-        c.selection == SelectionRule::STRAGGLER &&
+        p.selection == SelectionRule::STRAGGLER &&
         c.stragglerLayerWeights == StragglerLayerWeights::SENSITIVITY;
-    if (!p.adaptiveGating && !dpNeedsText && !stragglerNeedsSensitivity)
+    if (!p.Adaptive() && !dpNeedsText && !stragglerNeedsSensitivity)
     {
         return;
     }
     const wdmoe::llm::SensitivityTable table =
         LoadSensitivities(policy, c, modelConfig.numHiddenLayers, stragglerNeedsSensitivity);
-    if (p.adaptiveGating)
+    if (p.Adaptive())
     {
         p.sensitivity = table.sensitivity;
     }
@@ -470,44 +458,6 @@ std::string
 PlacementAlgorithmName(PlacementAlgorithm value)
 {
     return value == PlacementAlgorithm::MIN_COST ? "min-cost" : "round-robin";
-}
-
-std::string
-GatingRuleName(GatingRule value)
-{
-    return value == GatingRule::ADAPTIVE ? "adaptive" : "topk";
-}
-
-std::string
-SelectionRuleName(SelectionRule value)
-{
-    switch (value)
-    {
-    case SelectionRule::WLR:
-        return "wlr";
-    case SelectionRule::STRAGGLER:
-        return "straggler";
-    case SelectionRule::ALL:
-    default:
-        return "all";
-    }
-}
-
-std::string
-AllocationRuleName(AllocationRule value)
-{
-    switch (value)
-    {
-    case AllocationRule::PROPORTIONAL:
-        return "proportional";
-    case AllocationRule::MINMAX:
-        return "minmax";
-    case AllocationRule::JOINT:
-        return "joint";
-    case AllocationRule::EQUAL:
-    default:
-        return "equal";
-    }
 }
 
 std::string
@@ -603,7 +553,7 @@ ScenarioConfig::FromJson(const std::string& path,
     ReadFailures(root, c);
     const JsonConfigReader policy = PolicyReader(root, c, policyField);
     ReadPolicy(root, policy, c);
-    GiveRulesToPolicy(c);
+    c.policy.name = c.PolicyName();
     ReadModelFolderNeeds(root, policy, c);
     c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));
     c.run = uint32_t(root.Integer("run", 1, 1, 0xffffffffLL));
@@ -619,9 +569,10 @@ ScenarioConfig::PolicyName() const
     {
         return policy.name;
     }
-    std::string name = gating == GatingRule::ADAPTIVE ? "adaptive" : "top-k";
-    name += selection == SelectionRule::ALL ? "" : " + " + SelectionRuleName(selection);
-    name += " + " + AllocationRuleName(allocation);
+    std::string name = policy.Adaptive() ? "adaptive" : "top-k";
+    name +=
+        policy.selection == SelectionRule::ALL ? "" : " + " + SelectionRuleName(policy.selection);
+    name += " + " + AllocationRuleName(policy.allocation);
     if (cacheAllocation == CacheAllocationRule::DP)
     {
         name += " + cache dp";

@@ -45,13 +45,6 @@ enum class PlacementAlgorithm
     ROUND_ROBIN ///< "round-robin"
 };
 
-/// "policy.gating".
-enum class GatingRule
-{
-    TOP_K,   ///< "topk"
-    ADAPTIVE ///< "adaptive"
-};
-
 /// "policy.cache_allocation": memory slots per layer on each device.
 enum class CacheAllocationRule
 {
@@ -70,10 +63,6 @@ enum class StragglerLayerWeights
 std::string CellPropagationName(CellPropagation value);
 std::string LinkMappingPresetName(LinkMappingPreset value);
 std::string PlacementAlgorithmName(PlacementAlgorithm value);
-std::string GatingRuleName(GatingRule value);
-std::string SelectionRuleName(SelectionRule value); ///< "all", "wlr", "straggler"
-std::string AllocationRuleName(
-    AllocationRule value); ///< "equal", "proportional", "minmax", "joint"
 std::string CacheAllocationRuleName(CacheAllocationRule value);
 std::string StragglerLayerWeightsName(StragglerLayerWeights value);
 
@@ -151,11 +140,7 @@ struct ScenarioConfig
 
     std::vector<Failure> failures;
 
-    // policies ("policy" object): the rules as read; `policy` holds the knobs and is given the
-    // rules by one conversion once they are read
-    GatingRule gating = GatingRule::TOP_K;
-    SelectionRule selection = SelectionRule::ALL;
-    AllocationRule allocation = AllocationRule::EQUAL;
+    // policies ("policy" object): `policy` holds the run-time rules and their knobs
     CacheAllocationRule cacheAllocation = CacheAllocationRule::UNIFORM;
     StragglerLayerWeights stragglerLayerWeights = StragglerLayerWeights::SENSITIVITY;
     InferencePolicy policy;      ///< what the application is given

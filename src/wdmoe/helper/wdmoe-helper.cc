@@ -169,6 +169,30 @@ WdmoeHelper::SetPolicy(const InferencePolicy& policy)
 }
 
 void
+WdmoeHelper::SetSelectionRule(const std::string& nameOrType)
+{
+    m_selectionFactory.SetTypeId(ExpertSelectionRule::LookupRule(nameOrType));
+}
+
+void
+WdmoeHelper::SetSelectionRuleAttribute(const std::string& name, const AttributeValue& value)
+{
+    m_selectionFactory.Set(name, value);
+}
+
+void
+WdmoeHelper::SetAllocationRule(const std::string& nameOrType)
+{
+    m_allocationFactory.SetTypeId(BandwidthAllocationRule::LookupRule(nameOrType));
+}
+
+void
+WdmoeHelper::SetAllocationRuleAttribute(const std::string& name, const AttributeValue& value)
+{
+    m_allocationFactory.Set(name, value);
+}
+
+void
 WdmoeHelper::SetPlacement(PlacementAlgorithm algorithm, bool replicas)
 {
     m_cell->placementAlgorithm = algorithm;
@@ -250,6 +274,14 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
     c.bs->SetCosts(c.cost, c.bsProfile);
     c.bs->SetPolicy(c.policy);
+    if (m_selectionFactory.IsTypeIdSet())
+    {
+        c.bs->SetSelectionRule(m_selectionFactory.Create<ExpertSelectionRule>());
+    }
+    if (m_allocationFactory.IsTypeIdSet())
+    {
+        c.bs->SetAllocationRule(m_allocationFactory.Create<BandwidthAllocationRule>());
+    }
     bs->AddApplication(c.bs);
     // Before the applications start (their start events come later at time 0).
     Simulator::ScheduleWithContext(bs->GetId(), Seconds(0), &WdmoeHelper::SetUp, m_cell);

@@ -62,6 +62,14 @@ class WdmoeHelper
     void SetBsProfile(const ComputeProfile& profile);
     void SetDeviceProfile(const ComputeProfile& profile);
     void SetPolicy(const InferencePolicy& policy);
+    /// The selection (allocation) rule by registered name or TypeId name, as LteHelper's
+    /// SetSchedulerType: a new object of that type replaces the policy's rule at Install; its
+    /// attributes are set with SetSelectionRuleAttribute (SetAllocationRuleAttribute).
+    /// Throws std::invalid_argument, listing the known names, for an unknown one.
+    void SetSelectionRule(const std::string& nameOrType);
+    void SetSelectionRuleAttribute(const std::string& name, const AttributeValue& value);
+    void SetAllocationRule(const std::string& nameOrType);
+    void SetAllocationRuleAttribute(const std::string& name, const AttributeValue& value);
 
     /// How experts are placed and kept: the algorithm, replicas, the experts a device hosts on
     /// storage and keeps in memory, and whether memories start filled.
@@ -99,7 +107,9 @@ class WdmoeHelper
     ObjectFactory m_channelFactory;
     ObjectFactory m_transportFactory;
     ObjectFactory m_bsFactory;
-    Ptr<ExpertTransport> m_transport; ///< given by SetTransport (null: a LinkTransport)
+    ObjectFactory m_selectionFactory;  ///< no TypeId set: the policy's rule
+    ObjectFactory m_allocationFactory; ///< no TypeId set: the policy's rule
+    Ptr<ExpertTransport> m_transport;  ///< given by SetTransport (null: a LinkTransport)
     BandPlan m_band;
     std::vector<LinkToSystemMapping> m_linkMapping; ///< downlink, uplink (empty: Shannon)
     AccessOverhead m_access;

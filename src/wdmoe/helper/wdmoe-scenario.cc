@@ -162,7 +162,7 @@ CheckTextsAndProfile(const ScenarioConfig& c,
     }
     // The model's own top-k profiles as no gating at all (ProfileRouting's null policy).
     const std::unique_ptr<wdmoe::llm::RoutingPolicy> gating =
-        policy.adaptiveGating ? GatingOf(policy, model.Config().numHiddenLayers) : nullptr;
+        policy.Adaptive() ? GatingOf(policy, model.Config().numHiddenLayers) : nullptr;
     return wdmoe::llm::ProfileRouting(model,
                                       tokenizer.Encode(profile),
                                       model.Config().maxPositionEmbeddings,
@@ -300,14 +300,16 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetCacheAllocation(c.cacheAllocation, in.routingProfile);
 }
 
-/// summary.json: the config, the models, the cell, then the collector's statistics.
+/// summary.json: the config, the models, the cell, then the collector's statistics. `ran` is
+/// the BS application's policy as it ran: its rule objects, the config's or the program's own.
 nlohmann::ordered_json
 ScenarioSummary(const ScenarioConfig& c,
                 const ScenarioInputs& in,
                 std::pair<int, int> slots,
                 const WdmoeStatsCollector& stats,
                 const std::vector<std::vector<int>>& slotsOf,
-                const std::vector<std::string>& warnings)
+                const std::vector<std::string>& warnings,
+                const InferencePolicy& ran)
 {
     const InferencePolicy& policy = c.policy;
     nlohmann::ordered_json s;
@@ -339,13 +341,14 @@ ScenarioSummary(const ScenarioConfig& c,
     s["text_start_token"] = in.textStart;
     s["workload_purpose"] = c.tuning ? "tuning" : "evaluation";
     stats.Latency(s);
-    s["policy"] = {{"name", policy.name},
-                   {"gating", c.gating},
-                   {"adaptive_threshold", policy.adaptiveThreshold},
-                   {"selection", c.selection},
-                   {"allocation", c.allocation},
-                   {"cache_allocation", c.cacheAllocation},
-                   {"prefetch", policy.prefetch}};
+    s["policy"] = {
+        {"name", policy.name},
+        {"gating", ran.gating},
+        {"adaptive_threshold", policy.adaptiveThreshold},
+        {"selection", ExpertSelectionRule::NameOf(ran.selectionRule)},
+        {"allocation", ran.Joint() ? "joint" : BandwidthAllocationRule::NameOf(ran.allocationRule)},
+        {"cache_allocation", c.cacheAllocation},
+        {"prefetch", policy.prefetch}};
     if (policy.selection == SelectionRule::STRAGGLER)
     {
         // The bounds in force (their defaults may change between versions).
@@ -360,7 +363,7 @@ ScenarioSummary(const ScenarioConfig& c,
     }
     stats.Decode(s,
                  slotsOf.empty() ? std::vector<int>() : slotsOf[0],
-                 c.selection != SelectionRule::ALL);
+                 !ran.selectionRule->KeepsEveryCandidate());
     stats.DropsAndAccuracy(s, warnings);
     return s;
 }
@@ -447,8 +450,13 @@ WdmoeScenario::Collect() const
     }
     const double simulatedSeconds = Simulator::Now().GetSeconds();
     ScenarioResult result;
-    result.summary =
-        ScenarioSummary(c, in, m_state->slots, m_state->stats, helper.GetMemorySlots(), warnings);
+    result.summary = ScenarioSummary(c,
+                                     in,
+                                     m_state->slots,
+                                     m_state->stats,
+                                     helper.GetMemorySlots(),
+                                     warnings,
+                                     helper.GetBsApp()->Policy());
     result.summary["timing"] = {
         {"simulated_s", simulatedSeconds},
         {"wall_s", wallSeconds},

@@ -61,6 +61,12 @@ BandwidthAllocationRule::Names()
     return Registry().Names();
 }
 
+std::string
+BandwidthAllocationRule::NameOf(Ptr<BandwidthAllocationRule> rule)
+{
+    return Registry().NameOf(rule->GetInstanceTypeId());
+}
+
 TypeId
 EqualAllocationRule::GetTypeId()
 {

@@ -36,6 +36,8 @@ class BandwidthAllocationRule : public Object
     static Ptr<BandwidthAllocationRule> CreateRule(const std::string& nameOrType);
     /// The registered names, sorted ("equal", "minmax", "proportional" and any added).
     static std::vector<std::string> Names();
+    /// What the results call a rule: its registered name, else its TypeId name.
+    static std::string NameOf(Ptr<BandwidthAllocationRule> rule);
 };
 
 /// "equal": 1/n each (EqualShares).

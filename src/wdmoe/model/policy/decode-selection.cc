@@ -142,7 +142,7 @@ SelectDecodeExperts(const InferencePolicy& policy,
     context.roundTrips = [&priced, &keep]() { return priced.RoundTrips(keep); };
     context.layerLatency = [&priced](const std::vector<bool>& k) { return priced.LayerLatency(k); };
     DecodeSelection selection;
-    const int maxRounds = policy.joint ? std::max(1, policy.jointMaxIterations) : 1;
+    const int maxRounds = policy.Joint() ? std::max(1, policy.jointMaxIterations) : 1;
     while (selection.rounds < maxRounds)
     {
         ++selection.rounds;

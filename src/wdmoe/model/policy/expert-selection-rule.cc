@@ -67,6 +67,12 @@ ExpertSelectionRule::Names()
     return Registry().Names();
 }
 
+std::string
+ExpertSelectionRule::NameOf(Ptr<ExpertSelectionRule> rule)
+{
+    return Registry().NameOf(rule->GetInstanceTypeId());
+}
+
 TypeId
 AllSelectionRule::GetTypeId()
 {

@@ -59,6 +59,8 @@ class ExpertSelectionRule : public Object
     static Ptr<ExpertSelectionRule> CreateRule(const std::string& nameOrType);
     /// The registered names, sorted ("all", "straggler", "wlr" and any added).
     static std::vector<std::string> Names();
+    /// What the results call a rule: its registered name, else its TypeId name.
+    static std::string NameOf(Ptr<ExpertSelectionRule> rule);
 };
 
 /// "all": every candidate runs.

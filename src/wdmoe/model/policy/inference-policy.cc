@@ -10,6 +10,44 @@
 namespace ns3
 {
 
+std::string
+GatingRuleName(GatingRule value)
+{
+    return value == GatingRule::ADAPTIVE ? "adaptive" : "topk";
+}
+
+std::string
+SelectionRuleName(SelectionRule value)
+{
+    switch (value)
+    {
+    case SelectionRule::WLR:
+        return "wlr";
+    case SelectionRule::STRAGGLER:
+        return "straggler";
+    case SelectionRule::ALL:
+    default:
+        return "all";
+    }
+}
+
+std::string
+AllocationRuleName(AllocationRule value)
+{
+    switch (value)
+    {
+    case AllocationRule::PROPORTIONAL:
+        return "proportional";
+    case AllocationRule::MINMAX:
+        return "minmax";
+    case AllocationRule::JOINT:
+        return "joint";
+    case AllocationRule::EQUAL:
+    default:
+        return "equal";
+    }
+}
+
 Ptr<ExpertSelectionRule>
 SelectionRuleOf(const InferencePolicy& policy)
 {
@@ -46,7 +84,7 @@ AllocationRuleOf(const InferencePolicy& policy)
     {
         return policy.allocationRule;
     }
-    switch (policy.joint ? AllocationRule::MINMAX : policy.allocation)
+    switch (policy.Joint() ? AllocationRule::MINMAX : policy.allocation)
     {
     case AllocationRule::PROPORTIONAL:
         return BandwidthAllocationRule::CreateRule("proportional");
@@ -65,7 +103,7 @@ AllocationRuleOf(const InferencePolicy& policy)
 std::unique_ptr<wdmoe::llm::RoutingPolicy>
 GatingOf(const InferencePolicy& policy, int layers)
 {
-    if (!policy.adaptiveGating)
+    if (!policy.Adaptive())
     {
         return std::make_unique<wdmoe::llm::TopKRouting>();
     }

@@ -23,6 +23,19 @@ class RoutingPolicy;
 namespace ns3
 {
 
+/// "policy.gating": which experts are candidates for a token.
+enum class GatingRule
+{
+    TOP_K,   ///< "topk": the model's own top-k
+    ADAPTIVE ///< "adaptive": AdapMoE's sensitivity-based gating
+};
+
+/// The names the config and the results use for the rules.
+std::string GatingRuleName(GatingRule value);       ///< "topk", "adaptive"
+std::string SelectionRuleName(SelectionRule value); ///< "all", "wlr", "straggler"
+std::string AllocationRuleName(
+    AllocationRule value); ///< "equal", "proportional", "minmax", "joint"
+
 /// The run-time policies of the BS (DESIGN.md section 5; doc/wdmoe.rst "Policies"). Gating
 /// decides the candidates per token, selection which of them run (decode steps), allocation
 /// how the band is split among the devices used, prefetch whether next-layer hints are sent.
@@ -32,7 +45,7 @@ namespace ns3
 struct InferencePolicy
 {
     std::string name = "top-2"; ///< as it appears in results
-    bool adaptiveGating = false;
+    GatingRule gating = GatingRule::TOP_K;
     std::vector<double> sensitivity; ///< F_l per layer (adaptive gating)
     double adaptiveThreshold = 0.005;
     bool adaptivePrefill = false; ///< apply adaptive gating to prefills too
@@ -42,9 +55,9 @@ struct InferencePolicy
     /// Straggler rule: F_l over the mean F per layer (from the calibrated sensitivities), or
     /// empty for every layer weighing 1.
     std::vector<double> stragglerLayerScale;
+    /// JOINT: minmax alternated with the selection rule until the selection stands.
     AllocationRule allocation = AllocationRule::EQUAL;
     double minmaxFloor = 0;      ///< minmax: each device keeps this fraction of 1/n of the band
-    bool joint = false;          ///< alternate selection and allocation until stable
     int jointMaxIterations = 10; ///< bound on the alternation
     bool prefetch = false;
     double hintBits = 256; ///< size of one prefetch hint on the downlink
@@ -53,6 +66,11 @@ struct InferencePolicy
     /// The allocation rule object; null: AllocationRuleOf(*this). The joint loop alternates it
     /// with the selection rule.
     Ptr<BandwidthAllocationRule> allocationRule;
+
+    bool Adaptive() const { return gating == GatingRule::ADAPTIVE; }
+
+    /// Selection and allocation alternate (allocation JOINT).
+    bool Joint() const { return allocation == AllocationRule::JOINT; }
 };
 
 /// The policy's selection rule: its selectionRule, or else a new built-in rule named by
@@ -60,7 +78,7 @@ struct InferencePolicy
 Ptr<ExpertSelectionRule> SelectionRuleOf(const InferencePolicy& policy);
 
 /// The policy's allocation rule: its allocationRule, or else a new built-in rule named by
-/// `allocation` (minmax when `joint`) with the policy's knobs (minmaxFloor).
+/// `allocation` (minmax when JOINT) with the policy's knobs (minmaxFloor).
 Ptr<BandwidthAllocationRule> AllocationRuleOf(const InferencePolicy& policy);
 
 /// The policy's gating: AdapMoE's adaptive gating with its sensitivities and threshold, or the

@@ -81,4 +81,17 @@ RuleRegistry::Names() const
     return names;
 }
 
+std::string
+RuleRegistry::NameOf(TypeId type) const
+{
+    for (const auto& [name, typeName] : m_types)
+    {
+        if (typeName == type.GetName())
+        {
+            return name;
+        }
+    }
+    return type.GetName();
+}
+
 } // namespace ns3

@@ -44,6 +44,10 @@ class RuleRegistry
     /// The registered names, sorted.
     std::vector<std::string> Names() const;
 
+    /// The name a type is registered under (the first, sorted), else its TypeId name: what the
+    /// results call a rule object.
+    std::string NameOf(TypeId type) const;
+
   private:
     TypeId Checked(const std::string& typeName, const std::string& asked) const;
 
