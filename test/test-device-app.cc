@@ -162,6 +162,61 @@ TEST_CASE("device app: loads and computations start and end when the hand sum sa
     Simulator::Destroy();
 }
 
+TEST_CASE("device app: two missing experts load one after the other and compute as they arrive",
+          "[device]")
+{
+    Fixture f;
+    std::vector<std::pair<std::string, Time>> events;
+    auto record = [&events](std::string name) {
+        return [&events, name](uint32_t, uint32_t expert, uint32_t) {
+            events.emplace_back(name + std::to_string(expert), Simulator::Now());
+        };
+    };
+    const std::vector<std::string> sources = {"LoadStarted",
+                                              "LoadDone",
+                                              "ComputeStarted",
+                                              "ComputeDone"};
+    std::vector<std::function<void(uint32_t, uint32_t, uint32_t)>> sinks;
+    for (const std::string& source : sources)
+    {
+        sinks.push_back(record(source + " "));
+    }
+    for (std::size_t i = 0; i < sources.size(); ++i)
+    {
+        f.device->TraceConnectWithoutContext(
+            sources[i],
+            MakeCallback(&std::function<void(uint32_t, uint32_t, uint32_t)>::operator(),
+                         &sinks[i]));
+    }
+    // (Events at one time come in the order they were scheduled: the loads when the request
+    // arrived, then the computations.) Experts 3 and 4 of layer 0 arrive at 1 ms, neither in
+    // memory: the reader loads 3 from 1 to 11 ms, then 4 from 11 to 21 ms; 3 computes 11-13 ms, 4
+    // computes 21-23 ms.
+    const ExpertRequestPtr r = f.Send(Seconds(0), 0, {3, 4});
+    Simulator::Run();
+    const std::vector<std::pair<std::string, Time>> expected = {
+        {"LoadStarted 3", MilliSeconds(1)},
+        {"LoadDone 3", MilliSeconds(11)},
+        {"LoadStarted 4", MilliSeconds(11)},
+        {"ComputeStarted 3", MilliSeconds(11)},
+        {"ComputeDone 3", MilliSeconds(13)},
+        {"LoadDone 4", MilliSeconds(21)},
+        {"ComputeStarted 4", MilliSeconds(21)},
+        {"ComputeDone 4", MilliSeconds(23)}};
+    std::string seen;
+    for (const auto& [name, at] : events)
+    {
+        seen += name + " at " + std::to_string(at.GetMicroSeconds()) + " us; ";
+    }
+    INFO(seen);
+    CHECK(events == expected);
+    CHECK(r->load == MilliSeconds(18)); // 10 ms before expert 3, 8 ms between the two
+    CHECK(r->compute == MilliSeconds(4));
+    REQUIRE(f.answers.size() == 1);
+    CHECK(f.answers[0].first == MilliSeconds(24));
+    Simulator::Destroy();
+}
+
 TEST_CASE("device app: a hint starts the load so the request finds the expert ready", "[device]")
 {
     Fixture f;

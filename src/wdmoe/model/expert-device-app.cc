@@ -30,13 +30,18 @@ ExpertDeviceApp::GetTypeId()
                             MakeTraceSourceAccessor(&ExpertDeviceApp::m_cacheHitTrace),
                             "ns3::ExpertDeviceApp::ExpertTracedCallback")
             .AddTraceSource("CacheMiss",
-                            "An expert asked for was not in memory: its load from storage "
-                            "starts (queued on the reader): layer, expert, device",
+                            "An expert asked for was not in memory: an on-demand load is queued "
+                            "on the storage reader: layer, expert, device",
                             MakeTraceSourceAccessor(&ExpertDeviceApp::m_cacheMissTrace),
                             "ns3::ExpertDeviceApp::ExpertTracedCallback")
+            .AddTraceSource("LoadStarted",
+                            "The storage reader starts loading an expert (on demand or for a "
+                            "prefetch hint): layer, expert, device",
+                            MakeTraceSourceAccessor(&ExpertDeviceApp::m_loadStartTrace),
+                            "ns3::ExpertDeviceApp::ExpertTracedCallback")
             .AddTraceSource("LoadDone",
-                            "An on-demand load (a CacheMiss) finished: the expert is in memory: "
-                            "layer, expert, device",
+                            "A load (on demand or prefetched) finished: the expert is in "
+                            "memory: layer, expert, device",
                             MakeTraceSourceAccessor(&ExpertDeviceApp::m_loadDoneTrace),
                             "ns3::ExpertDeviceApp::ExpertTracedCallback")
             .AddTraceSource("ComputeStarted",
@@ -45,18 +50,20 @@ ExpertDeviceApp::GetTypeId()
                             MakeTraceSourceAccessor(&ExpertDeviceApp::m_computeStartTrace),
                             "ns3::ExpertDeviceApp::ExpertTracedCallback")
             .AddTraceSource("ComputeDone",
-                            "The request's experts are computed: layer, expert, device (per "
-                            "expert)",
+                            "An expert of a request finished computing (also when the BS has "
+                            "withdrawn the request meanwhile: the device computes it anyway): "
+                            "layer, expert, device",
                             MakeTraceSourceAccessor(&ExpertDeviceApp::m_computeDoneTrace),
                             "ns3::ExpertDeviceApp::ExpertTracedCallback")
             .AddTraceSource("AnswerSent",
                             "The answer leaves the device: layer, expert, device (per expert)",
                             MakeTraceSourceAccessor(&ExpertDeviceApp::m_answerTrace),
                             "ns3::ExpertDeviceApp::ExpertTracedCallback")
-            .AddTraceSource("Prefetch",
-                            "A prefetch hint started a load from storage: layer, expert, device",
-                            MakeTraceSourceAccessor(&ExpertDeviceApp::m_prefetchTrace),
-                            "ns3::ExpertDeviceApp::ExpertTracedCallback");
+            .AddTraceSource(
+                "Prefetch",
+                "A prefetch hint queued a load on the storage reader: layer, expert, device",
+                MakeTraceSourceAccessor(&ExpertDeviceApp::m_prefetchTrace),
+                "ns3::ExpertDeviceApp::ExpertTracedCallback");
     return tid;
 }
 
@@ -126,6 +133,30 @@ ExpertDeviceApp::ScheduleSwitchOff(Time at)
     m_offAt = std::min(m_offAt, at);
 }
 
+std::vector<ExpertTiming>
+ExpertDeviceApp::Timeline(const DeviceWork& work,
+                          Time arrive,
+                          const std::vector<Time>& readyAt) const
+{
+    std::vector<ExpertTiming> timeline;
+    Time t = std::max(arrive, m_computeFreeAt);
+    for (std::size_t k = 0; k < work.experts.size(); ++k)
+    {
+        const Time start = std::max(t, readyAt[k]);
+        t = start + ExpertTime(work.tokensOf[k]);
+        timeline.push_back({readyAt[k], start, t});
+    }
+    return timeline;
+}
+
+void
+ExpertDeviceApp::TraceLoad(Time readyAt, Time loadTime, uint32_t layer, uint32_t expert)
+{
+    const Time now = Simulator::Now();
+    TraceLater(readyAt - loadTime - now, m_loadStartTrace, layer, expert);
+    TraceLater(readyAt - now, m_loadDoneTrace, layer, expert);
+}
+
 void
 ExpertDeviceApp::Receive(ExpertRequestPtr r)
 {
@@ -135,44 +166,38 @@ ExpertDeviceApp::Receive(ExpertRequestPtr r)
     }
     const Time now = Simulator::Now();
     r->receivedAt = now;
-    Time t = std::max(now, m_computeFreeAt);
-    r->queue = t - now;
+    r->queue = std::max(now, m_computeFreeAt) - now;
     const Time loadTime = LoadTime();
-    // Every expert is asked for now (loads queue on the storage reader); each computes when it
-    // is ready and the one before it is done. Waiting for a load is load time.
-    for (std::size_t k = 0; k < r->work.experts.size(); ++k)
+    const uint32_t layer = uint32_t(r->layer);
+    // Every expert is asked for now (loads queue on the storage reader).
+    std::vector<Time> readyAt;
+    for (int e : r->work.experts)
     {
-        const uint32_t layer = uint32_t(r->layer);
-        const uint32_t expert = uint32_t(r->work.experts[k]);
-        m_requestTrace(layer, expert, m_index);
-        const ExpertMemory::Demand demand =
-            m_memory.Use(r->layer, r->work.experts[k], now, loadTime);
-        if (demand.resident)
-        {
-            ++r->hits;
-            m_cacheHitTrace(layer, expert, m_index);
-        }
-        else
-        {
-            ++r->misses;
-            m_cacheMissTrace(layer, expert, m_index);
-        }
+        m_requestTrace(layer, uint32_t(e), m_index);
+        const ExpertMemory::Demand demand = m_memory.Use(r->layer, e, now, loadTime);
+        readyAt.push_back(demand.readyAt);
+        r->hits += demand.resident;
+        r->misses += !demand.resident;
+        (demand.resident ? m_cacheHitTrace : m_cacheMissTrace)(layer, uint32_t(e), m_index);
         if (!demand.resident)
         {
-            TraceLater(demand.readyAt - now, m_loadDoneTrace, layer, expert);
+            TraceLoad(demand.readyAt, loadTime, layer, uint32_t(e));
         }
-        if (demand.readyAt > t)
-        {
-            r->load += demand.readyAt - t;
-            t = demand.readyAt;
-        }
-        TraceLater(t - now, m_computeStartTrace, layer, expert);
-        const Time compute = ExpertTime(r->work.tokensOf[k]);
-        r->compute += compute;
-        t += compute;
     }
-    m_computeFreeAt = t;
-    Simulator::Schedule(t - now, &ExpertDeviceApp::ComputeDone, this, r);
+    // Waiting for a load, once the device is free, is load time.
+    Time previousEnd = now + r->queue;
+    const std::vector<ExpertTiming> timeline = Timeline(r->work, now, readyAt);
+    for (std::size_t k = 0; k < timeline.size(); ++k)
+    {
+        const uint32_t expert = uint32_t(r->work.experts[k]);
+        r->load += timeline[k].start - previousEnd;
+        r->compute += timeline[k].end - timeline[k].start;
+        previousEnd = timeline[k].end;
+        TraceLater(timeline[k].start - now, m_computeStartTrace, layer, expert);
+        TraceLater(timeline[k].end - now, m_computeDoneTrace, layer, expert);
+    }
+    m_computeFreeAt = previousEnd;
+    Simulator::Schedule(previousEnd - now, &ExpertDeviceApp::ComputeDone, this, r);
 }
 
 void
@@ -185,7 +210,6 @@ ExpertDeviceApp::ComputeDone(ExpertRequestPtr r)
     r->answeredAt = Simulator::Now();
     for (int e : r->work.experts)
     {
-        m_computeDoneTrace(uint32_t(r->layer), uint32_t(e), m_index);
         m_answerTrace(uint32_t(r->layer), uint32_t(e), m_index);
     }
     m_transport->Send(m_index,
@@ -235,9 +259,12 @@ ExpertDeviceApp::Hint(int layer, int expert)
     {
         return;
     }
-    if (m_memory.Prefetch(layer, expert, Simulator::Now(), LoadTime()))
+    const Time now = Simulator::Now();
+    if (m_memory.Prefetch(layer, expert, now, LoadTime()))
     {
         m_prefetchTrace(uint32_t(layer), uint32_t(expert), m_index);
+        const Time readyAt = m_memory.Peek(layer, expert, now, LoadTime()).readyAt;
+        TraceLoad(readyAt, LoadTime(), uint32_t(layer), uint32_t(expert));
     }
 }
 

@@ -17,6 +17,14 @@
 namespace ns3
 {
 
+/// One expert of a request on a device: when it is loaded, starts and ends computing.
+struct ExpertTiming
+{
+    Time ready;
+    Time start;
+    Time end;
+};
+
 /**
  * \ingroup wdmoe
  * A device that hosts experts: its expert memory (an LRU per layer, ExpertMemory), its storage
@@ -56,6 +64,13 @@ class ExpertDeviceApp : public Application
     /// How long one expert takes on `tokens` tokens.
     Time ExpertTime(int tokens) const;
 
+    /// The device's one timing rule, for its own requests and the BS's predictions of them:
+    /// work arriving at `arrive` waits for the compute queue, then expert k computes from when
+    /// it is ready (readyAt[k]) and the one before it is done.
+    std::vector<ExpertTiming> Timeline(const DeviceWork& work,
+                                       Time arrive,
+                                       const std::vector<Time>& readyAt) const;
+
     /// The request has arrived (the transport's downlink delivery).
     void Receive(ExpertRequestPtr request);
     /// A prefetch hint has arrived: start loading (layer, expert) unless resident.
@@ -76,6 +91,8 @@ class ExpertDeviceApp : public Application
     void StartApplication() override;
     void StopApplication() override;
     void ComputeDone(ExpertRequestPtr request);
+    /// LoadStarted and LoadDone of a load of loadTime that ends at readyAt.
+    void TraceLoad(Time readyAt, Time loadTime, uint32_t layer, uint32_t expert);
     void AnswerArrived(ExpertRequestPtr request);
     /// Fires `trace` with (layer, expert, this device) at `at` from now, unless the device is
     /// off by then; schedules nothing when the trace has no sink.
@@ -99,6 +116,7 @@ class ExpertDeviceApp : public Application
     TracedCallback<uint32_t, uint32_t, uint32_t> m_requestTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_cacheHitTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_cacheMissTrace;
+    TracedCallback<uint32_t, uint32_t, uint32_t> m_loadStartTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_loadDoneTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_computeStartTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_computeDoneTrace;

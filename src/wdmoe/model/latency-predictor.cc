@@ -81,20 +81,18 @@ LatencyPredictor::DeviceRoundTrip(uint32_t device,
     const double bits = m_cost.HiddenStateBits(work.tokens);
     const Time arrive =
         PredictedEnd(device, WdmoeChannel::DOWNLINK, bits, share * m_band.dlHz, now, now);
+    // The loads it must wait for, queued on its storage reader, then the device's own timing.
     const Time loadTime = dev.LoadTime();
-    Time t = std::max(arrive, dev.ComputeFreeAt());
     Time storageFree = std::max(arrive, dev.Memory().StorageFreeAt());
-    for (std::size_t k = 0; k < work.experts.size(); ++k)
+    std::vector<Time> readyAt;
+    for (int expert : work.experts)
     {
-        const ExpertMemory::Demand d = dev.Memory().Peek(layer, work.experts[k], arrive, loadTime);
-        Time ready = d.readyAt;
-        if (!d.resident)
-        {
-            ready = storageFree + loadTime; // queued behind the loads before it
-            storageFree = ready;
-        }
-        t = std::max(t, ready) + dev.ExpertTime(work.tokensOf[k]);
+        const ExpertMemory::Demand d = dev.Memory().Peek(layer, expert, arrive, loadTime);
+        readyAt.push_back(d.resident ? d.readyAt : storageFree + loadTime);
+        storageFree = d.resident ? storageFree : readyAt.back();
     }
+    const std::vector<ExpertTiming> timeline = dev.Timeline(work, arrive, readyAt);
+    const Time t = timeline.empty() ? std::max(arrive, dev.ComputeFreeAt()) : timeline.back().end;
     const Time answered =
         PredictedEnd(device, WdmoeChannel::UPLINK, bits, share * m_band.ulHz, now, t);
     return (answered - now).GetSeconds();
