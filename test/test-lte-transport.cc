@@ -176,6 +176,18 @@ TEST_CASE("lte transport: a scenario scores every token, with the link's perplex
     CHECK(s["lte"]["transfers_pending_at_end"] == 0);
     CHECK(s["lte"]["downlink"]["transfers"].get<int>() > 0);
     CHECK(s["lte"]["uplink"]["transfers"] == s["lte"]["downlink"]["transfers"]);
+    // FlowMonitor saw at the IP layer what the sockets counted, and RLC AM lost nothing.
+    for (const char* way : {"downlink", "uplink"})
+    {
+        INFO(way);
+        const auto& flows = s["lte"]["flow_monitor"][way];
+        CHECK(flows["flows"] == 3); // one per device
+        CHECK(flows["packets_received"] == s["lte"][way]["datagrams"]);
+        CHECK(flows["packets_sent"] == flows["packets_received"]);
+        CHECK(flows["packets_lost"] == 0);
+        CHECK(flows["delay_mean_ms"].get<double>() >= 1.0); // at least one TTI on the air
+        CHECK(flows["throughput_mbps"].get<double>() > 0);
+    }
     // Top-k routing does not depend on the transport, and every expert came back.
     CHECK(s["experts_dropped"] == 0);
     CHECK(s["perplexity"].get<double>() == link.summary["perplexity"].get<double>());

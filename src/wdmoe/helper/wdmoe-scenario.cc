@@ -384,6 +384,7 @@ MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
     lte->SetAttribute(
         "Rlc",
         EnumValue(c.lteRlc == LteRlc::UM ? LteTransport::RLC_UM : LteTransport::RLC_AM));
+    lte->SetAttribute("FlowMonitor", BooleanValue(true));
     lte->SetAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
     lte->SetAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
     lte->SetAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
@@ -410,9 +411,20 @@ DirectionJson(const LteTransport::DirectionStats& s)
             {"transfer_max_ms", s.maxTransferS * 1e3}};
 }
 
+nlohmann::ordered_json
+FlowJson(const LteTransport::FlowStats& f)
+{
+    return {{"flows", f.flows},
+            {"packets_sent", f.txPackets},
+            {"packets_received", f.rxPackets},
+            {"packets_lost", f.lostPackets},
+            {"delay_mean_ms", f.meanDelayS * 1e3},
+            {"throughput_mbps", f.throughputBps / 1e6}};
+}
+
 /// summary.json's "lte": the settings and what each direction carried.
 nlohmann::ordered_json
-LteSummary(const ScenarioConfig& c, const LteTransport& lte)
+LteSummary(const ScenarioConfig& c, LteTransport& lte)
 {
     return {{"scheduler", c.lteScheduler},
             {"packet_bytes", c.ltePacketBytes},
@@ -420,7 +432,10 @@ LteSummary(const ScenarioConfig& c, const LteTransport& lte)
             {"resource_blocks", LteTransport::ResourceBlocksOf(c.bandwidthHz)},
             {"downlink", DirectionJson(lte.GetStats(ExpertTransport::DOWNLINK))},
             {"uplink", DirectionJson(lte.GetStats(ExpertTransport::UPLINK))},
-            {"transfers_pending_at_end", lte.PendingTransfers()}};
+            {"transfers_pending_at_end", lte.PendingTransfers()},
+            {"flow_monitor",
+             {{"downlink", FlowJson(lte.GetFlowStats(ExpertTransport::DOWNLINK))},
+              {"uplink", FlowJson(lte.GetFlowStats(ExpertTransport::UPLINK))}}}};
 }
 
 } // namespace

@@ -1,11 +1,15 @@
 #include "lte-transport.h"
 
+#include "ns3/boolean.h"
 #include "ns3/channel-condition-model.h"
 #include "ns3/config.h"
 #include "ns3/double.h"
 #include "ns3/enum.h"
+#include "ns3/flow-monitor-helper.h"
+#include "ns3/flow-monitor.h"
 #include "ns3/inet-socket-address.h"
 #include "ns3/internet-stack-helper.h"
+#include "ns3/ipv4-flow-classifier.h"
 #include "ns3/ipv4-static-routing-helper.h"
 #include "ns3/ipv4-static-routing.h"
 #include "ns3/ipv4.h"
@@ -141,6 +145,12 @@ LteTransport::GetTypeId()
                           TimeValue(Seconds(30)),
                           MakeTimeAccessor(&LteTransport::m_stallTimeout),
                           MakeTimeChecker())
+            .AddAttribute("FlowMonitor",
+                          "Whether a FlowMonitor watches the edge host and the UEs "
+                          "(GetFlowStats).",
+                          BooleanValue(false),
+                          MakeBooleanAccessor(&LteTransport::m_flowMonitorEnabled),
+                          MakeBooleanChecker())
             .AddTraceSource("Rx",
                             "A datagram of a transfer arrived (device, direction, payload bytes "
                             "with our header).",
@@ -161,14 +171,19 @@ LteTransport::LteTransport()
       m_carrierHz(3.5e9),
       m_minDistanceM(35),
       m_stalled(false),
+      m_flowMonitorEnabled(false),
       m_nextId(0),
       m_sumTransferS{0, 0}
 {
 }
 
+LteTransport::~LteTransport() = default;
+
 void
 LteTransport::DoDispose()
 {
+    m_flowMonitor = nullptr;
+    m_flowHelper.reset();
     for (Ptr<Socket> s : m_ueSockets)
     {
         s->SetRecvCallback(MakeNullCallback<void, Ptr<Socket>>());
@@ -253,6 +268,13 @@ LteTransport::Install(Ptr<Node> bs, NodeContainer devices)
     InstallEpcAndEdge();
     InstallRadio(bs, devices);
     InstallSockets(devices);
+    if (m_flowMonitorEnabled)
+    {
+        m_flowHelper = std::make_unique<FlowMonitorHelper>();
+        NodeContainer ends(devices);
+        ends.Add(m_edge);
+        m_flowMonitor = m_flowHelper->Install(ends);
+    }
     if (m_stallTimeout.IsStrictlyPositive())
     {
         Simulator::Schedule(m_stallTimeout, &LteTransport::CheckStall, this);
@@ -595,6 +617,39 @@ LteTransport::PendingText() const
                 (t.direction == DOWNLINK ? " downlink" : " uplink");
     }
     return text;
+}
+
+LteTransport::FlowStats
+LteTransport::GetFlowStats(Direction direction)
+{
+    NS_ABORT_MSG_UNLESS(m_flowMonitor, "LteTransport::GetFlowStats needs FlowMonitor true");
+    m_flowMonitor->CheckForLostPackets();
+    Ptr<Ipv4FlowClassifier> classifier =
+        DynamicCast<Ipv4FlowClassifier>(m_flowHelper->GetClassifier());
+    FlowStats out;
+    double delaySum = 0;
+    uint64_t rxBytes = 0;
+    Time first = Time::Max();
+    Time last = Seconds(0);
+    for (const auto& [id, f] : m_flowMonitor->GetFlowStats())
+    {
+        const bool down = classifier->FindFlow(id).sourceAddress == m_edgeAddress;
+        if (down != (direction == DOWNLINK))
+        {
+            continue;
+        }
+        ++out.flows;
+        out.txPackets += f.txPackets;
+        out.rxPackets += f.rxPackets;
+        out.lostPackets += f.lostPackets;
+        delaySum += f.delaySum.GetSeconds();
+        rxBytes += f.rxBytes;
+        first = std::min(first, f.timeFirstTxPacket);
+        last = std::max(last, f.timeLastRxPacket);
+    }
+    out.meanDelayS = out.rxPackets > 0 ? delaySum / out.rxPackets : 0.0;
+    out.throughputBps = last > first ? 8.0 * rxBytes / (last - first).GetSeconds() : 0.0;
+    return out;
 }
 
 LteTransport::DirectionStats

@@ -16,12 +16,15 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace ns3
 {
 
+class FlowMonitor;
+class FlowMonitorHelper;
 class LteHelper;
 class PointToPointEpcHelper;
 class Packet;
@@ -47,6 +50,7 @@ class LteTransport : public ExpertTransport
   public:
     static TypeId GetTypeId();
     LteTransport();
+    ~LteTransport() override;
 
     /// Bytes of our header at the start of every datagram's payload.
     static constexpr uint32_t kHeaderBytes = 12;
@@ -94,6 +98,23 @@ class LteTransport : public ExpertTransport
     };
 
     DirectionStats GetStats(Direction direction) const;
+
+    /// FlowMonitor's view of one direction (every flow between the edge host and a UE that
+    /// way, IP packets at their source and destination): packets sent, received and lost (not
+    /// arrived by the time of the call), mean one-way delay, and throughput from the first
+    /// packet sent to the last received.
+    struct FlowStats
+    {
+        uint64_t flows = 0;
+        uint64_t txPackets = 0;
+        uint64_t rxPackets = 0;
+        uint64_t lostPackets = 0;
+        double meanDelayS = 0;
+        double throughputBps = 0;
+    };
+
+    /// Needs the attribute FlowMonitor true (set before Install).
+    FlowStats GetFlowStats(Direction direction);
 
     /// Transfers sent and not (yet) complete.
     std::size_t PendingTransfers() const { return m_pending.size(); }
@@ -156,6 +177,9 @@ class LteTransport : public ExpertTransport
     DataRate m_edgeRate;
     Time m_edgeDelay;
     Time m_stallTimeout;
+    bool m_flowMonitorEnabled;
+    std::unique_ptr<FlowMonitorHelper> m_flowHelper;
+    Ptr<FlowMonitor> m_flowMonitor;
     Time m_lastRx;
     bool m_stalled;
 
