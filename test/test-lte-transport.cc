@@ -192,6 +192,14 @@ TEST_CASE("lte transport: a scenario scores every token, with the link's perplex
     CHECK(s["experts_dropped"] == 0);
     CHECK(s["perplexity"].get<double>() == link.summary["perplexity"].get<double>());
     CHECK(s["nll_per_token"].get<double>() == link.summary["nll_per_token"].get<double>());
+    // The same config and RngRun: the same results, byte for byte.
+    const ScenarioResult again = RunScenario(ScenarioConfig::Load(f.Write()));
+    CHECK(again.tokensCsv == lte.tokensCsv);
+    nlohmann::ordered_json a = s;
+    nlohmann::ordered_json b = again.summary;
+    a.erase("timing");
+    b.erase("timing");
+    CHECK(a.dump() == b.dump());
     // Real packets take time the ideal Shannon link does not: the tokens are slower.
     CHECK(s["latency_ms"]["mean"].get<double>() !=
           link.summary["latency_ms"]["mean"].get<double>());
