@@ -610,4 +610,12 @@ TEST_CASE("bad input: cell.access fields that apply to an overhead that is off a
     CHECK(c.access.slot == MicroSeconds(250));
     CHECK(c.access.harqRtt == MilliSeconds(8));
     CHECK(c.access.headerBytes == 35);
+    CHECK_THAT(ErrorOf([&] {
+                   ScenarioConfig::Load(f.Write(),
+                                        {"transport=lte",
+                                         "cell.duplex=fdd",
+                                         "cell.bandwidth_mhz=20",
+                                         R"(cell.access={"numerology": 0})"});
+               }),
+               Catch::Contains("\"cell.access\" does not apply with \"transport\": \"lte\""));
 }

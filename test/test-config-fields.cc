@@ -4,8 +4,8 @@
 // (a description, and the kernel's thread count) are checked to change nothing.
 
 #include "gating.h"
-#include "scenario-fixture.h"
 #include "run-scenario.h"
+#include "scenario-fixture.h"
 
 #include <catch2/catch.hpp>
 #include <map>
@@ -115,6 +115,9 @@ struct Change
     std::string value;                ///< the changed value (JSON)
 };
 
+/// Where the "lte" object applies: the LTE transport (FDD, a 20 MHz carrier each way).
+const std::vector<std::string> kLteContext = {"transport=lte", "cell.duplex=fdd"};
+
 const std::vector<std::string> kDpContext = {"policy.cache_allocation=dp",
                                              "policy.gating=adaptive",
                                              "policy.adaptive_threshold=0.05",
@@ -189,6 +192,10 @@ Changes()
         // The DP split reads single-expert rates and prefetch accuracies off the profile text.
         {"policy.profile_text", {kDpContext, R"("profile.txt")"}},
         {"policy.profile_tokens", {kDpContext, "1"}},
+        {"transport", {{"cell.duplex=fdd"}, R"("lte")"}},
+        {"lte.scheduler", {kLteContext, R"("ns3::RrFfMacScheduler")"}},
+        {"lte.packet_bytes", {kLteContext, "200"}},
+        {"lte.rlc", {kLteContext, R"("um")"}},
     };
     return changes;
 }
@@ -215,7 +222,8 @@ TEST_CASE("config fields: every accepted key changes the results (or is inert by
     {
         accepted.insert(key);
     }
-    for (const char* object : {"model", "workload", "cell", "bs", "devices", "placement", "policy"})
+    for (const char* object :
+         {"model", "workload", "cell", "bs", "devices", "placement", "policy", "lte"})
     {
         accepted.erase(object);
         for (const std::string& key : AcceptedKeys(f, object))
@@ -248,8 +256,7 @@ TEST_CASE("config fields: every accepted key changes the results (or is inert by
     }
 }
 
-TEST_CASE("config fields: every key of an inline cost model changes the priced costs",
-          "[config]")
+TEST_CASE("config fields: every key of an inline cost model changes the priced costs", "[config]")
 {
     FieldsFixture f;
     const nlohmann::json base = {{"name", "small"},

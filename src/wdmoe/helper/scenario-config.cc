@@ -3,8 +3,11 @@
 #include "cell-mobility.h"
 #include "gating.h"
 #include "json-config.h"
+#include "lte-transport.h"
 #include "model-config.h"
 #include "profile-reader.h"
+
+#include <sstream>
 
 namespace ns3
 {
@@ -169,6 +172,72 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
     c.access = ReadAccess(cell);
     c.mobility = cell.String("mobility", "static");
     c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
+}
+
+/// "transport" and the "lte" object (after the cell and the devices, which LTE constrains).
+void
+ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
+{
+    c.transport = ReadChoice(root,
+                             "transport",
+                             TransportKind::LINK,
+                             {TransportKind::LINK, TransportKind::LTE},
+                             &TransportKindName);
+    const JsonConfigReader lte = root.Object("lte");
+    lte.AllowOnly({"scheduler", "packet_bytes", "rlc"});
+    if (c.transport != TransportKind::LTE)
+    {
+        if (root.Has("lte"))
+        {
+            root.Fail("lte", "applies to \"transport\": \"lte\" only (transport is \"link\")");
+        }
+        return;
+    }
+    const std::vector<std::string> schedulers = LteTransport::Schedulers();
+    c.lteScheduler = lte.Choice("scheduler", "ns3::PfFfMacScheduler", schedulers);
+    c.ltePacketBytes =
+        uint32_t(lte.Integer("packet_bytes", 1400, LteTransport::kHeaderBytes + 1, 1472));
+    c.lteRlc = ReadChoice(lte, "rlc", LteRlc::AM, {LteRlc::AM, LteRlc::UM}, &LteRlcName);
+    const JsonConfigReader cell = root.Object("cell");
+    if (c.duplex != DuplexMode::FDD)
+    {
+        cell.Fail("duplex", "must be \"fdd\" with \"transport\": \"lte\" (ns-3's LTE is FDD)");
+    }
+    if (LteTransport::ResourceBlocksOf(c.bandwidthHz) == 0)
+    {
+        std::ostringstream got;
+        got << c.bandwidthHz / 1e6;
+        cell.Fail("bandwidth_mhz",
+                  "must be an LTE carrier with \"transport\": \"lte\": 1.4, 3, 5, 10, 15 or 20 "
+                  "(MHz in each direction, FDD; ns-3 3.37's LTE carrier aggregation is not used), "
+                  "got " +
+                      got.str());
+    }
+    if (cell.Has("ul_share"))
+    {
+        cell.Fail("ul_share",
+                  "does not apply with \"transport\": \"lte\" (each direction has its own "
+                  "carrier of cell.bandwidth_mhz)");
+    }
+    if (cell.Has("min_rate_mbps"))
+    {
+        cell.Fail("min_rate_mbps",
+                  "does not apply with \"transport\": \"lte\" (a UE is in coverage until its "
+                  "radio link fails)");
+    }
+    if (cell.Has("access"))
+    {
+        cell.Fail("access",
+                  "does not apply with \"transport\": \"lte\" (LTE has its own subframes, "
+                  "grants, HARQ and headers)");
+    }
+    if (c.devices > 319)
+    {
+        root.Fail("devices.count",
+                  "must be at most 319 with \"transport\": \"lte\" (one sounding slot per UE), "
+                  "got " +
+                      std::to_string(c.devices));
+    }
 }
 
 /// A profile field: a name, or a path ending in ".json" (relative to the config file).
@@ -455,6 +524,18 @@ LinkMappingsOf(LinkMappingPreset preset, double efficiency)
 }
 
 std::string
+TransportKindName(TransportKind value)
+{
+    return value == TransportKind::LTE ? "lte" : "link";
+}
+
+std::string
+LteRlcName(LteRlc value)
+{
+    return value == LteRlc::UM ? "um" : "am";
+}
+
+std::string
 PlacementAlgorithmName(PlacementAlgorithm value)
 {
     return value == PlacementAlgorithm::MIN_COST ? "min-cost" : "round-robin";
@@ -543,13 +624,16 @@ ScenarioConfig::FromJson(const std::string& path,
                     "failures",
                     "policy",
                     "seed",
-                    "run"});
+                    "run",
+                    "transport",
+                    "lte"});
     root.String("description", "");
     ReadModel(root, c);
     ReadWorkload(root, c);
     c.pricedModel = PricedModel::Read(root);
     ReadCell(root, c);
     ReadNodes(root, c);
+    ReadTransport(root, c);
     ReadFailures(root, c);
     const JsonConfigReader policy = PolicyReader(root, c, policyField);
     ReadPolicy(root, policy, c);

@@ -38,6 +38,20 @@ enum class LinkMappingPreset
 std::pair<LinkToSystemMapping, LinkToSystemMapping> LinkMappingsOf(LinkMappingPreset preset,
                                                                    double efficiency);
 
+/// "transport": what carries the bytes between the BS and the devices.
+enum class TransportKind
+{
+    LINK, ///< "link": the closed-form link (LinkTransport on WdmoeChannel)
+    LTE   ///< "lte": UDP over ns-3's LTE module and EPC (LteTransport)
+};
+
+/// "lte.rlc".
+enum class LteRlc
+{
+    AM, ///< "am": acknowledged mode
+    UM  ///< "um": unacknowledged mode
+};
+
 /// "placement.algorithm".
 enum class PlacementAlgorithm
 {
@@ -62,6 +76,8 @@ enum class StragglerLayerWeights
 /// The names the config and the results use for these values.
 std::string CellPropagationName(CellPropagation value);
 std::string LinkMappingPresetName(LinkMappingPreset value);
+std::string TransportKindName(TransportKind value);
+std::string LteRlcName(LteRlc value);
 std::string PlacementAlgorithmName(PlacementAlgorithm value);
 std::string CacheAllocationRuleName(CacheAllocationRule value);
 std::string StragglerLayerWeightsName(StragglerLayerWeights value);
@@ -116,6 +132,12 @@ struct ScenarioConfig
     double minRateBps = 0;
     std::string mobility = "static"; ///< or an ns-3 MobilityModel TypeId name
     double layerDeadlineS = 0;
+
+    // transport ("transport" and, for "lte", the "lte" object)
+    TransportKind transport = TransportKind::LINK;
+    std::string lteScheduler = "ns3::PfFfMacScheduler"; ///< "lte.scheduler": a TypeId name
+    uint32_t ltePacketBytes = 1400;                     ///< "lte.packet_bytes": UDP payload
+    LteRlc lteRlc = LteRlc::AM;                         ///< "lte.rlc"
 
     // nodes
     /// Where bs.profile and devices.profile names are looked up, in order ("profiles" beside
@@ -186,6 +208,8 @@ void ApplyConfigSets(nlohmann::json& config,
     }
 WDMOE_CONFIG_NAME_TO_JSON(CellPropagation)
 WDMOE_CONFIG_NAME_TO_JSON(LinkMappingPreset)
+WDMOE_CONFIG_NAME_TO_JSON(TransportKind)
+WDMOE_CONFIG_NAME_TO_JSON(LteRlc)
 WDMOE_CONFIG_NAME_TO_JSON(PlacementAlgorithm)
 WDMOE_CONFIG_NAME_TO_JSON(GatingRule)
 WDMOE_CONFIG_NAME_TO_JSON(SelectionRule)

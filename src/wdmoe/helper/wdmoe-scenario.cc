@@ -15,6 +15,7 @@
 #include "json-input.h"
 #include "latency-predictor.h"
 #include "link-transport.h"
+#include "lte-transport.h"
 #include "mixtral-model.h"
 #include "model-config.h"
 #include "moe-inference-app.h"
@@ -30,6 +31,7 @@
 #include "ns3/boolean.h"
 #include "ns3/constant-position-mobility-model.h"
 #include "ns3/double.h"
+#include "ns3/enum.h"
 #include "ns3/log.h"
 #include "ns3/mobility-model.h"
 #include "ns3/node-container.h"
@@ -37,6 +39,8 @@
 #include "ns3/random-variable-stream.h"
 #include "ns3/rng-seed-manager.h"
 #include "ns3/simulator.h"
+#include "ns3/string.h"
+#include "ns3/uinteger.h"
 
 #include <algorithm>
 #include <chrono>
@@ -286,7 +290,10 @@ ConfigureHelper(WdmoeHelper& helper,
         const auto mappings = LinkMappingsOf(c.linkMapping, c.efficiency);
         helper.SetLinkMapping(mappings.first, mappings.second);
     }
-    helper.SetBandPlan(BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
+    // LTE: each direction its own carrier of cell.bandwidth_mhz (the predictor prices that).
+    helper.SetBandPlan(c.transport == TransportKind::LTE
+                           ? BandPlan{DuplexMode::FDD, c.bandwidthHz, c.bandwidthHz}
+                           : BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
     helper.SetTransportAttribute("MinRate", DoubleValue(c.minRateBps));
     helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
     helper.SetModel(in.model);
@@ -334,6 +341,7 @@ ScenarioSummary(const ScenarioConfig& c,
                  {"bs_profile", c.bsProfile},
                  {"bandwidth_mhz", c.bandwidthHz / 1e6},
                  {"link_mapping", c.linkMapping},
+                 {"transport", c.transport},
                  {"expert_memory_slots_per_device", slots.first},
                  {"expert_storage_slots_per_device", slots.second},
                  {"placement", c.placement}};
@@ -368,6 +376,72 @@ ScenarioSummary(const ScenarioConfig& c,
     return s;
 }
 
+/// The LTE transport of the config, built on the cell's nodes (before WdmoeHelper::Install).
+Ptr<LteTransport>
+MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
+{
+    Ptr<LteTransport> lte = CreateObject<LteTransport>();
+    lte->SetAttribute("PacketBytes", UintegerValue(c.ltePacketBytes));
+    lte->SetAttribute("Scheduler", StringValue(c.lteScheduler));
+    lte->SetAttribute("ResourceBlocks",
+                      UintegerValue(LteTransport::ResourceBlocksOf(c.bandwidthHz)));
+    lte->SetAttribute(
+        "Rlc",
+        EnumValue(c.lteRlc == LteRlc::UM ? LteTransport::RLC_UM : LteTransport::RLC_AM));
+    lte->SetAttribute("FlowMonitor", BooleanValue(true));
+    lte->SetAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
+    lte->SetAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
+    lte->SetAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
+    lte->SetAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
+    if (c.propagation == CellPropagation::THREE_GPP_UMA)
+    {
+        lte->UseThreeGppUma(c.carrierHz);
+    }
+    else
+    {
+        lte->UseLogDistance128(c.minDistanceM);
+    }
+    lte->Install(bs, devices);
+    return lte;
+}
+
+nlohmann::ordered_json
+DirectionJson(const LteTransport::DirectionStats& s)
+{
+    return {{"transfers", s.transfers},
+            {"datagrams", s.datagrams},
+            {"payload_bytes", s.bytes},
+            {"transfer_mean_ms", s.meanTransferS * 1e3},
+            {"transfer_max_ms", s.maxTransferS * 1e3}};
+}
+
+nlohmann::ordered_json
+FlowJson(const LteTransport::FlowStats& f)
+{
+    return {{"flows", f.flows},
+            {"packets_sent", f.txPackets},
+            {"packets_received", f.rxPackets},
+            {"packets_lost", f.lostPackets},
+            {"delay_mean_ms", f.meanDelayS * 1e3},
+            {"throughput_mbps", f.throughputBps / 1e6}};
+}
+
+/// summary.json's "lte": the settings and what each direction carried.
+nlohmann::ordered_json
+LteSummary(const ScenarioConfig& c, LteTransport& lte)
+{
+    return {{"scheduler", c.lteScheduler},
+            {"packet_bytes", c.ltePacketBytes},
+            {"rlc", c.lteRlc},
+            {"resource_blocks", LteTransport::ResourceBlocksOf(c.bandwidthHz)},
+            {"downlink", DirectionJson(lte.GetStats(ExpertTransport::DOWNLINK))},
+            {"uplink", DirectionJson(lte.GetStats(ExpertTransport::UPLINK))},
+            {"transfers_pending_at_end", lte.PendingTransfers()},
+            {"flow_monitor",
+             {{"downlink", FlowJson(lte.GetFlowStats(ExpertTransport::DOWNLINK))},
+              {"uplink", FlowJson(lte.GetFlowStats(ExpertTransport::UPLINK))}}}};
+}
+
 } // namespace
 
 struct WdmoeScenario::State
@@ -378,6 +452,7 @@ struct WdmoeScenario::State
     std::pair<int, int> slots;
     WdmoeHelper helper;
     WdmoeStatsCollector stats;
+    Ptr<LteTransport> lte; ///< null with the link transport
     std::chrono::steady_clock::time_point setUpEnd;
 
     explicit State(const ScenarioConfig& c)
@@ -402,8 +477,17 @@ WdmoeScenario::WdmoeScenario(const ScenarioConfig& c)
     const int64_t stream = PlaceNodes(c, bsNode.Get(0), deviceNodes, 0);
     WdmoeHelper& helper = m_state->helper;
     ConfigureHelper(helper, c, m_state->in, m_state->slots);
+    if (c.transport == TransportKind::LTE)
+    {
+        m_state->lte = MakeLteTransport(c, bsNode.Get(0), deviceNodes);
+        helper.SetTransport(m_state->lte);
+    }
     helper.Install(bsNode.Get(0), deviceNodes);
-    helper.AssignStreams(stream);
+    const int64_t used = helper.AssignStreams(stream);
+    if (m_state->lte)
+    {
+        m_state->lte->AssignStreams(stream + used);
+    }
     for (const auto& f : c.failures)
     {
         helper.GetDeviceApp(uint32_t(f.device))->ScheduleSwitchOff(Seconds(f.atS));
@@ -439,6 +523,16 @@ WdmoeScenario::Collect() const
     {
         m_state->root.Fail("cell.coherence_time_ms", "is too short for this run: " + historyError);
     }
+    if (m_state->lte && m_state->lte->Stalled())
+    {
+        throw std::runtime_error(
+            c.file + ": the LTE transport stalled at " +
+            std::to_string(Simulator::Now().GetSeconds()) +
+            " s: " + std::to_string(m_state->lte->PendingTransfers()) + " transfers pending (" +
+            m_state->lte->PendingText() +
+            ") and no datagram arrived for 30 s of simulated time (a UE whose uplink SINR is "
+            "below LTE's lowest MCS is never granted resource blocks by ns-3's schedulers)");
+    }
     if (!helper.GetBsApp()->Finished())
     {
         throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
@@ -457,6 +551,10 @@ WdmoeScenario::Collect() const
                                      helper.GetMemorySlots(),
                                      warnings,
                                      helper.GetBsApp()->Policy());
+    if (m_state->lte)
+    {
+        result.summary["lte"] = LteSummary(c, *m_state->lte);
+    }
     result.summary["timing"] = {
         {"simulated_s", simulatedSeconds},
         {"wall_s", wallSeconds},
