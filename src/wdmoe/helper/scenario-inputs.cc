@@ -1,0 +1,189 @@
+#include "scenario-inputs.h"
+
+#include "expert-placement.h"
+#include "file-io.h"
+#include "inference-policy.h"
+#include "profile-reader.h"
+#include "routing.h"
+#include "teacher-forced-stream.h"
+#include "tokenizer.h"
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+namespace ns3
+{
+
+namespace
+{
+
+std::string
+ReadText(const std::string& path, const JsonConfigReader& where, const std::string& field)
+{
+    std::optional<std::string> text = wdmoe::llm::ReadWholeFile(path);
+    if (!text)
+    {
+        where.Fail(field, "names a file that cannot be read: " + path);
+    }
+    return std::move(*text);
+}
+
+/// True when the texts share a passage: one of up to 32 windows of 64 bytes spread evenly over
+/// `evaluation` occurs in `calibration` (a text scored with knowledge tuned on itself would
+/// flatter the policy).
+bool
+TextsOverlap(const std::string& evaluation, const std::string& calibration)
+{
+    const std::size_t window = 64;
+    if (evaluation.size() < window)
+    {
+        return calibration.find(evaluation) != std::string::npos;
+    }
+    const std::size_t probes = 32;
+    for (std::size_t i = 0; i < probes; ++i)
+    {
+        const std::size_t at = (evaluation.size() - window) * i / (probes - 1);
+        if (calibration.find(evaluation.substr(at, window)) != std::string::npos)
+        {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// Where run c.run starts scoring the text (workload.text_per_run).
+std::size_t
+TextStart(const ScenarioConfig& c)
+{
+    return c.disjointTextPerRun
+               ? std::size_t(c.run - 1) * std::size_t(c.promptTokens + c.scoredTokens)
+               : 0;
+}
+
+/// The text's tokens from where run c.run starts, checked against the workload and the model.
+std::vector<int>
+ScoredTokens(const ScenarioConfig& c,
+             const JsonConfigReader& root,
+             const std::vector<int>& allTokens,
+             int context)
+{
+    const std::size_t textStart = TextStart(c);
+    if (textStart + c.promptTokens + c.scoredTokens > allTokens.size())
+    {
+        root.Fail(c.disjointTextPerRun ? "workload.text_per_run" : "workload.scored_tokens",
+                  "needs " + std::to_string(textStart + c.promptTokens + c.scoredTokens) +
+                      " tokens of " + c.textPath + " (run " + std::to_string(c.run) +
+                      " starts at token " + std::to_string(textStart) + "), which has " +
+                      std::to_string(allTokens.size()));
+    }
+    const std::string promptError = wdmoe::llm::PromptContextError(c.promptTokens, context);
+    if (!promptError.empty())
+    {
+        root.Fail("workload.prompt_tokens", promptError);
+    }
+    return std::vector<int>(allTokens.begin() + textStart, allTokens.end());
+}
+
+/// Neither the calibration text nor the text the cache allocation is profiled on may share
+/// passages with the text that is scored; the DP cache split needs the routing profile.
+wdmoe::llm::RoutingProfile
+CheckTextsAndProfile(const ScenarioConfig& c,
+                     const JsonConfigReader& root,
+                     const std::string& text,
+                     wdmoe::llm::MixtralModel& model,
+                     const wdmoe::llm::Tokenizer& tokenizer)
+{
+    const InferencePolicy& policy = c.policy;
+    if (!c.tuning && !c.calibrationTextPath.empty() &&
+        TextsOverlap(text, ReadText(c.calibrationTextPath, root, "workload.text")))
+    {
+        root.Fail("workload.text",
+                  "shares passages with the calibration text " + c.calibrationTextPath +
+                      " that the sensitivities were fitted on; score another text (or set "
+                      "workload.purpose to \"tuning\" to choose policy knobs on it)");
+    }
+    if (c.cacheAllocation != CacheAllocationRule::DP)
+    {
+        return {};
+    }
+    const std::string profile = ReadText(c.profileTextPath, root, "policy.profile_text");
+    if (!c.tuning && TextsOverlap(text, profile))
+    {
+        root.Fail("policy.profile_text",
+                  "shares passages with workload.text; profile the routing on another text");
+    }
+    // The model's own top-k profiles as no gating at all (ProfileRouting's null policy).
+    const std::unique_ptr<wdmoe::llm::RoutingPolicy> gating =
+        policy.Adaptive() ? GatingOf(policy, model.Config().numHiddenLayers) : nullptr;
+    return wdmoe::llm::ProfileRouting(model,
+                                      tokenizer.Encode(profile),
+                                      model.Config().maxPositionEmbeddings,
+                                      c.promptTokens,
+                                      gating.get(),
+                                      c.profileTokens);
+}
+
+} // namespace
+
+ScenarioInputs
+LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root)
+{
+    ScenarioInputs in;
+    wdmoe::llm::LoadOptions options;
+    options.threads = c.threads;
+    if (!c.dtype.empty())
+    {
+        options.overrideDType = true;
+        wdmoe::llm::ParseUserDType(c.dtype, &options.dtype);
+    }
+    in.model = std::shared_ptr<wdmoe::llm::MixtralModel>(
+        wdmoe::llm::MixtralModel::Load(c.modelDir, options));
+    const wdmoe::llm::ModelConfig& mc = in.model->Config();
+    auto tokenizer = wdmoe::llm::Tokenizer::ForModel(c.modelDir, mc);
+    const std::string text = ReadText(c.textPath, root, "workload.text");
+    in.textStart = TextStart(c);
+    in.tokens = ScoredTokens(c, root, tokenizer->Encode(text), mc.maxPositionEmbeddings);
+    in.routingProfile = CheckTextsAndProfile(c, root, text, *in.model, *tokenizer);
+    const CostModel routedDimensions =
+        CostModel::FromDimensions("self (" + c.modelDir + ")",
+                                  mc.hiddenSize,
+                                  mc.intermediateSize,
+                                  mc.numHiddenLayers,
+                                  mc.numLocalExperts,
+                                  mc.numExpertsPerTok,
+                                  mc.numAttentionHeads,
+                                  mc.numKeyValueHeads,
+                                  mc.headDim,
+                                  mc.vocabSize,
+                                  double(DTypeSize(in.model->WeightDType())));
+    in.cost = c.pricedModel.Resolve(root, routedDimensions, mc.numHiddenLayers);
+    in.bsProfile = LoadComputeProfile(c.profileFolders, c.bsProfile);
+    in.deviceProfile = LoadComputeProfile(c.profileFolders, c.deviceProfile);
+    return in;
+}
+
+std::pair<int, int>
+ExpertSlots(const ScenarioConfig& c, const JsonConfigReader& root, const ScenarioInputs& in)
+{
+    const int memorySlots =
+        int(std::floor(c.memoryFraction * in.deviceProfile.memoryBytes / in.cost.ExpertBytes()));
+    const int hostSlots = c.storageSlots > 0 ? c.storageSlots : memorySlots;
+    const std::string shortfall = HostingShortfall(
+        c.devices,
+        hostSlots,
+        c.storageSlots > 0
+            ? "storage slots"
+            : "expert slots (memory_fraction x memory of " + c.deviceProfile + " / " +
+                  std::to_string(in.cost.ExpertBytes()) + " bytes per priced expert)",
+        in.model->Config().numHiddenLayers,
+        in.model->Config().numLocalExperts);
+    if (!shortfall.empty())
+    {
+        root.Fail(c.storageSlots > 0 ? "devices.storage_slots" : "devices",
+                  "cannot hold the model: " + shortfall);
+    }
+    return {memorySlots, hostSlots};
+}
+
+} // namespace ns3

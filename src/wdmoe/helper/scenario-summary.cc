@@ -1,0 +1,122 @@
+#include "scenario-summary.h"
+
+#include "bandwidth-allocation-rule.h"
+#include "cost-model-json.h"
+#include "expert-selection-rule.h"
+#include "priced-model.h"
+
+namespace ns3
+{
+
+namespace
+{
+
+nlohmann::ordered_json
+DirectionJson(const LteTransport::DirectionStats& s)
+{
+    return {{"transfers", s.transfers},
+            {"datagrams", s.datagrams},
+            {"payload_bytes", s.bytes},
+            {"transfer_mean_ms", s.meanTransferS * 1e3},
+            {"transfer_max_ms", s.maxTransferS * 1e3}};
+}
+
+nlohmann::ordered_json
+FlowJson(const LteTransport::FlowStats& f)
+{
+    return {{"flows", f.flows},
+            {"packets_sent", f.txPackets},
+            {"packets_received", f.rxPackets},
+            {"packets_lost", f.lostPackets},
+            {"delay_mean_ms", f.meanDelayS * 1e3},
+            {"throughput_mbps", f.throughputBps / 1e6}};
+}
+
+} // namespace
+
+/// summary.json: the config, the models, the cell, then the collector's statistics. `ran` is
+/// the BS application's policy as it ran: its rule objects, the config's or the program's own.
+nlohmann::ordered_json
+ScenarioSummary(const ScenarioConfig& c,
+                const ScenarioInputs& in,
+                std::pair<int, int> slots,
+                const WdmoeStatsCollector& stats,
+                const std::vector<std::vector<int>>& slotsOf,
+                const std::vector<std::string>& warnings,
+                const InferencePolicy& ran)
+{
+    const InferencePolicy& policy = c.policy;
+    nlohmann::ordered_json s;
+    s["config"] = c.file;
+    s["config_echo"] = c.echo;
+    s["seed"] = c.seed;
+    s["run"] = c.run;
+    s["model_routed"] = {{"dir", c.modelDir},
+                         {"layers", in.model->Config().numHiddenLayers},
+                         {"experts", in.model->Config().numLocalExperts},
+                         {"top_k", in.model->Config().numExpertsPerTok},
+                         {"d_model", in.model->Config().hiddenSize},
+                         {"d_ff", in.model->Config().intermediateSize},
+                         {"dtype", wdmoe::llm::DTypeName(in.model->WeightDType())}};
+    s["model_priced"] = CostModelJson(in.cost);
+    s["model_priced"]["priced_layers"] = c.pricedModel.routedLayersOnly ? "routed" : "all";
+    s["layers_in_latency"] = in.model->Config().numHiddenLayers;
+    s["latency_covers"] =
+        PricedModel::CoverageText(in.model->Config().numHiddenLayers, in.cost.layers);
+    s["cell"] = {{"devices", c.devices},
+                 {"device_profile", c.deviceProfile},
+                 {"bs_profile", c.bsProfile},
+                 {"bandwidth_mhz", c.bandwidthHz / 1e6},
+                 {"link_mapping", c.linkMapping},
+                 {"transport", c.transport},
+                 {"expert_memory_slots_per_device", slots.first},
+                 {"expert_storage_slots_per_device", slots.second},
+                 {"placement", c.placement}};
+    s["tokens_scored"] = stats.Tokens().size();
+    s["text_start_token"] = in.textStart;
+    s["workload_purpose"] = c.tuning ? "tuning" : "evaluation";
+    stats.Latency(s);
+    s["policy"] = {
+        {"name", policy.name},
+        {"gating", ran.gating},
+        {"adaptive_threshold", policy.adaptiveThreshold},
+        {"selection", ExpertSelectionRule::NameOf(ran.selectionRule)},
+        {"allocation", ran.Joint() ? "joint" : BandwidthAllocationRule::NameOf(ran.allocationRule)},
+        {"cache_allocation", c.cacheAllocation},
+        {"prefetch", policy.prefetch}};
+    if (policy.selection == SelectionRule::STRAGGLER)
+    {
+        // The bounds in force (their defaults may change between versions).
+        s["policy"]["straggler_weight_max"] = policy.straggler.weightMax;
+        s["policy"]["straggler_gain_min"] = policy.straggler.gainMin;
+        s["policy"]["straggler_tradeoff"] = policy.straggler.tradeoff;
+        s["policy"]["straggler_layer_weights"] = c.stragglerLayerWeights;
+    }
+    if (!policy.stragglerLayerScale.empty())
+    {
+        s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;
+    }
+    stats.Decode(s,
+                 slotsOf.empty() ? std::vector<int>() : slotsOf[0],
+                 !ran.selectionRule->KeepsEveryCandidate());
+    stats.DropsAndAccuracy(s, warnings);
+    return s;
+}
+
+/// summary.json's "lte": the settings and what each direction carried.
+nlohmann::ordered_json
+LteSummary(const ScenarioConfig& c, LteTransport& lte)
+{
+    return {{"scheduler", c.lteScheduler},
+            {"packet_bytes", c.ltePacketBytes},
+            {"rlc", c.lteRlc},
+            {"resource_blocks", LteTransport::ResourceBlocksOf(c.bandwidthHz)},
+            {"downlink", DirectionJson(lte.GetStats(ExpertTransport::DOWNLINK))},
+            {"uplink", DirectionJson(lte.GetStats(ExpertTransport::UPLINK))},
+            {"transfers_pending_at_end", lte.PendingTransfers()},
+            {"flow_monitor",
+             {{"downlink", FlowJson(lte.GetFlowStats(ExpertTransport::DOWNLINK))},
+              {"uplink", FlowJson(lte.GetFlowStats(ExpertTransport::UPLINK))}}}};
+}
+
+} // namespace ns3
