@@ -308,7 +308,7 @@ TEST_CASE("transport seam: through a fixed-delay transport a token takes the han
     Simulator::Destroy();
     REQUIRE(stats.Tokens().size() == 4);
     const TokenRecord& decode = stats.Tokens()[1]; // 1 token after 8 in the cache
-    REQUIRE(decode.phase == "decode");
+    REQUIRE(decode.phase == PassPhase::DECODE);
     const double expected = cost.BsLayerSeconds(bs, 1, 8) + 1e-3 + 2 * cost.ExpertSeconds(orin, 1) +
                             1e-3 + cost.LmHeadSeconds(bs, 1);
     CHECK(decode.latency.GetSeconds() == Approx(expected).margin(5e-9));

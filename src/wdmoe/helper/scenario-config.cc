@@ -46,11 +46,16 @@ ReadModel(const JsonConfigReader& root, ScenarioConfig& c)
     const JsonConfigReader model = root.Object("model");
     model.AllowOnly({"path", "dtype", "threads"});
     c.modelDir = root.PathRelativeToFile(model.String("path"));
-    c.dtype = model.String("dtype", "");
-    if (!c.dtype.empty() && c.dtype != "f32" && c.dtype != "bf16" && c.dtype != "f16")
+    if (model.Has("dtype"))
     {
-        model.Fail("dtype",
-                   "must be \"f32\", \"bf16\" or \"f16\", got " + QuoteForMessage(c.dtype));
+        const std::string dtype = model.String("dtype");
+        wdmoe::llm::DType parsed;
+        if (!wdmoe::llm::ParseUserDType(dtype, &parsed))
+        {
+            model.Fail("dtype",
+                       "must be \"f32\", \"bf16\" or \"f16\", got " + QuoteForMessage(dtype));
+        }
+        c.dtype = parsed;
     }
     c.threads = int(model.Integer("threads", 1, 0, 256));
 }

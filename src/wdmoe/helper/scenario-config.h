@@ -5,12 +5,14 @@
 #include "access-overhead.h"
 #include "bandwidth-allocation.h"
 #include "bandwidth-slices.h"
+#include "dtype.h"
 #include "expert-selection.h"
 #include "link-to-system-mapping.h"
 #include "moe-inference-app.h"
 #include "priced-model.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -90,7 +92,7 @@ struct ScenarioConfig
 
     // model that runs and routes
     std::string modelDir;
-    std::string dtype; ///< "" (the file's), "f32", "bf16", "f16"
+    std::optional<wdmoe::llm::DType> dtype; ///< none: the file's
     int threads = 1;
 
     // workload: teacher-forced scoring of a text

@@ -132,10 +132,10 @@ LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root)
     ScenarioInputs in;
     wdmoe::llm::LoadOptions options;
     options.threads = c.threads;
-    if (!c.dtype.empty())
+    if (c.dtype)
     {
         options.overrideDType = true;
-        wdmoe::llm::ParseUserDType(c.dtype, &options.dtype);
+        options.dtype = *c.dtype;
     }
     in.model = std::shared_ptr<wdmoe::llm::MixtralModel>(
         wdmoe::llm::MixtralModel::Load(c.modelDir, options));

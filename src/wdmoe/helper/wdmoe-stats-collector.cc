@@ -103,9 +103,9 @@ WdmoeStatsCollector::TokensCsv() const
     for (std::size_t i = 0; i < m_tokens.size(); ++i)
     {
         const TokenRecord& r = m_tokens[i];
-        csv << i << "," << r.phase << "," << r.request << "," << r.position << "," << r.tokensFed
-            << "," << r.start.GetSeconds() << "," << r.latency.GetSeconds() * 1e3 << ","
-            << r.bsCompute.GetSeconds() * 1e3 << "," << r.downlink.GetSeconds() * 1e3 << ","
+        csv << i << "," << PassPhaseName(r.phase) << "," << r.request << "," << r.position << ","
+            << r.tokensFed << "," << r.start.GetSeconds() << "," << r.latency.GetSeconds() * 1e3
+            << "," << r.bsCompute.GetSeconds() * 1e3 << "," << r.downlink.GetSeconds() * 1e3 << ","
             << r.load.GetSeconds() * 1e3 << "," << r.deviceCompute.GetSeconds() * 1e3 << ","
             << r.uplink.GetSeconds() * 1e3 << "," << r.waiting.GetSeconds() * 1e3 << ","
             << r.expertsRun << "," << r.expertsDropped << "," << r.emptyLayers << "," << r.cacheHits
@@ -122,7 +122,7 @@ WdmoeStatsCollector::Latency(nlohmann::ordered_json& s) const
     double bs = 0, dl = 0, load = 0, compute = 0, ul = 0, wait = 0;
     for (const TokenRecord& r : m_tokens)
     {
-        if (r.phase == "decode")
+        if (r.phase == PassPhase::DECODE)
         {
             latencyMs.push_back(Ms(r.latency));
             bs += Ms(r.bsCompute);
@@ -183,7 +183,7 @@ WdmoeStatsCollector::Decode(nlohmann::ordered_json& s,
     long long rounds = 0;
     for (const TokenRecord& r : m_tokens)
     {
-        rounds += r.phase == "decode" ? r.jointIterations : 0;
+        rounds += r.phase == PassPhase::DECODE ? r.jointIterations : 0;
     }
     const double n = double(decode.tokenLayers);
     s["experts_per_token_layer"] = decode.tokenLayers ? double(decode.expertsRun) / n : 0.0;
@@ -205,7 +205,7 @@ WdmoeStatsCollector::DropsAndAccuracy(nlohmann::ordered_json& s,
         kl += r.kl;
         agree += r.agreesWithTopK;
         dropped += r.expertsDropped;
-        droppedDecode += r.phase == "decode" ? r.expertsDropped : 0;
+        droppedDecode += r.phase == PassPhase::DECODE ? r.expertsDropped : 0;
         empty += r.emptyLayers;
         hits += r.cacheHits;
         misses += r.cacheMisses;

@@ -25,12 +25,26 @@ struct LayerStats
     long long cacheMisses = 0;
 };
 
+/// A pass of the model: a window's prompt, or one decode step.
+enum class PassPhase
+{
+    PREFILL,
+    DECODE
+};
+
+/// "prefill" or "decode", as tokens.csv writes it.
+inline const char*
+PassPhaseName(PassPhase phase)
+{
+    return phase == PassPhase::PREFILL ? "prefill" : "decode";
+}
+
 /// What happened to one scored token (a decode step) or one prefill.
 struct TokenRecord
 {
-    std::string phase; ///< "prefill" or "decode"
-    int request = 0;   ///< context window (request) index
-    int position = 0;  ///< position of the (last) token fed
+    PassPhase phase = PassPhase::DECODE;
+    int request = 0;  ///< context window (request) index
+    int position = 0; ///< position of the (last) token fed
     int tokensFed = 1;
     Time start;
     Time latency;

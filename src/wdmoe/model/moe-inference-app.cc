@@ -186,7 +186,7 @@ MoeInferenceApp::StartPass()
     // prompt, then one decode step per scored token.
     const LayerStepper& pass = m_stream->StartPass();
     m_current = TokenRecord();
-    m_current.phase = m_stream->PassIsPrefill() ? "prefill" : "decode";
+    m_current.phase = m_stream->PassIsPrefill() ? PassPhase::PREFILL : PassPhase::DECODE;
     m_current.request = m_stream->Window();
     m_current.tokensFed = m_stream->TokensFed();
     m_current.position = m_stream->LastPosition();
@@ -308,7 +308,7 @@ MoeInferenceApp::DispatchLayer()
     m_dispatchAt = Simulator::Now();
     m_layer = LayerStats();
     GateTokens();
-    if (m_current.phase == "decode")
+    if (m_current.phase == PassPhase::DECODE)
     {
         DecideDecode(m_layer);
     }
@@ -424,7 +424,7 @@ MoeInferenceApp::AccountDevices()
 {
     // What the devices found in their memories, and the layer's critical path: the device that
     // returned last (all parts), else nothing.
-    const bool decode = m_current.phase == "decode";
+    const bool decode = m_current.phase == PassPhase::DECODE;
     LayerStats& stats = m_layer;
     const Exchange* critical = nullptr;
     Time criticalEnd;
@@ -480,7 +480,7 @@ MoeInferenceApp::ReturnedExperts()
             }
         }
         m_current.expertsRun += int(kept.experts.size());
-        m_layer.expertsRun += m_current.phase == "decode" ? kept.experts.size() : 0;
+        m_layer.expertsRun += m_current.phase == PassPhase::DECODE ? kept.experts.size() : 0;
         if (kept.experts.empty())
         {
             ++m_current.emptyLayers; // the residual stream alone goes on
