@@ -47,16 +47,15 @@ class WdmoeStatsCollector
     /// tokens.csv: one row per token record.
     std::string TokensCsv() const;
 
-    /**
-     * The run's statistics as summary.json fields, in its order: tokens_scored and the fields
-     * up to latency_breakdown_ms (`head`), then the fields after the policy (`tail`).
-     * \param slotsDevice0 memory slots of device 0 per layer (per_layer's column)
-     * \param selects whether a selection rule other than "all" ran (selection rounds)
-     */
+    /// The run's statistics as summary.json fields, in its order. Latency: tokens_scored up to
+    /// latency_breakdown_ms (before the policy).
     void Latency(nlohmann::ordered_json& summary) const;
+    /// After the policy: the decode statistics. slotsDevice0: memory slots of device 0 per layer
+    /// (per_layer's column); selects: the selection rule may drop candidates (selection rounds).
     void Decode(nlohmann::ordered_json& summary,
                 const std::vector<int>& slotsDevice0,
                 bool selects) const;
+    /// Then drops, accuracy and the warnings.
     void DropsAndAccuracy(nlohmann::ordered_json& summary,
                           const std::vector<std::string>& warnings) const;
 
