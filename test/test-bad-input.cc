@@ -577,6 +577,48 @@ TEST_CASE("bad input: a coherence time too short for the run is an error naming 
     CHECK(RunScenario(ScenarioConfig::Load(f.Write())).summary["tokens_scored"] == 6);
 }
 
+TEST_CASE("bad input: the fading refinements refuse bad values and a cell without fading",
+          "[bad-input][fading]")
+{
+    ScenarioFixture f;
+    f.config["cell"]["fading"] = true;
+    const std::string path = f.Write();
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(path, {"cell.coherence_bandwidth_mhz=0"}); }),
+               Catch::Contains("field \"cell.coherence_bandwidth_mhz\" must be a number in"));
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(path, {"cell.fading_correlation=jakes"}); }),
+               Catch::Contains("field \"cell.fading_correlation\"") &&
+                   Catch::Contains("\"block\" or \"doppler\", got \"jakes\""));
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(path, {"cell.min_doppler_hz=-1"}); }),
+               Catch::Contains("field \"cell.min_doppler_hz\" must be a number in"));
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(path, {"cell.min_doppler_hz=5"}); }),
+               Catch::Contains("field \"cell.min_doppler_hz\" applies to fading_correlation "
+                               "\"doppler\" only"));
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(path, {"cell.csi_delay_ms=-2"}); }),
+               Catch::Contains("field \"cell.csi_delay_ms\" must be a number in"));
+    for (const char* set : {"cell.coherence_bandwidth_mhz=5",
+                            "cell.fading_correlation=doppler",
+                            "cell.csi_delay_ms=5"})
+    {
+        const std::string key = std::string(set).substr(0, std::string(set).find('='));
+        CHECK_THAT(ErrorOf([&] {
+                       ScenarioConfig::Load(path, {"cell.fading=false", set});
+                   }),
+                   Catch::Contains("field \"" + key + "\" applies only with cell.fading true"));
+        CHECK_THAT(
+            ErrorOf([&] {
+                ScenarioConfig::Load(
+                    path,
+                    {"transport=lte", "cell.duplex=fdd", "cell.bandwidth_mhz=20", set});
+            }),
+            Catch::Contains("field \"" + key + "\" does not apply with \"transport\": \"lte\""));
+    }
+    CHECK_NOTHROW(ScenarioConfig::Load(path,
+                                       {"cell.coherence_bandwidth_mhz=5",
+                                        "cell.fading_correlation=doppler",
+                                        "cell.min_doppler_hz=10",
+                                        "cell.csi_delay_ms=5"}));
+}
+
 TEST_CASE("bad input: cell.efficiency with a link mapping that has its own is refused",
           "[bad-input]")
 {

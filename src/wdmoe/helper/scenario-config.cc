@@ -113,6 +113,33 @@ ReadAccess(const JsonConfigReader& cell)
     return a;
 }
 
+/// The fading's frequency selectivity, time correlation and the BS's CSI delay (after
+/// cell.fading and cell.carrier_ghz).
+void
+ReadFadingDetail(const JsonConfigReader& cell, ScenarioConfig& c)
+{
+    c.coherenceBandwidthHz = cell.Number("coherence_bandwidth_mhz", 0, 1e-3, 1e5) * 1e6;
+    c.dopplerCorrelation =
+        cell.Choice("fading_correlation", "block", {"block", "doppler"}) == "doppler";
+    // Static devices still see moving scatterers: IEEE 802.11 TGn's channel models (Erceg et
+    // al., IEEE 802.11-03/940r4) use an environmental speed of 1.2 km/h.
+    const double environmentHz = 1.2 / 3.6 * c.carrierHz / 299792458.0;
+    c.minDopplerHz = cell.Number("min_doppler_hz", environmentHz, 0, 1e5);
+    c.csiDelayS = cell.Number("csi_delay_ms", 0, 0, 1e6) * 1e-3;
+    if (cell.Has("min_doppler_hz") && !c.dopplerCorrelation)
+    {
+        cell.Fail("min_doppler_hz", "applies to fading_correlation \"doppler\" only");
+    }
+    for (const char* key :
+         {"coherence_bandwidth_mhz", "fading_correlation", "min_doppler_hz", "csi_delay_ms"})
+    {
+        if (cell.Has(key) && !c.fading)
+        {
+            cell.Fail(key, "applies only with cell.fading true");
+        }
+    }
+}
+
 void
 ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
 {
@@ -127,6 +154,10 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                     "shadowing_sigma_db",
                     "coherence_time_ms",
                     "fading",
+                    "coherence_bandwidth_mhz",
+                    "fading_correlation",
+                    "min_doppler_hz",
+                    "csi_delay_ms",
                     "bs_power_dbm",
                     "device_power_dbm",
                     "noise_psd_dbm_hz",
@@ -153,6 +184,7 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
     c.shadowingSigmaDb = cell.Number("shadowing_sigma_db", 8, 0, 30);
     c.coherenceTimeS = cell.Number("coherence_time_ms", 10, 1e-3, 1e6) * 1e-3;
     c.fading = cell.Bool("fading", true);
+    ReadFadingDetail(cell, c);
     c.bsPowerDbm = cell.Number("bs_power_dbm", 43, -30, 80);
     c.devicePowerDbm = cell.Number("device_power_dbm", 23, -30, 60);
     c.noisePsdDbmHz = cell.Number("noise_psd_dbm_hz", -174, -250, -100);
@@ -229,6 +261,16 @@ ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
         cell.Fail("min_rate_mbps",
                   "does not apply with \"transport\": \"lte\" (a UE is in coverage until its "
                   "radio link fails)");
+    }
+    for (const char* key :
+         {"coherence_bandwidth_mhz", "fading_correlation", "min_doppler_hz", "csi_delay_ms"})
+    {
+        if (cell.Has(key))
+        {
+            cell.Fail(key,
+                      "does not apply with \"transport\": \"lte\" (ns-3's LTE has its own "
+                      "channel and CQI reports)");
+        }
     }
     if (cell.Has("access"))
     {

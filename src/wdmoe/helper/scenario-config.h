@@ -123,6 +123,10 @@ struct ScenarioConfig
     double shadowingSigmaDb = 8;
     double coherenceTimeS = 0.01;
     bool fading = true;
+    double coherenceBandwidthHz = 0; ///< 0: flat fading over the slice
+    bool dopplerCorrelation = false; ///< cell.fading_correlation "doppler" (else "block")
+    double minDopplerHz = 0;         ///< floor of the Doppler shift
+    double csiDelayS = 0;            ///< age of the BS's channel knowledge
     double bsPowerDbm = 43;
     double devicePowerDbm = 23;
     double noisePsdDbmHz = -174;

@@ -235,6 +235,7 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     c.access = m_access;
     c.channel = m_channelFactory.Create<WdmoeChannel>();
     c.channel->SetAttribute("TotalBandwidth", DoubleValue(m_band.dlHz));
+    c.channel->SetAttribute("UplinkBandwidth", DoubleValue(m_band.ulHz));
     c.channel->SetBs(bs->GetObject<MobilityModel>());
     if (!m_linkMapping.empty())
     {

@@ -87,6 +87,11 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetChannelAttribute("ShadowingSigmaDb", DoubleValue(c.shadowingSigmaDb));
     helper.SetChannelAttribute("CoherenceTime", TimeValue(Seconds(c.coherenceTimeS)));
     helper.SetChannelAttribute("FadingEnabled", BooleanValue(c.fading));
+    helper.SetChannelAttribute("CoherenceBandwidth", DoubleValue(c.coherenceBandwidthHz));
+    helper.SetChannelAttribute("DopplerCorrelation", BooleanValue(c.dopplerCorrelation));
+    helper.SetChannelAttribute("CarrierFrequency", DoubleValue(c.carrierHz));
+    helper.SetChannelAttribute("MinDopplerHz", DoubleValue(c.minDopplerHz));
+    helper.SetChannelAttribute("CsiDelay", TimeValue(Seconds(c.csiDelayS)));
     helper.SetChannelAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
     helper.SetChannelAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
     helper.SetChannelAttribute("NoisePsdDbmPerHz", DoubleValue(c.noisePsdDbmHz));

@@ -56,8 +56,12 @@ LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) cons
     // A link in outage now (a zero rate under a truncated mapping) is out of reach, not infinite.
     const double never = WdmoeChannel::kUnreachableSeconds;
     const double onAir = m_access.OnAirBits(bits);
-    double dl = std::min(never, onAir / m_channel->DownlinkRate(device, m_band.dlHz * share, at));
-    double ul = std::min(never, onAir / m_channel->UplinkRate(device, m_band.ulHz * share, at));
+    double dl = std::min(
+        never,
+        onAir / m_channel->KnownRate(device, WdmoeChannel::DOWNLINK, m_band.dlHz * share, at));
+    double ul = std::min(
+        never,
+        onAir / m_channel->KnownRate(device, WdmoeChannel::UPLINK, m_band.ulHz * share, at));
     if (!m_access.IsIdeal())
     {
         dl = WithOverhead(dl, false);

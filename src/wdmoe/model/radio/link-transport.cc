@@ -73,8 +73,10 @@ bool
 LinkTransport::InCoverage(uint32_t device)
 {
     const Time now = Simulator::Now();
-    const double dl = m_channel->DownlinkRate(device, m_share.at(device) * m_band.dlHz, now);
-    const double ul = m_channel->UplinkRate(device, m_share.at(device) * m_band.ulHz, now);
+    const double dl =
+        m_channel->KnownRate(device, WdmoeChannel::DOWNLINK, m_share.at(device) * m_band.dlHz, now);
+    const double ul =
+        m_channel->KnownRate(device, WdmoeChannel::UPLINK, m_share.at(device) * m_band.ulHz, now);
     return dl >= m_minRateBps && ul >= m_minRateBps;
 }
 

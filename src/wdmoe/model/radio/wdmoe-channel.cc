@@ -12,6 +12,7 @@
 #include "ns3/trace-source-accessor.h"
 
 #include <cmath>
+#include <gsl/gsl_sf_bessel.h>
 #include <gsl/gsl_sf_expint.h>
 #include <limits>
 #include <sstream>
@@ -116,6 +117,43 @@ WdmoeChannel::GetTypeId()
                           DoubleValue(20e6),
                           MakeDoubleAccessor(&WdmoeChannel::m_totalBandwidthHz),
                           MakeDoubleChecker<double>(std::numeric_limits<double>::min()))
+            .AddAttribute("CsiDelay",
+                          "Age of the BS's channel knowledge: its predictions (KnownRate, "
+                          "PredictTransferTime) use the fading of the block holding now - "
+                          "CsiDelay; transfers use the true blocks. 0: the current block.",
+                          TimeValue(Seconds(0)),
+                          MakeTimeAccessor(&WdmoeChannel::m_csiDelay),
+                          MakeTimeChecker(Seconds(0)))
+            .AddAttribute("CoherenceBandwidth",
+                          "Width (Hz) of a subband with its own fading; a slice is spread "
+                          "uniformly over round(pool / CoherenceBandwidth) equal subbands. 0: "
+                          "flat fading over the whole slice.",
+                          DoubleValue(0.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_coherenceBandwidthHz),
+                          MakeDoubleChecker<double>(0.0))
+            .AddAttribute("UplinkBandwidth",
+                          "The uplink pool (Hz) the subbands of the uplink divide (0: "
+                          "TotalBandwidth, as with the shared duplex).",
+                          DoubleValue(0.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_uplinkBandwidthHz),
+                          MakeDoubleChecker<double>(0.0))
+            .AddAttribute("DopplerCorrelation",
+                          "Whether successive blocks follow an AR(1) process on the complex gain "
+                          "with coefficient J0(2 pi f_D CoherenceTime) (else independent).",
+                          BooleanValue(false),
+                          MakeBooleanAccessor(&WdmoeChannel::m_doppler),
+                          MakeBooleanChecker())
+            .AddAttribute("CarrierFrequency",
+                          "Carrier (Hz) of the Doppler shift f_D = v f_c / c.",
+                          DoubleValue(3.5e9),
+                          MakeDoubleAccessor(&WdmoeChannel::m_carrierHz),
+                          MakeDoubleChecker<double>(0.0))
+            .AddAttribute("MinDopplerHz",
+                          "Floor of f_D (Hz): the Doppler of moving scatterers seen by a static "
+                          "device.",
+                          DoubleValue(0.0),
+                          MakeDoubleAccessor(&WdmoeChannel::m_minDopplerHz),
+                          MakeDoubleChecker<double>(0.0))
             .AddTraceSource("FadingDraw",
                             "A Rayleigh fading block was drawn: device index, direction, block "
                             "index, linear gain |h|^2.",
@@ -128,6 +166,7 @@ WdmoeChannel::WdmoeChannel()
     : m_shadowingSigmaDb(8.0),
       m_coherenceTime(MilliSeconds(10)),
       m_fadingEnabled(true),
+      m_csiDelay(Seconds(0)),
       m_bsTxPowerDbm(43.0),
       m_deviceTxPowerDbm(23.0),
       m_noisePsdDbmPerHz(-174.0),
@@ -333,21 +372,43 @@ WdmoeChannel::HistoryError() const
 double
 WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
 {
+    return SubbandFadingGain(dev, dir, 0, now);
+}
+
+uint32_t
+WdmoeChannel::NSubbands(Direction dir) const
+{
+    if (m_coherenceBandwidthHz <= 0.0)
+    {
+        return 1;
+    }
+    const double pool =
+        dir == UPLINK && m_uplinkBandwidthHz > 0.0 ? m_uplinkBandwidthHz : m_totalBandwidthHz;
+    return static_cast<uint32_t>(std::max(1.0, std::round(pool / m_coherenceBandwidthHz)));
+}
+
+double
+WdmoeChannel::SubbandFadingGain(uint32_t dev, Direction dir, uint32_t subband, Time now)
+{
     DeviceLink& link = GetLink(dev);
     if (!m_fadingEnabled)
     {
         return 1.0;
     }
     NS_ABORT_MSG_IF(now.IsStrictlyNegative(), "WdmoeChannel::FadingGain: negative time");
+    const uint32_t nSubbands = NSubbands(dir);
+    NS_ABORT_MSG_IF(subband >= nSubbands,
+                    "WdmoeChannel: subband " << subband << " of " << nSubbands);
     const uint64_t block = static_cast<uint64_t>(now.GetTimeStep()) /
                            static_cast<uint64_t>(m_coherenceTime.GetTimeStep());
-    if (block >= kMaxFadingBlocksPerLink)
+    if (block >= kMaxFadingBlocksPerLink / nSubbands)
     {
         std::ostringstream why;
         why << "at " << now.GetSeconds() << " s of simulated time a link is in fading block "
             << block << " of CoherenceTime " << m_coherenceTime.GetSeconds() << " s, past the "
-            << kMaxFadingBlocksPerLink
-            << " blocks a link keeps: use a longer CoherenceTime (or a shorter run)";
+            << kMaxFadingBlocksPerLink / nSubbands << " blocks "
+            << (nSubbands > 1 ? "(of " + std::to_string(nSubbands) + " subbands) " : "")
+            << "a link keeps: use a longer CoherenceTime (or a shorter run)";
         if (m_historyError.empty())
         {
             m_historyError = why.str();
@@ -355,18 +416,73 @@ WdmoeChannel::FadingGain(uint32_t dev, Direction dir, Time now)
         }
         return 1.0;
     }
-    const int d = dir == DOWNLINK ? 0 : 1;
-    std::vector<double>& blocks = link.fadingBlocks[d];
-    while (blocks.size() <= block)
+    const std::vector<double>& blocks = link.fadingBlocks[dir == DOWNLINK ? 0 : 1];
+    while (blocks.size() <= block * nSubbands + subband)
     {
-        const double gain = link.fading[d]->GetValue();
-        const uint64_t b = blocks.size();
+        DrawBlock(dev, dir);
+    }
+    return blocks[block * nSubbands + subband];
+}
+
+void
+WdmoeChannel::MakeGaussians(DeviceLink& link)
+{
+    for (auto& rv : link.gauss)
+    {
+        if (!rv)
+        {
+            rv = CreateObject<NormalRandomVariable>();
+            rv->SetAttribute("Mean", DoubleValue(0.0));
+            rv->SetAttribute("Variance", DoubleValue(0.5)); // each part of CN(0,1)
+        }
+    }
+}
+
+double
+WdmoeChannel::DopplerCoefficient(uint32_t dev)
+{
+    const Vector v = GetLink(dev).mobility->GetVelocity();
+    const double speed = std::sqrt(v.x * v.x + v.y * v.y + v.z * v.z);
+    const double dopplerHz = std::max(speed * m_carrierHz / 299792458.0, m_minDopplerHz);
+    return gsl_sf_bessel_J0(2.0 * M_PI * dopplerHz * m_coherenceTime.GetSeconds());
+}
+
+void
+WdmoeChannel::DrawBlock(uint32_t dev, Direction dir)
+{
+    DeviceLink& link = GetLink(dev);
+    const int d = dir == DOWNLINK ? 0 : 1;
+    const uint32_t nSubbands = NSubbands(dir);
+    std::vector<double>& blocks = link.fadingBlocks[d];
+    const uint64_t b = blocks.size() / nSubbands;
+    const double r = m_doppler ? DopplerCoefficient(dev) : 0.0;
+    if (m_doppler)
+    {
+        MakeGaussians(link);
+        link.h[d].resize(nSubbands);
+    }
+    for (uint32_t k = 0; k < nSubbands; ++k)
+    {
+        double gain;
+        if (m_doppler)
+        {
+            const double re = link.gauss[d]->GetValue();
+            const std::complex<double> w(re, link.gauss[d]->GetValue());
+            link.h[d][k] = b == 0 ? w : r * link.h[d][k] + std::sqrt(1.0 - r * r) * w;
+            gain = std::norm(link.h[d][k]);
+        }
+        else
+        {
+            gain = link.fading[d]->GetValue();
+        }
         blocks.push_back(gain);
         NS_LOG_LOGIC("device " << dev << " " << DirectionName(dir) << " fading block " << b
-                               << ": |h|^2 = " << gain);
-        m_fadingDrawTrace(dev, dir, b, gain);
+                               << " subband " << k << ": |h|^2 = " << gain);
+        if (k == 0)
+        {
+            m_fadingDrawTrace(dev, dir, b, gain);
+        }
     }
-    return blocks[block];
 }
 
 double
@@ -436,15 +552,57 @@ WdmoeChannel::RateOf(Direction dir, double snr, double bandwidthHz) const
 }
 
 double
+WdmoeChannel::SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t)
+{
+    const uint32_t nSubbands = m_fadingEnabled ? NSubbands(dir) : 1;
+    if (nSubbands == 1)
+    {
+        const double snr =
+            dir == DOWNLINK ? DownlinkSnr(dev, bandwidthHz, t) : UplinkSnr(dev, bandwidthHz, t);
+        return RateOf(dir, snr, bandwidthHz);
+    }
+    // Spread uniformly over the pool: B_i / K in each subband, each at its own fade.
+    CheckBandwidth(bandwidthHz);
+    NS_ABORT_MSG_IF(dir == DOWNLINK && bandwidthHz > m_totalBandwidthHz * (1.0 + 1e-9),
+                    "WdmoeChannel::DownlinkRate: slice "
+                        << bandwidthHz << " Hz exceeds TotalBandwidth " << m_totalBandwidthHz
+                        << " Hz");
+    if (bandwidthHz == 0.0)
+    {
+        return 0.0;
+    }
+    const double rho = LargeScaleSnr(dev, dir, bandwidthHz);
+    const double piece = bandwidthHz / nSubbands;
+    double rate = 0.0;
+    for (uint32_t k = 0; k < nSubbands; ++k)
+    {
+        rate += RateOf(dir, rho * SubbandFadingGain(dev, dir, k, t), piece);
+    }
+    return rate;
+}
+
+double
 WdmoeChannel::DownlinkRate(uint32_t dev, double bandwidthHz, Time now)
 {
-    return RateOf(DOWNLINK, DownlinkSnr(dev, bandwidthHz, now), bandwidthHz);
+    return SliceRate(dev, DOWNLINK, bandwidthHz, now);
 }
 
 double
 WdmoeChannel::UplinkRate(uint32_t dev, double bandwidthHz, Time now)
 {
-    return RateOf(UPLINK, UplinkSnr(dev, bandwidthHz, now), bandwidthHz);
+    return SliceRate(dev, UPLINK, bandwidthHz, now);
+}
+
+Time
+WdmoeChannel::CsiTime(Time now) const
+{
+    return now > m_csiDelay ? now - m_csiDelay : Time(0);
+}
+
+double
+WdmoeChannel::KnownRate(uint32_t dev, Direction dir, double bandwidthHz, Time now)
+{
+    return SliceRate(dev, dir, bandwidthHz, CsiTime(now));
 }
 
 Time
@@ -520,8 +678,7 @@ WdmoeChannel::PredictTransferTime(uint32_t dev,
     start = std::max(start, now);
     if (!m_fadingEnabled)
     {
-        return Capped(bits / (dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now)
-                                              : UplinkRate(dev, bandwidthHz, now)));
+        return Capped(bits / KnownRate(dev, dir, bandwidthHz, now));
     }
     const int64_t step = m_coherenceTime.GetTimeStep();
     const Time blockEnd = TimeStep((now.GetTimeStep() / step + 1) * step);
@@ -529,8 +686,7 @@ WdmoeChannel::PredictTransferTime(uint32_t dev,
     {
         return Capped(bits / ExpectedRate(dev, dir, bandwidthHz));
     }
-    const double rate =
-        dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, now) : UplinkRate(dev, bandwidthHz, now);
+    const double rate = KnownRate(dev, dir, bandwidthHz, now); // CsiDelay old
     const double blockBits = rate * (blockEnd - start).GetSeconds();
     if (blockBits >= bits)
     {
@@ -560,6 +716,16 @@ WdmoeChannel::AssignStreams(int64_t stream)
         if (tgpp && tgpp->GetChannelConditionModel())
         {
             used += tgpp->GetChannelConditionModel()->AssignStreams(stream + used);
+        }
+    }
+    if (m_doppler) // after every existing stream, so that those keep their numbers
+    {
+        for (DeviceLink& link : m_links)
+        {
+            MakeGaussians(link);
+            link.gauss[DOWNLINK]->SetStream(stream + used);
+            link.gauss[UPLINK]->SetStream(stream + used + 1);
+            used += 2;
         }
     }
     return used;

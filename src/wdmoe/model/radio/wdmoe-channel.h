@@ -15,6 +15,7 @@
 #include "ns3/random-variable-stream.h"
 #include "ns3/traced-callback.h"
 
+#include <complex>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -46,6 +47,21 @@ constexpr uint64_t kMaxFadingBlocksPerLink = 10000000;
  * - rate = Efficiency * B_i * log2(1 + SNR) (bit/s), or the direction's link-to-system mapping
  *   where one is set (SetLinkMapping): a truncated Shannon bound or a CQI table, whose rate may
  *   be zero (outage).
+ *
+ * Frequency selectivity (CoherenceBandwidth > 0): the pool of a direction (TotalBandwidth for
+ * the downlink, UplinkBandwidth for the uplink) is split into K = max(1, round(pool /
+ * CoherenceBandwidth)) equal subbands, each with its own |h_k|^2 per block; a slice of width B_i is
+ * spread uniformly over the pool (B_i / K in every subband), so its rate is the sum over k of the
+ * mapping's rate at SNR rho |h_k|^2 on B_i / K. K = 1 is today's flat fading.
+ *
+ * Time correlation (DopplerCorrelation true): per link, direction and subband the complex gain
+ * follows h_b = r h_{b-1} + sqrt(1 - r^2) w_b (h_0 = w_0, w_b ~ CN(0,1)), r = J0(2 pi f_D T) with
+ * T = CoherenceTime and f_D = max(v f_c / c, MinDopplerHz), v the device's speed (GetVelocity)
+ * when the block is drawn; |h_b|^2 stays Exp(1). Otherwise the blocks are independent.
+ *
+ * CSI delay (CsiDelay d): the BS's view of a slice's rate at time t (KnownRate, used by
+ * PredictTransferTime and the predictors) is the rate with the fading of the block holding
+ * max(0, t - d); TransferTime always uses the true blocks.
  *
  * Randomness: each device owns three streams (downlink fading, uplink fading, shadowing), so the
  * order in which devices or directions are queried never changes a draw. Fading block b of a link
@@ -154,6 +170,40 @@ class WdmoeChannel : public Object
      */
     double FadingGain(uint32_t dev, Direction dir, Time now);
 
+    /**
+     * \param dev the device index
+     * \param dir the direction
+     * \param subband the subband index (< NSubbands(dir))
+     * \param now the time (>= 0)
+     * \return the linear fading power gain |h_k|^2 of that subband in the block holding now; 1
+     *         when fading is disabled. FadingGain is subband 0.
+     */
+    double SubbandFadingGain(uint32_t dev, Direction dir, uint32_t subband, Time now);
+
+    /**
+     * \param dir the direction
+     * \return K, the number of subbands a slice of that direction is spread over (1: flat)
+     */
+    uint32_t NSubbands(Direction dir) const;
+
+    /**
+     * The time whose fading the BS knows at `now`: max(0, now - CsiDelay).
+     * \param now the time
+     * \return the time of the known block
+     */
+    Time CsiTime(Time now) const;
+
+    /**
+     * The rate the BS knows for a slice at `now`: the current path loss with the fading of the
+     * block holding CsiTime(now) (the true rate when CsiDelay is 0).
+     * \param dev the device index
+     * \param dir the direction
+     * \param bandwidthHz the slice B_i in Hz
+     * \param now the time
+     * \return the rate in bit/s
+     */
+    double KnownRate(uint32_t dev, Direction dir, double bandwidthHz, Time now);
+
     /// Empty, or why the simulation was stopped: a query past kMaxFadingBlocksPerLink (then
     /// FadingGain returned 1 and every later result of the run is void). An exception thrown
     /// through ns-3's event loop would leak the event that runs, so the caller checks this
@@ -164,7 +214,7 @@ class WdmoeChannel : public Object
      * \param dev the device index
      * \param bandwidthHz the device's slice B_i in Hz (0 < B_i <= TotalBandwidth)
      * \param now the time
-     * \return the linear downlink SNR (does not depend on B_i)
+     * \return the linear downlink SNR (does not depend on B_i); with subbands, subband 0's
      */
     double DownlinkSnr(uint32_t dev, double bandwidthHz, Time now);
 
@@ -172,7 +222,7 @@ class WdmoeChannel : public Object
      * \param dev the device index
      * \param bandwidthHz the device's slice B_i in Hz (> 0)
      * \param now the time
-     * \return the linear uplink SNR (inversely proportional to B_i)
+     * \return the linear uplink SNR (inversely proportional to B_i); with subbands, subband 0's
      */
     double UplinkSnr(uint32_t dev, double bandwidthHz, Time now);
 
@@ -180,7 +230,8 @@ class WdmoeChannel : public Object
      * \param dev the device index
      * \param bandwidthHz the device's slice B_i in Hz (0 gives rate 0)
      * \param now the time
-     * \return Efficiency * B_i * log2(1 + downlink SNR) in bit/s
+     * \return Efficiency * B_i * log2(1 + downlink SNR) in bit/s (the direction's mapping where
+     *         set; with subbands, the sum over them)
      */
     double DownlinkRate(uint32_t dev, double bandwidthHz, Time now);
 
@@ -188,7 +239,8 @@ class WdmoeChannel : public Object
      * \param dev the device index
      * \param bandwidthHz the device's slice B_i in Hz (0 gives rate 0)
      * \param now the time
-     * \return Efficiency * B_i * log2(1 + uplink SNR) in bit/s
+     * \return Efficiency * B_i * log2(1 + uplink SNR) in bit/s (the direction's mapping where
+     *         set; with subbands, the sum over them)
      */
     double UplinkRate(uint32_t dev, double bandwidthHz, Time now);
 
@@ -220,9 +272,9 @@ class WdmoeChannel : public Object
     double ExpectedRate(uint32_t dev, Direction dir, double bandwidthHz);
 
     /**
-     * What the BS, which knows the channel of the coherence block holding `now`, can predict of
-     * a transfer starting at `start`: the part of it inside that block at the current rate,
-     * the rest at ExpectedRate. Without fading, bits / rate.
+     * What the BS, which knows the channel of the coherence block holding `now` (as of CsiDelay
+     * ago: KnownRate), can predict of a transfer starting at `start`: the part of it inside that
+     * block at the known rate, the rest at ExpectedRate. Without fading, bits / rate.
      * \param dev the device index
      * \param dir the direction
      * \param bits what is sent
@@ -255,7 +307,8 @@ class WdmoeChannel : public Object
     /**
      * Assigns fixed streams: device i uses stream + 3 i (downlink fading), + 3 i + 1 (uplink
      * fading), + 3 i + 2 (shadowing); the loss model (and its chain) starts at stream + 3 N, and a
-     * 3GPP model's channel condition model follows it. Add every device first.
+     * 3GPP model's channel condition model follows it. With DopplerCorrelation, 2 N Gaussian
+     * streams follow (device i: downlink, uplink); none otherwise. Add every device first.
      * \param stream the first stream index
      * \return the number of streams used
      */
@@ -276,7 +329,10 @@ class WdmoeChannel : public Object
     {
         Ptr<MobilityModel> mobility;              ///< the device's position
         Ptr<ExponentialRandomVariable> fading[2]; ///< |h|^2 streams, by Direction
-        std::vector<double> fadingBlocks[2];      ///< drawn blocks, by Direction
+        std::vector<double> fadingBlocks[2];      ///< drawn gains, by Direction: block b
+                                                  ///< subband k at b K + k
+        Ptr<NormalRandomVariable> gauss[2];       ///< CN(0,1) parts with DopplerCorrelation
+        std::vector<std::complex<double>> h[2];   ///< last block's h_k with DopplerCorrelation
         Ptr<NormalRandomVariable> shadowing;      ///< z ~ N(0,1)
         Ptr<PropagationLossModel> primedModel;    ///< the loss model evaluated once and discarded
         Ptr<PropagationLossModel> cachedModel;    ///< the model of cachedLossDb (null: none yet)
@@ -298,6 +354,14 @@ class WdmoeChannel : public Object
     void CheckBandwidth(double bandwidthHz) const;
     /// The rate of a slice at an SNR in one direction: its mapping, or Efficiency x Shannon.
     double RateOf(Direction dir, double snr, double bandwidthHz) const;
+    /// The true rate of a slice at t: one SNR (flat) or the sum over the subbands.
+    double SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t);
+    /// Draws the next block of a link (all its subbands) into fadingBlocks.
+    void DrawBlock(uint32_t dev, Direction dir);
+    /// r = J0(2 pi f_D T) of a device now (see the class description).
+    double DopplerCoefficient(uint32_t dev);
+    /// Creates the Gaussian streams of a device where DopplerCorrelation needs them.
+    void MakeGaussians(DeviceLink& link);
 
     Ptr<PropagationLossModel> m_lossModel;                     ///< path loss (+ maybe shadowing)
     mutable Ptr<PropagationLossModel> m_shadowingCheckedModel; ///< model m_modelHasShadowing is of
@@ -308,6 +372,12 @@ class WdmoeChannel : public Object
     Time m_coherenceTime;                                      ///< fading block length
     std::string m_historyError;                                ///< see HistoryError
     bool m_fadingEnabled;                                      ///< Rayleigh block fading on?
+    Time m_csiDelay;                                           ///< age of the BS's CSI
+    double m_coherenceBandwidthHz{0.0};                        ///< subband width (0: flat)
+    double m_uplinkBandwidthHz{0.0};                           ///< uplink pool (0: TotalBandwidth)
+    bool m_doppler{false};                                     ///< AR(1) blocks (else independent)
+    double m_carrierHz{3.5e9};                                 ///< for the Doppler shift
+    double m_minDopplerHz{0.0};                                ///< Doppler floor
     double m_bsTxPowerDbm;                      ///< BS power over the whole band (dBm)
     double m_deviceTxPowerDbm;                  ///< device power (dBm)
     double m_noisePsdDbmPerHz;                  ///< thermal noise PSD (dBm/Hz)
