@@ -116,50 +116,57 @@ WdmoeChannel::GetTypeId()
                           "downlink pool).",
                           DoubleValue(20e6),
                           MakeDoubleAccessor(&WdmoeChannel::m_totalBandwidthHz),
-                          MakeDoubleChecker<double>(std::numeric_limits<double>::min()))
-            .AddAttribute("CsiDelay",
-                          "Age of the BS's channel knowledge: its predictions (KnownRate, "
-                          "PredictTransferTime) use the fading of the block holding now - "
-                          "CsiDelay; transfers use the true blocks. 0: the current block.",
-                          TimeValue(Seconds(0)),
-                          MakeTimeAccessor(&WdmoeChannel::m_csiDelay),
-                          MakeTimeChecker(Seconds(0)))
-            .AddAttribute("CoherenceBandwidth",
-                          "Width (Hz) of a subband with its own fading; a slice is spread "
-                          "uniformly over round(pool / CoherenceBandwidth) equal subbands. 0: "
-                          "flat fading over the whole slice.",
-                          DoubleValue(0.0),
-                          MakeDoubleAccessor(&WdmoeChannel::m_coherenceBandwidthHz),
-                          MakeDoubleChecker<double>(0.0))
-            .AddAttribute("UplinkBandwidth",
-                          "The uplink pool (Hz) the subbands of the uplink divide (0: "
-                          "TotalBandwidth, as with the shared duplex).",
-                          DoubleValue(0.0),
-                          MakeDoubleAccessor(&WdmoeChannel::m_uplinkBandwidthHz),
-                          MakeDoubleChecker<double>(0.0))
-            .AddAttribute("DopplerCorrelation",
-                          "Whether successive blocks follow an AR(1) process on the complex gain "
-                          "with coefficient J0(2 pi f_D CoherenceTime) (else independent).",
-                          BooleanValue(false),
-                          MakeBooleanAccessor(&WdmoeChannel::m_doppler),
-                          MakeBooleanChecker())
-            .AddAttribute("CarrierFrequency",
-                          "Carrier (Hz) of the Doppler shift f_D = v f_c / c.",
-                          DoubleValue(3.5e9),
-                          MakeDoubleAccessor(&WdmoeChannel::m_carrierHz),
-                          MakeDoubleChecker<double>(0.0))
-            .AddAttribute("MinDopplerHz",
-                          "Floor of f_D (Hz): the Doppler of moving scatterers seen by a static "
-                          "device.",
-                          DoubleValue(0.0),
-                          MakeDoubleAccessor(&WdmoeChannel::m_minDopplerHz),
-                          MakeDoubleChecker<double>(0.0))
-            .AddTraceSource("FadingDraw",
-                            "A Rayleigh fading block was drawn: device index, direction, block "
-                            "index, linear gain |h|^2.",
-                            MakeTraceSourceAccessor(&WdmoeChannel::m_fadingDrawTrace),
-                            "ns3::WdmoeChannel::FadingDrawTracedCallback");
-    return tid;
+                          MakeDoubleChecker<double>(std::numeric_limits<double>::min()));
+    static TypeId withFading = AddFadingAttributes(tid);
+    return withFading;
+}
+
+TypeId
+WdmoeChannel::AddFadingAttributes(TypeId tid)
+{
+    return tid
+        .AddAttribute("CsiDelay",
+                      "Age of the BS's channel knowledge: its predictions (KnownRate, "
+                      "PredictTransferTime) use the fading of the block holding now - "
+                      "CsiDelay; transfers use the true blocks. 0: the current block.",
+                      TimeValue(Seconds(0)),
+                      MakeTimeAccessor(&WdmoeChannel::m_csiDelay),
+                      MakeTimeChecker(Seconds(0)))
+        .AddAttribute("CoherenceBandwidth",
+                      "Width (Hz) of a subband with its own fading; a slice is spread "
+                      "uniformly over round(pool / CoherenceBandwidth) equal subbands. 0: "
+                      "flat fading over the whole slice.",
+                      DoubleValue(0.0),
+                      MakeDoubleAccessor(&WdmoeChannel::m_coherenceBandwidthHz),
+                      MakeDoubleChecker<double>(0.0))
+        .AddAttribute("UplinkBandwidth",
+                      "The uplink pool (Hz) the subbands of the uplink divide (0: "
+                      "TotalBandwidth, as with the shared duplex).",
+                      DoubleValue(0.0),
+                      MakeDoubleAccessor(&WdmoeChannel::m_uplinkBandwidthHz),
+                      MakeDoubleChecker<double>(0.0))
+        .AddAttribute("DopplerCorrelation",
+                      "Whether successive blocks follow an AR(1) process on the complex gain "
+                      "with coefficient J0(2 pi f_D CoherenceTime) (else independent).",
+                      BooleanValue(false),
+                      MakeBooleanAccessor(&WdmoeChannel::m_doppler),
+                      MakeBooleanChecker())
+        .AddAttribute("CarrierFrequency",
+                      "Carrier (Hz) of the Doppler shift f_D = v f_c / c.",
+                      DoubleValue(3.5e9),
+                      MakeDoubleAccessor(&WdmoeChannel::m_carrierHz),
+                      MakeDoubleChecker<double>(0.0))
+        .AddAttribute("MinDopplerHz",
+                      "Floor of f_D (Hz): the Doppler of moving scatterers seen by a static "
+                      "device.",
+                      DoubleValue(0.0),
+                      MakeDoubleAccessor(&WdmoeChannel::m_minDopplerHz),
+                      MakeDoubleChecker<double>(0.0))
+        .AddTraceSource("FadingDraw",
+                        "A Rayleigh fading block was drawn: device index, direction, block "
+                        "index, linear gain |h|^2.",
+                        MakeTraceSourceAccessor(&WdmoeChannel::m_fadingDrawTrace),
+                        "ns3::WdmoeChannel::FadingDrawTracedCallback");
 }
 
 WdmoeChannel::WdmoeChannel()

@@ -324,6 +324,11 @@ class WdmoeChannel : public Object
     void DoDispose() override;
 
   private:
+    /// GetTypeId's second half: CSI age, subbands, Doppler, and the FadingDraw trace source.
+    static TypeId AddFadingAttributes(TypeId tid);
+
+  protected:
+  private:
     /// Per device state.
     struct DeviceLink
     {
