@@ -3,6 +3,8 @@
 #ifndef WDMOE_TEST_RADIO_FIXTURE_H
 #define WDMOE_TEST_RADIO_FIXTURE_H
 
+#include "wdmoe-channel.h"
+
 #include "ns3/constant-position-mobility-model.h"
 #include "ns3/rng-seed-manager.h"
 
@@ -43,6 +45,22 @@ inline double
 Loss128(double dMeters)
 {
     return 128.1 + 37.6 * std::log10(dMeters / 1000.0);
+}
+
+/// The large-scale SNR rho (no fading) of a device at d metres on a slice of hz, by hand, with
+/// the channel's defaults: downlink 43 dBm spread over 20 MHz at constant PSD, device noise
+/// figure 7 dB; uplink 23 dBm, BS noise figure 5 dB; -174 dBm/Hz; the 128.1/37.6 loss.
+inline double
+HandSnr(double d, ns3::WdmoeChannel::Direction dir, double hz)
+{
+    const double totalHz = 20e6;             // the channel's default TotalBandwidth
+    const double n0 = std::pow(10.0, -17.4); // mW/Hz
+    const double g = std::pow(10.0, -Loss128(d) / 10.0);
+    if (dir == ns3::WdmoeChannel::DOWNLINK)
+    {
+        return std::pow(10.0, 4.3) * g / (n0 * std::pow(10.0, 0.7) * totalHz);
+    }
+    return std::pow(10.0, 2.3) * g / (n0 * std::pow(10.0, 0.5) * hz);
 }
 
 } // namespace test

@@ -17,13 +17,13 @@
 
 using namespace ns3;
 using wdmoe::test::At;
+using wdmoe::test::HandSnr;
 using wdmoe::test::Loss128;
 using wdmoe::test::RngGuard;
 
 namespace
 {
 
-constexpr double kTotalHz = 20e6; // the channel's default TotalBandwidth
 constexpr double kLight = 299792458.0;
 
 /// The 128.1/37.6 channel without shadowing, the BS at the origin; attributes set before the
@@ -46,19 +46,6 @@ Channel(const std::vector<Ptr<MobilityModel>>& devices,
     }
     ch->AssignStreams(100);
     return ch;
-}
-
-/// The large-scale SNR of a device at d metres on a slice of hz (defaults of the channel).
-double
-HandSnr(double d, WdmoeChannel::Direction dir, double hz)
-{
-    const double n0 = std::pow(10.0, -17.4); // mW/Hz
-    const double g = std::pow(10.0, -Loss128(d) / 10.0);
-    if (dir == WdmoeChannel::DOWNLINK)
-    {
-        return std::pow(10.0, 4.3) * g / (n0 * std::pow(10.0, 0.7) * kTotalHz);
-    }
-    return std::pow(10.0, 2.3) * g / (n0 * std::pow(10.0, 0.5) * hz);
 }
 
 /// J0(x) by its power series sum_m (-1)^m (x^2 / 4)^m / (m!)^2 (x small here).

@@ -19,6 +19,7 @@
 
 using namespace ns3;
 using wdmoe::test::At;
+using wdmoe::test::HandSnr;
 using wdmoe::test::Loss128;
 using wdmoe::test::RngGuard;
 
@@ -43,21 +44,6 @@ Channel(const std::vector<double>& distances, bool fading)
     }
     ch->AssignStreams(100);
     return ch;
-}
-
-/// The large-scale SNR rho (no fading) of a device at d metres on a slice of hz, by hand:
-/// downlink 43 dBm spread over 20 MHz at constant PSD, device noise figure 7 dB; uplink 23 dBm,
-/// BS noise figure 5 dB; -174 dBm/Hz.
-double
-HandSnr(double d, WdmoeChannel::Direction dir, double hz)
-{
-    const double n0 = std::pow(10.0, -17.4); // mW/Hz
-    const double g = std::pow(10.0, -Loss128(d) / 10.0);
-    if (dir == WdmoeChannel::DOWNLINK)
-    {
-        return std::pow(10.0, 4.3) * g / (n0 * std::pow(10.0, 0.7) * kTotalHz);
-    }
-    return std::pow(10.0, 2.3) * g / (n0 * std::pow(10.0, 0.5) * hz);
 }
 
 /// E[log2(1 + rho h)] with h ~ Exp(1), by quadrature: with h = e^u the integrand

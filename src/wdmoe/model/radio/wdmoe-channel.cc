@@ -539,12 +539,7 @@ WdmoeChannel::LargeScaleSnr(uint32_t dev, Direction dir, double bandwidthHz)
 void
 WdmoeChannel::SetLinkMapping(Direction dir, const LinkToSystemMapping& mapping)
 {
-    if (m_mapping.empty())
-    {
-        m_mapping.assign(2, LinkToSystemMapping::Shannon(1.0));
-    }
     m_mapping[dir] = mapping;
-    m_mapped[dir] = true;
 }
 
 double
@@ -554,8 +549,8 @@ WdmoeChannel::RateOf(Direction dir, double snr, double bandwidthHz) const
     {
         return 0.0;
     }
-    return m_mapped[dir] ? m_mapping[dir].Rate(snr, bandwidthHz)
-                         : m_efficiency * bandwidthHz * std::log2(1.0 + snr);
+    return m_mapping[dir] ? m_mapping[dir]->Rate(snr, bandwidthHz)
+                          : m_efficiency * bandwidthHz * std::log2(1.0 + snr);
 }
 
 double
@@ -669,7 +664,7 @@ WdmoeChannel::ExpectedRate(uint32_t dev, Direction dir, double bandwidthHz)
         return RateOf(dir, meanSnr, bandwidthHz);
     }
     const LinkToSystemMapping shannon = LinkToSystemMapping::Shannon(m_efficiency);
-    return (m_mapped[dir] ? m_mapping[dir] : shannon).ExpectedRate(meanSnr, bandwidthHz);
+    return m_mapping[dir].value_or(shannon).ExpectedRate(meanSnr, bandwidthHz);
 }
 
 Time

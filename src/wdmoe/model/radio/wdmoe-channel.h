@@ -17,6 +17,7 @@
 
 #include <complex>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -383,15 +384,15 @@ class WdmoeChannel : public Object
     bool m_doppler{false};                                     ///< AR(1) blocks (else independent)
     double m_carrierHz{3.5e9};                                 ///< for the Doppler shift
     double m_minDopplerHz{0.0};                                ///< Doppler floor
-    double m_bsTxPowerDbm;                      ///< BS power over the whole band (dBm)
-    double m_deviceTxPowerDbm;                  ///< device power (dBm)
-    double m_noisePsdDbmPerHz;                  ///< thermal noise PSD (dBm/Hz)
-    double m_bsNoiseFigureDb;                   ///< BS receiver noise figure (dB)
-    double m_deviceNoiseFigureDb;               ///< device receiver noise figure (dB)
-    double m_efficiency;                        ///< eta in rate = eta B log2(1 + SNR)
-    double m_totalBandwidthHz;                  ///< the band the BS power is spread over (Hz)
-    bool m_mapped[2]{false, false};             ///< by Direction: a mapping replaces Shannon
-    std::vector<LinkToSystemMapping> m_mapping; ///< by Direction, where m_mapped
+    double m_bsTxPowerDbm;        ///< BS power over the whole band (dBm)
+    double m_deviceTxPowerDbm;    ///< device power (dBm)
+    double m_noisePsdDbmPerHz;    ///< thermal noise PSD (dBm/Hz)
+    double m_bsNoiseFigureDb;     ///< BS receiver noise figure (dB)
+    double m_deviceNoiseFigureDb; ///< device receiver noise figure (dB)
+    double m_efficiency;          ///< eta in rate = eta B log2(1 + SNR)
+    double m_totalBandwidthHz;    ///< the band the BS power is spread over (Hz)
+    /// By Direction: a mapping that replaces Efficiency x Shannon (none: Shannon).
+    std::optional<LinkToSystemMapping> m_mapping[2];
 
     /// Fires once per drawn fading block.
     TracedCallback<uint32_t, Direction, uint64_t, double> m_fadingDrawTrace;
