@@ -169,8 +169,8 @@ TEST_CASE("bad input: messages quote a short part of a long value or key", "[bad
     f.config["cell"]["duplex"] = std::string(20000, 'x');
     const std::string choice = ErrorOf([&] { ScenarioConfig::Load(f.Write()); });
     CHECK_THAT(choice,
-               Catch::Contains("field \"cell.duplex\" must be \"shared\" or \"fdd\", got "
-                               "\"xxxxx") &&
+               Catch::Contains("field \"cell.duplex\" must be \"shared\", \"fdd\" or \"tdd\", "
+                               "got \"xxxxx") &&
                    Catch::Contains("...\""));
     CHECK(choice.size() < 400);
     f.config["cell"]["duplex"] = "fdd";
@@ -660,4 +660,35 @@ TEST_CASE("bad input: cell.access fields that apply to an overhead that is off a
                                          R"(cell.access={"numerology": 0})"});
                }),
                Catch::Contains("\"cell.access\" does not apply with \"transport\": \"lte\""));
+}
+
+TEST_CASE("bad input: TDD fields are checked and refused where they do not apply",
+          "[bad-input][tdd]")
+{
+    ScenarioFixture f;
+    auto error = [&](std::vector<std::string> sets) {
+        return ErrorOf([&] { ScenarioConfig::Load(f.Write(), sets); });
+    };
+    CHECK_THAT(error({R"(cell.tdd={"pattern": "DDDSU"})"}),
+               Catch::Contains("\"cell.tdd\" applies to duplex \"tdd\" only"));
+    CHECK_THAT(error({"cell.duplex=tdd", R"(cell.tdd={"pattern": "DDXU"})"}),
+               Catch::Contains("\"cell.tdd.pattern\"") && Catch::Contains("found 'X'") &&
+                   Catch::Contains("got \"DDXU\""));
+    CHECK_THAT(error({"cell.duplex=tdd", R"(cell.tdd={"pattern": "DDDD"})"}),
+               Catch::Contains("\"cell.tdd.pattern\"") && Catch::Contains("the uplink"));
+    CHECK_THAT(error({"cell.duplex=tdd", R"(cell.tdd={"special_ul_symbols": 3})"}),
+               Catch::Contains("\"cell.tdd.special_dl_symbols\"") &&
+                   Catch::Contains("must add up to 14") && Catch::Contains("got 15"));
+    CHECK_THAT(error({"cell.duplex=tdd", R"(cell.access={"numerology": 2})"}),
+               Catch::Contains("\"cell.access.numerology\" does not apply with duplex \"tdd\""));
+    CHECK_THAT(error({"cell.ul_share=0.3"}),
+               Catch::Contains("\"cell.ul_share\" applies to duplex \"fdd\" only"));
+    CHECK_THAT(error({"cell.duplex=tdd", "transport=lte", "cell.bandwidth_mhz=20"}),
+               Catch::Contains("must be \"fdd\" with \"transport\": \"lte\""));
+    const ScenarioConfig c =
+        ScenarioConfig::Load(f.Write(),
+                             {"cell.duplex=tdd", R"(cell.access={"uplink_grant_ms": 2})"});
+    REQUIRE(c.tdd);
+    CHECK(c.tdd->Pattern() == "DDDSU");
+    CHECK(c.access.slot == MicroSeconds(500)); // the TDD numerology's slots
 }

@@ -142,6 +142,7 @@ Changes()
         {"cost_model", {{}, R"("self")"}},
         {"cell.bandwidth_mhz", {{}, "50"}},
         {"cell.duplex", {{}, R"("fdd")"}},
+        {"cell.tdd", {{"cell.duplex=tdd"}, R"({"pattern": "DUUUU"})"}},
         {"cell.ul_share", {{"cell.duplex=fdd"}, "0.3"}},
         {"cell.radius_m", {{}, "900"}},
         {"cell.min_distance_m", {{}, "200"}},

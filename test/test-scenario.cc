@@ -9,10 +9,10 @@
 #include "moe-inference-app.h"
 #include "profile-reader.h"
 #include "routing.h"
+#include "run-scenario.h"
 #include "scenario-fixture.h"
 #include "tiny-model.h"
 #include "tokenizer.h"
-#include "run-scenario.h"
 
 #include "ns3/config.h"
 #include "ns3/mobility-model.h"
@@ -273,7 +273,7 @@ TEST_CASE("scenario: bad configs name the file and the field", "[scenario][confi
     expectError([](nlohmann::json& c) { c["cell"]["bandwith_mhz"] = 20; },
                 "\"cell.bandwith_mhz\" is not a known key");
     expectError([](nlohmann::json& c) { c["cost_model"] = "gpt-5"; }, "\"cost_model\"");
-    expectError([](nlohmann::json& c) { c["cell"]["duplex"] = "tdd"; }, "\"cell.duplex\"");
+    expectError([](nlohmann::json& c) { c["cell"]["duplex"] = "tdm"; }, "\"cell.duplex\"");
     // Placement respects memory: experts that fit nowhere are a config error, not a crash.
     {
         ScenarioFixture g(1);
@@ -614,6 +614,40 @@ TEST_CASE("scenario: FDD splits the band into a downlink and an uplink pool", "[
     CHECK(Within(ms("latency_ms"),
                  ms("bs_compute_ms") + ms("device_compute_ms") + (fdd.dl + fdd.ul) * 1e3,
                  5e-6));
+}
+
+TEST_CASE("scenario: in TDD each direction waits for its own symbols of the pattern",
+          "[scenario][tdd]")
+{
+    ScenarioFixture f(1);
+    f.config["cell"]["duplex"] = "tdd"; // DDDSU, 10:2:2, 0.5 ms slots: 2.5 ms periods
+    f.config["workload"]["scored_tokens"] = 20;
+    const auto rows = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write())).tokensCsv);
+    // The one device has the whole band in each direction, in turns: airtimes as shared.
+    const HandLink air = HandComputedLink(20e6, 20e6, 20e6);
+    const double period = 2.5e-3;
+    const double duty[2] = {(1.5 + 10 / 28.0) / 2.5, (0.5 + 1 / 14.0) / 2.5};
+    double ulWait = 0;
+    int decode = 0;
+    for (const auto& token : rows)
+    {
+        if (token.at("phase") != "decode")
+        {
+            continue;
+        }
+        const double dl = std::stod(token.at("downlink_ms")) * 1e-3;
+        const double ul = std::stod(token.at("uplink_ms")) * 1e-3;
+        // At least the airtime; at most the airtime at the duty cycle and one period's wait.
+        CHECK(dl >= air.dl - 1e-9);
+        CHECK(dl <= air.dl / duty[0] + period);
+        CHECK(ul >= air.ul - 1e-9);
+        CHECK(ul <= air.ul / duty[1] + period);
+        ulWait += ul - air.ul;
+        ++decode;
+    }
+    REQUIRE(decode > 10);
+    // The uplink holds 0.57 of every 2.5 ms: its transfers mostly wait for the air.
+    CHECK(ulWait / decode > 0.2e-3);
 }
 
 TEST_CASE("scenario: the devices a layer uses share the band equally", "[scenario]")

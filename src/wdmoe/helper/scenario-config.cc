@@ -113,6 +113,58 @@ ReadAccess(const JsonConfigReader& cell)
     return a;
 }
 
+/// "cell.tdd" (duplex "tdd" only): the slot pattern, its numerology and the special slot's
+/// symbols. The numerology is the access overhead's slot too: cell.access gives none of its own.
+void
+ReadTdd(const JsonConfigReader& cell, ScenarioConfig& c)
+{
+    const JsonConfigReader r = cell.Object("tdd");
+    r.AllowOnly({"pattern",
+                 "numerology",
+                 "special_dl_symbols",
+                 "special_guard_symbols",
+                 "special_ul_symbols"});
+    if (c.duplex != DuplexMode::TDD)
+    {
+        if (cell.Has("tdd"))
+        {
+            cell.Fail("tdd", "applies to duplex \"tdd\" only");
+        }
+        return;
+    }
+    // DDDSU with a 10:2:2 special slot at 30 kHz: a common 3.5 GHz (n78) configuration.
+    const std::string pattern = r.String("pattern", "DDDSU");
+    const auto numerology = uint32_t(r.Integer("numerology", 1, 0, 4));
+    const auto dl = uint32_t(r.Integer("special_dl_symbols", 10, 0, 14));
+    const auto guard = uint32_t(r.Integer("special_guard_symbols", 2, 0, 14));
+    const auto ul = uint32_t(r.Integer("special_ul_symbols", 2, 0, 14));
+    if (dl + guard + ul != TddPattern::kSymbolsPerSlot)
+    {
+        r.Fail("special_dl_symbols",
+               "with special_guard_symbols and special_ul_symbols must add up to 14 (one slot), "
+               "got " +
+                   std::to_string(dl + guard + ul));
+    }
+    try
+    {
+        c.tdd.emplace(pattern, numerology, dl, guard, ul);
+    }
+    catch (const std::invalid_argument& e)
+    {
+        r.Fail("pattern", std::string("expected ") + e.what() + ", got \"" + pattern + "\"");
+    }
+    if (cell.Object("access").Has("numerology"))
+    {
+        cell.Object("access").Fail("numerology",
+                                   "does not apply with duplex \"tdd\" (the slots are "
+                                   "cell.tdd.numerology's)");
+    }
+    if (cell.Has("access"))
+    {
+        c.access.slot = c.tdd->Slot();
+    }
+}
+
 /// The fading's frequency selectivity, time correlation and the BS's CSI delay (after
 /// cell.fading and cell.carrier_ghz).
 void
@@ -166,13 +218,17 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                     "efficiency",
                     "link_mapping",
                     "access",
+                    "tdd",
                     "min_rate_mbps",
                     "mobility",
                     "layer_deadline_ms"});
     c.bandwidthHz = cell.Number("bandwidth_mhz", 100, 1e-3, 1e5) * 1e6;
-    const std::string duplex = cell.Choice("duplex", "shared", {"shared", "fdd"});
-    c.duplex = duplex == "fdd" ? DuplexMode::FDD : DuplexMode::SHARED;
+    c.duplex = DuplexModeFromString(cell.Choice("duplex", "shared", {"shared", "fdd", "tdd"}));
     c.ulShare = cell.Number("ul_share", 0.5, 0.01, 0.99);
+    if (cell.Has("ul_share") && c.duplex != DuplexMode::FDD)
+    {
+        cell.Fail("ul_share", "applies to duplex \"fdd\" only (the other modes have one pool)");
+    }
     c.radiusM = cell.Number("radius_m", 500, 1, 1e5);
     c.minDistanceM = cell.Number("min_distance_m", 35, 1, 1e5);
     c.propagation = ReadChoice(cell,
@@ -207,6 +263,7 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
     }
     c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
     c.access = ReadAccess(cell);
+    ReadTdd(cell, c);
     c.mobility = cell.String("mobility", "static");
     c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
 }

@@ -10,6 +10,7 @@
 #include "link-to-system-mapping.h"
 #include "moe-inference-app.h"
 #include "priced-model.h"
+#include "tdd-pattern.h"
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -116,6 +117,7 @@ struct ScenarioConfig
     double bandwidthHz = 100e6;
     DuplexMode duplex = DuplexMode::SHARED;
     double ulShare = 0.5;
+    std::optional<TddPattern> tdd; ///< duplex TDD only: its slot pattern
     double radiusM = 500;
     double minDistanceM = 35;
     CellPropagation propagation = CellPropagation::THREE_GPP_UMA;

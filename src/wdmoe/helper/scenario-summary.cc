@@ -72,6 +72,13 @@ ScenarioSummary(const ScenarioConfig& c,
                  {"expert_memory_slots_per_device", slots.first},
                  {"expert_storage_slots_per_device", slots.second},
                  {"placement", c.placement}};
+    if (c.tdd)
+    {
+        s["cell"]["tdd"] = {{"pattern", c.tdd->Pattern()},
+                            {"slot_ms", c.tdd->Slot().GetSeconds() * 1e3},
+                            {"downlink_duty", c.tdd->DutyCycle(false)},
+                            {"uplink_duty", c.tdd->DutyCycle(true)}};
+    }
     s["tokens_scored"] = stats.Tokens().size();
     s["text_start_token"] = in.textStart;
     s["workload_purpose"] = c.tuning ? "tuning" : "evaluation";

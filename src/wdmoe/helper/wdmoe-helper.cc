@@ -237,6 +237,10 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     c.channel->SetAttribute("TotalBandwidth", DoubleValue(m_band.dlHz));
     c.channel->SetAttribute("UplinkBandwidth", DoubleValue(m_band.ulHz));
     c.channel->SetBs(bs->GetObject<MobilityModel>());
+    if (m_band.tdd)
+    {
+        c.channel->SetTddPattern(*m_band.tdd);
+    }
     if (!m_linkMapping.empty())
     {
         c.channel->SetLinkMapping(WdmoeChannel::DOWNLINK, m_linkMapping[0]);

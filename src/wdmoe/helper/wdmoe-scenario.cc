@@ -105,9 +105,10 @@ ConfigureHelper(WdmoeHelper& helper,
         helper.SetLinkMapping(mappings.first, mappings.second);
     }
     // LTE: each direction its own carrier of cell.bandwidth_mhz (the predictor prices that).
-    helper.SetBandPlan(c.transport == TransportKind::LTE
-                           ? BandPlan{DuplexMode::FDD, c.bandwidthHz, c.bandwidthHz}
-                           : BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
+    helper.SetBandPlan(
+        c.transport == TransportKind::LTE ? BandPlan{DuplexMode::FDD, c.bandwidthHz, c.bandwidthHz}
+        : c.duplex == DuplexMode::TDD     ? BandPlan::Tdd(c.bandwidthHz, *c.tdd)
+                                      : BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
     helper.SetTransportAttribute("MinRate", DoubleValue(c.minRateBps));
     helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
     helper.SetModel(in.model);

@@ -58,10 +58,12 @@ LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) cons
     const double onAir = m_access.OnAirBits(bits);
     double dl = std::min(
         never,
-        onAir / m_channel->KnownRate(device, WdmoeChannel::DOWNLINK, m_band.dlHz * share, at));
+        onAir / (m_channel->KnownRate(device, WdmoeChannel::DOWNLINK, m_band.dlHz * share, at) *
+                 m_channel->DutyCycle(WdmoeChannel::DOWNLINK)));
     double ul = std::min(
         never,
-        onAir / m_channel->KnownRate(device, WdmoeChannel::UPLINK, m_band.ulHz * share, at));
+        onAir / (m_channel->KnownRate(device, WdmoeChannel::UPLINK, m_band.ulHz * share, at) *
+                 m_channel->DutyCycle(WdmoeChannel::UPLINK)));
     if (!m_access.IsIdeal())
     {
         dl = WithOverhead(dl, false);

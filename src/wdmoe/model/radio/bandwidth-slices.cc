@@ -17,13 +17,25 @@ DuplexModeFromString(const std::string& name)
     {
         return DuplexMode::FDD;
     }
-    throw std::invalid_argument("unknown duplex mode '" + name + "' (expected shared or fdd)");
+    if (name == "tdd")
+    {
+        return DuplexMode::TDD;
+    }
+    throw std::invalid_argument("unknown duplex mode '" + name + "' (expected shared, fdd or tdd)");
 }
 
 std::string
 ToString(DuplexMode mode)
 {
-    return mode == DuplexMode::FDD ? "fdd" : "shared";
+    switch (mode)
+    {
+    case DuplexMode::FDD:
+        return "fdd";
+    case DuplexMode::TDD:
+        return "tdd";
+    default:
+        return "shared";
+    }
 }
 
 BandPlan
@@ -33,6 +45,10 @@ BandPlan::FromConfig(DuplexMode mode, double totalHz, double ulShare)
     {
         throw std::invalid_argument("total bandwidth must be a positive number of Hz, got " +
                                     std::to_string(totalHz));
+    }
+    if (mode == DuplexMode::TDD)
+    {
+        throw std::invalid_argument("a TDD band plan needs its slot pattern (BandPlan::Tdd)");
     }
     if (mode == DuplexMode::SHARED)
     {
@@ -45,6 +61,15 @@ BandPlan::FromConfig(DuplexMode mode, double totalHz, double ulShare)
     }
     const double ulHz = totalHz * ulShare;
     return BandPlan{mode, totalHz - ulHz, ulHz};
+}
+
+BandPlan
+BandPlan::Tdd(double totalHz, const TddPattern& pattern)
+{
+    BandPlan band = FromConfig(DuplexMode::SHARED, totalHz, 0.5);
+    band.mode = DuplexMode::TDD;
+    band.tdd = pattern;
+    return band;
 }
 
 std::vector<double>

@@ -4,7 +4,10 @@
 #ifndef WDMOE_BANDWIDTH_SLICES_H
 #define WDMOE_BANDWIDTH_SLICES_H
 
+#include "tdd-pattern.h"
+
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +21,12 @@ namespace ns3
 enum class DuplexMode
 {
     SHARED, ///< one pool; a device's slice carries both directions (one after the other)
-    FDD     ///< separate downlink and uplink pools
+    FDD,    ///< separate downlink and uplink pools
+    TDD     ///< one pool used by each direction in its own slots (WdmoeChannel::SetTddPattern)
 };
 
 /**
- * \param name "shared" or "fdd"
+ * \param name "shared", "fdd" or "tdd"
  * \return the mode
  * \throws std::invalid_argument for any other name
  */
@@ -30,7 +34,7 @@ DuplexMode DuplexModeFromString(const std::string& name);
 
 /**
  * \param mode a mode
- * \return "shared" or "fdd"
+ * \return "shared", "fdd" or "tdd"
  */
 std::string ToString(DuplexMode mode);
 
@@ -41,18 +45,27 @@ std::string ToString(DuplexMode mode);
 struct BandPlan
 {
     DuplexMode mode; ///< how the pools are used
-    double dlHz;     ///< downlink pool (SHARED: the one pool of both directions)
-    double ulHz;     ///< uplink pool (SHARED: equal to dlHz, the same pool)
+    double dlHz;     ///< downlink pool (SHARED, TDD: the one pool of both directions)
+    double ulHz;     ///< uplink pool (SHARED, TDD: equal to dlHz, the same pool)
+    std::optional<TddPattern> tdd{}; ///< TDD: when each direction holds the air
 
     /**
      * \param mode the duplex mode
      * \param totalHz the whole band (Hz, > 0)
-     * \param ulShare FDD only: the uplink's share of totalHz, in (0, 1); ignored for SHARED
-     * \return SHARED: dlHz = ulHz = totalHz; FDD: ulHz = ulShare * totalHz,
+     * \param ulShare FDD only: the uplink's share of totalHz, in (0, 1); ignored otherwise
+     * \return SHARED, TDD: dlHz = ulHz = totalHz; FDD: ulHz = ulShare * totalHz,
      *         dlHz = totalHz - ulHz
-     * \throws std::invalid_argument for a non-positive total or an FDD share outside (0, 1)
+     * \throws std::invalid_argument for a non-positive total, an FDD share outside (0, 1) or
+     *         TDD (which needs its pattern: Tdd)
      */
     static BandPlan FromConfig(DuplexMode mode, double totalHz, double ulShare);
+
+    /**
+     * \param totalHz the whole band (Hz, > 0), used by each direction in its own slots
+     * \param pattern the slot pattern
+     * \return a TDD plan: dlHz = ulHz = totalHz
+     */
+    static BandPlan Tdd(double totalHz, const TddPattern& pattern);
 };
 
 /**

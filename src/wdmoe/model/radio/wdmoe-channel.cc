@@ -389,8 +389,9 @@ WdmoeChannel::NSubbands(Direction dir) const
     {
         return 1;
     }
-    const double pool =
-        dir == UPLINK && m_uplinkBandwidthHz > 0.0 ? m_uplinkBandwidthHz : m_totalBandwidthHz;
+    // TDD: both directions use the whole band, in turns.
+    const double pool = dir == UPLINK && m_uplinkBandwidthHz > 0.0 && !m_tdd ? m_uplinkBandwidthHz
+                                                                             : m_totalBandwidthHz;
     return static_cast<uint32_t>(std::max(1.0, std::round(pool / m_coherenceBandwidthHz)));
 }
 
@@ -403,6 +404,10 @@ WdmoeChannel::SubbandFadingGain(uint32_t dev, Direction dir, uint32_t subband, T
         return 1.0;
     }
     NS_ABORT_MSG_IF(now.IsStrictlyNegative(), "WdmoeChannel::FadingGain: negative time");
+    if (m_tdd)
+    {
+        dir = DOWNLINK; // reciprocity: one channel, used by each direction in its slots
+    }
     const uint32_t nSubbands = NSubbands(dir);
     NS_ABORT_MSG_IF(subband >= nSubbands,
                     "WdmoeChannel: subband " << subband << " of " << nSubbands);
@@ -623,7 +628,7 @@ WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double band
     if (!m_fadingEnabled)
     {
         const double rate = rateAt(start); // one rate for the whole transfer
-        return rate > 0 ? Seconds(bits / rate) : Time::Max();
+        return rate > 0 ? AirEnd(dir, start, bits / rate) - start : Time::Max();
     }
     // Block by block: the rate of each coherence block carries what it can until the bits are
     // through (a transfer in a deep fade speeds up when the fade ends; one in outage waits).
@@ -634,14 +639,14 @@ WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double band
     {
         const Time blockEnd = TimeStep((t.GetTimeStep() / step + 1) * step);
         const double rate = rateAt(t);
-        const double blockBits = rate * (blockEnd - t).GetSeconds();
+        const double blockBits = rate * AirSeconds(dir, t, blockEnd);
         if (!m_historyError.empty())
         {
             return blockEnd - start; // past the fading history: the run is stopped and void
         }
-        if (blockBits >= remaining)
+        if (blockBits >= remaining && rate > 0)
         {
-            return t + Seconds(remaining / rate) - start;
+            return AirEnd(dir, t, remaining / rate) - start;
         }
         outage = rate > 0 ? 0 : outage + 1;
         remaining -= blockBits;
@@ -680,21 +685,57 @@ WdmoeChannel::PredictTransferTime(uint32_t dev,
     start = std::max(start, now);
     if (!m_fadingEnabled)
     {
-        return Capped(bits / KnownRate(dev, dir, bandwidthHz, now));
+        return AirDuration(dir, start, bits / KnownRate(dev, dir, bandwidthHz, now));
     }
     const int64_t step = m_coherenceTime.GetTimeStep();
     const Time blockEnd = TimeStep((now.GetTimeStep() / step + 1) * step);
     if (start >= blockEnd)
     {
-        return Capped(bits / ExpectedRate(dev, dir, bandwidthHz));
+        return AirDuration(dir, start, bits / ExpectedRate(dev, dir, bandwidthHz));
     }
     const double rate = KnownRate(dev, dir, bandwidthHz, now); // CsiDelay old
-    const double blockBits = rate * (blockEnd - start).GetSeconds();
-    if (blockBits >= bits)
+    const double blockBits = rate * AirSeconds(dir, start, blockEnd);
+    if (blockBits >= bits && rate > 0)
     {
-        return Seconds(bits / rate);
+        return AirEnd(dir, start, bits / rate) - start;
     }
-    return (blockEnd - start) + Capped((bits - blockBits) / ExpectedRate(dev, dir, bandwidthHz));
+    return (blockEnd - start) +
+           AirDuration(dir, blockEnd, (bits - blockBits) / ExpectedRate(dev, dir, bandwidthHz));
+}
+
+double
+WdmoeChannel::AirSeconds(Direction dir, Time from, Time to) const
+{
+    return m_tdd ? m_tdd->OwnTime(from, to, dir == UPLINK).GetSeconds() : (to - from).GetSeconds();
+}
+
+Time
+WdmoeChannel::AirEnd(Direction dir, Time from, double airtimeSeconds) const
+{
+    return m_tdd ? m_tdd->WallEnd(from, Seconds(airtimeSeconds), dir == UPLINK)
+                 : from + Seconds(airtimeSeconds);
+}
+
+Time
+WdmoeChannel::AirDuration(Direction dir, Time from, double airtimeSeconds) const
+{
+    if (!(airtimeSeconds < kUnreachableSeconds))
+    {
+        return Capped(airtimeSeconds);
+    }
+    return AirEnd(dir, from, airtimeSeconds) - from;
+}
+
+void
+WdmoeChannel::SetTddPattern(const TddPattern& pattern)
+{
+    m_tdd = pattern;
+}
+
+double
+WdmoeChannel::DutyCycle(Direction dir) const
+{
+    return m_tdd ? m_tdd->DutyCycle(dir == UPLINK) : 1.0;
 }
 
 int64_t

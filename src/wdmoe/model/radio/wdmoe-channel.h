@@ -7,6 +7,7 @@
 #define WDMOE_CHANNEL_H
 
 #include "link-to-system-mapping.h"
+#include "tdd-pattern.h"
 
 #include "ns3/mobility-model.h"
 #include "ns3/nstime.h"
@@ -59,6 +60,12 @@ constexpr uint64_t kMaxFadingBlocksPerLink = 10000000;
  * follows h_b = r h_{b-1} + sqrt(1 - r^2) w_b (h_0 = w_0, w_b ~ CN(0,1)), r = J0(2 pi f_D T) with
  * T = CoherenceTime and f_D = max(v f_c / c, MinDopplerHz), v the device's speed (GetVelocity)
  * when the block is drawn; |h_b|^2 stays Exp(1). Otherwise the blocks are independent.
+ *
+ * TDD (SetTddPattern): both directions use the whole band (TotalBandwidth), each only in its
+ * own symbols of the slot pattern: a transfer needs airtime bits / rate of its direction's air,
+ * and its duration is the wall-clock time that airtime takes (TddPattern::WallEnd); the fading is
+ * reciprocal, the uplink seeing the downlink's draws of the same block and subband (its own
+ * fading stream is never drawn). Without a pattern a direction holds the air all the time.
  *
  * CSI delay (CsiDelay d): the BS's view of a slice's rate at time t (KnownRate, used by
  * PredictTransferTime and the predictors) is the rate with the fading of the block holding
@@ -298,6 +305,16 @@ class WdmoeChannel : public Object
      */
     void SetLinkMapping(Direction dir, const LinkToSystemMapping& mapping);
 
+    /**
+     * Time-division duplex: each direction transmits in its own symbols of the pattern, on the
+     * whole band, with reciprocal fading (see the class description). Set before any query.
+     * \param pattern the slot pattern
+     */
+    void SetTddPattern(const TddPattern& pattern);
+
+    /// The share of time a direction holds the air: 1, or the TDD pattern's duty cycle.
+    double DutyCycle(Direction dir) const;
+
     /// The longest outage a transfer waits through, in coherence blocks: a transfer that finds
     /// no block with a positive rate within it never arrives (TransferTime returns Time::Max()).
     static constexpr uint64_t kMaxOutageBlocks = 100000;
@@ -368,6 +385,12 @@ class WdmoeChannel : public Object
     double DopplerCoefficient(uint32_t dev);
     /// Creates the Gaussian streams of a device where DopplerCorrelation needs them.
     void MakeGaussians(DeviceLink& link);
+    /// The time in [from, to) during which the direction holds the air (all of it without TDD).
+    double AirSeconds(Direction dir, Time from, Time to) const;
+    /// When airtimeSeconds of the direction's air, starting at from, ends.
+    Time AirEnd(Direction dir, Time from, double airtimeSeconds) const;
+    /// AirEnd - from, capped at kUnreachableSeconds (a prediction, never Time::Max()).
+    Time AirDuration(Direction dir, Time from, double airtimeSeconds) const;
 
     Ptr<PropagationLossModel> m_lossModel;                     ///< path loss (+ maybe shadowing)
     mutable Ptr<PropagationLossModel> m_shadowingCheckedModel; ///< model m_modelHasShadowing is of
@@ -393,6 +416,7 @@ class WdmoeChannel : public Object
     double m_totalBandwidthHz;    ///< the band the BS power is spread over (Hz)
     /// By Direction: a mapping that replaces Efficiency x Shannon (none: Shannon).
     std::optional<LinkToSystemMapping> m_mapping[2];
+    std::optional<TddPattern> m_tdd; ///< the slot pattern (none: each direction always on air)
 
     /// Fires once per drawn fading block.
     TracedCallback<uint32_t, Direction, uint64_t, double> m_fadingDrawTrace;
