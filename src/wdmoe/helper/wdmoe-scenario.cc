@@ -109,6 +109,8 @@ ConfigureHelper(WdmoeHelper& helper,
                            ? BandPlan{DuplexMode::FDD, c.bandwidthHz, c.bandwidthHz}
                            : BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
     helper.SetTransportAttribute("MinRate", DoubleValue(c.minRateBps));
+    helper.SetTransportAttribute("WorkConserving", BooleanValue(c.workConserving));
+    helper.SetTransportAttribute("HintAirtime", BooleanValue(c.hintAirtime));
     helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
     helper.SetModel(in.model);
     helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);
