@@ -3,7 +3,7 @@
 copies in test/data/golden/, so that results do not move by accident.
 
 Pinned (all on the 4-layer models/kjv-moe, each routed layer priced as one Mixtral-8x7B layer,
-run 1): the default scenario, the default scenario in FDD with a 0.3 uplink share, and every
+run 1, static shares and hints without airtime): the default scenario, the default scenario in FDD with a 0.3 uplink share, and every
 policy of configs/policies.json with a 2-slot expert memory (so caches and prefetch matter).
 tokens.csv must be byte-identical; summary.json must be equal as JSON except "timing" (wall
 time, which measures the machine).
@@ -25,6 +25,12 @@ FOUR_LAYERS = [
     "--set", 'cost_model={"preset": "mixtral-8x7b", "layers": "routed"}',
 ]
 
+# The ideal link the golden results were made on: static shares, hints that take no airtime.
+IDEAL_LINK = [
+    "--set", "cell.work_conserving=false",
+    "--set", "cell.hint_airtime=false",
+]
+
 # name -> (config, extra arguments); a comparison writes <policy>/run-1/ per policy.
 CASES = {
     "default": ("configs/default.json", []),
@@ -38,7 +44,7 @@ CASES = {
 
 def run_case(wdmoe_run, root, config, extra, out_dir):
     cmd = [wdmoe_run, "--config=" + config, "--outDir=" + out_dir]
-    cmd += FOUR_LAYERS + extra
+    cmd += FOUR_LAYERS + IDEAL_LINK + extra
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit("FAIL: %s exited %d:\n%s" % (" ".join(cmd), done.returncode,

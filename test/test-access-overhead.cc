@@ -83,7 +83,7 @@ TEST_CASE("access overhead: a link transfer pays grant, slots, headers and its r
     a.harqRtt = MilliSeconds(8);
     link->SetAccessOverhead(a);
     ch->AssignStreams(10);
-    CHECK(link->AssignStreams(20) == 2);
+    CHECK(link->AssignStreams(20) == 3); // downlink, uplink, then the hints' (HintAirtime)
     // The same draws by hand: stream 21 is the device's uplink.
     Ptr<UniformRandomVariable> u = CreateObject<UniformRandomVariable>();
     u->SetStream(21);

@@ -692,3 +692,31 @@ TEST_CASE("bad input: TDD fields are checked and refused where they do not apply
     CHECK(c.tdd->Pattern() == "DDDSU");
     CHECK(c.access.slot == MicroSeconds(500)); // the TDD numerology's slots
 }
+
+TEST_CASE("bad input: cell.work_conserving and cell.hint_airtime are booleans of the abstract link",
+          "[bad-input][sharing]")
+{
+    ScenarioFixture f;
+    const ScenarioConfig defaults = ScenarioConfig::Load(f.Write(), {});
+    CHECK(defaults.workConserving);
+    CHECK(defaults.hintAirtime);
+    const ScenarioConfig off =
+        ScenarioConfig::Load(f.Write(), {"cell.work_conserving=false", "cell.hint_airtime=false"});
+    CHECK_FALSE(off.workConserving);
+    CHECK_FALSE(off.hintAirtime);
+    for (const std::string key : {"work_conserving", "hint_airtime"})
+    {
+        INFO(key);
+        CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(f.Write(), {"cell." + key + "=1"}); }),
+                   Catch::Contains("\"cell." + key + "\"") && Catch::Contains("true or false"));
+        CHECK_THAT(
+            ErrorOf([&] {
+                ScenarioConfig::Load(f.Write(),
+                                     {"transport=lte",
+                                      "cell.duplex=fdd",
+                                      "cell.bandwidth_mhz=20",
+                                      "cell." + key + "=true"});
+            }),
+            Catch::Contains("\"cell." + key + "\" does not apply with \"transport\": \"lte\""));
+    }
+}

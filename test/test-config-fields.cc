@@ -163,6 +163,8 @@ Changes()
         {"cell.efficiency", {{}, "0.5"}},
         {"cell.link_mapping", {{}, "\"lte\""}},
         {"cell.access", {{}, R"({"numerology": 0, "uplink_grant_ms": 4})"}},
+        {"cell.work_conserving", {{}, "false"}},
+        {"cell.hint_airtime", {{"policy.prefetch=true"}, "false"}},
         {"cell.min_rate_mbps", {{}, "100000"}},
         {"cell.mobility", {{}, R"("ns3::RandomWalk2dMobilityModel")"}},
         {"cell.layer_deadline_ms", {{}, "0.01"}},

@@ -484,5 +484,7 @@ TEST_CASE("radio: equal slices and band plans", "[radio]")
     CHECK(DuplexModeFromString("fdd") == DuplexMode::FDD);
     CHECK(DuplexModeFromString("shared") == DuplexMode::SHARED);
     CHECK(ToString(DuplexMode::FDD) == "fdd");
-    CHECK_THROWS_AS(DuplexModeFromString("tdd"), std::invalid_argument);
+    CHECK(DuplexModeFromString("tdd") == DuplexMode::TDD);
+    CHECK(ToString(DuplexMode::TDD) == "tdd");
+    CHECK_THROWS_AS(DuplexModeFromString("tdm"), std::invalid_argument);
 }

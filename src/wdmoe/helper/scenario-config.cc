@@ -219,6 +219,8 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                     "link_mapping",
                     "access",
                     "tdd",
+                    "work_conserving",
+                    "hint_airtime",
                     "min_rate_mbps",
                     "mobility",
                     "layer_deadline_ms"});
@@ -264,8 +266,43 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
     c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
     c.access = ReadAccess(cell);
     ReadTdd(cell, c);
+    c.workConserving = cell.Bool("work_conserving", true);
+    c.hintAirtime = cell.Bool("hint_airtime", true);
     c.mobility = cell.String("mobility", "static");
     c.layerDeadlineS = cell.Number("layer_deadline_ms", 0, 0, 1e9) * 1e-3;
+}
+
+/// With "transport": "lte", the cell fields of the abstract link only: ns-3's LTE has its own
+/// channel, access and scheduler.
+void
+RefuseAbstractLinkFields(const JsonConfigReader& cell)
+{
+    for (const char* key :
+         {"coherence_bandwidth_mhz", "fading_correlation", "min_doppler_hz", "csi_delay_ms"})
+    {
+        if (cell.Has(key))
+        {
+            cell.Fail(key,
+                      "does not apply with \"transport\": \"lte\" (ns-3's LTE has its own "
+                      "channel and CQI reports)");
+        }
+    }
+    if (cell.Has("access"))
+    {
+        cell.Fail("access",
+                  "does not apply with \"transport\": \"lte\" (LTE has its own subframes, "
+                  "grants, HARQ and headers)");
+    }
+    for (const char* key : {"work_conserving", "hint_airtime"})
+    {
+        if (cell.Has(key))
+        {
+            cell.Fail(key,
+                      "does not apply with \"transport\": \"lte\" (the eNB's MAC scheduler "
+                      "shares the resource blocks, and a hint is a datagram on the device's "
+                      "bearer)");
+        }
+    }
 }
 
 /// "transport" and the "lte" object (after the cell and the devices, which LTE constrains).
@@ -319,22 +356,7 @@ ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
                   "does not apply with \"transport\": \"lte\" (a UE is in coverage until its "
                   "radio link fails)");
     }
-    for (const char* key :
-         {"coherence_bandwidth_mhz", "fading_correlation", "min_doppler_hz", "csi_delay_ms"})
-    {
-        if (cell.Has(key))
-        {
-            cell.Fail(key,
-                      "does not apply with \"transport\": \"lte\" (ns-3's LTE has its own "
-                      "channel and CQI reports)");
-        }
-    }
-    if (cell.Has("access"))
-    {
-        cell.Fail("access",
-                  "does not apply with \"transport\": \"lte\" (LTE has its own subframes, "
-                  "grants, HARQ and headers)");
-    }
+    RefuseAbstractLinkFields(cell);
     if (c.devices > 319)
     {
         root.Fail("devices.count",

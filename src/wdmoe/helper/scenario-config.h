@@ -136,7 +136,9 @@ struct ScenarioConfig
     double deviceNoiseFigureDb = 7;
     double efficiency = 1.0;
     LinkMappingPreset linkMapping = LinkMappingPreset::SHANNON;
-    AccessOverhead access; ///< cell.access (default: the ideal link)
+    AccessOverhead access;      ///< cell.access (default: the ideal link)
+    bool workConserving = true; ///< cell.work_conserving: idle slices go to the running ones
+    bool hintAirtime = true;    ///< cell.hint_airtime: prefetch hints are downlink transfers
     double minRateBps = 0;
     std::string mobility = "static"; ///< or an ns-3 MobilityModel TypeId name
     double layerDeadlineS = 0;

@@ -110,6 +110,8 @@ ConfigureHelper(WdmoeHelper& helper,
         : c.duplex == DuplexMode::TDD     ? BandPlan::Tdd(c.bandwidthHz, *c.tdd)
                                       : BandPlan::FromConfig(c.duplex, c.bandwidthHz, c.ulShare));
     helper.SetTransportAttribute("MinRate", DoubleValue(c.minRateBps));
+    helper.SetTransportAttribute("WorkConserving", BooleanValue(c.workConserving));
+    helper.SetTransportAttribute("HintAirtime", BooleanValue(c.hintAirtime));
     helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
     helper.SetModel(in.model);
     helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);

@@ -25,13 +25,18 @@ AccessOverhead::OnAirBits(double payloadBits) const
 Time
 AccessOverhead::Start(Time ready, bool uplink) const
 {
-    Time start = uplink ? ready + uplinkGrant : ready;
-    if (slot.IsStrictlyPositive())
+    return SlotBoundary(uplink ? ready + uplinkGrant : ready);
+}
+
+Time
+AccessOverhead::SlotBoundary(Time t) const
+{
+    if (!slot.IsStrictlyPositive())
     {
-        const int64_t step = slot.GetTimeStep();
-        start = TimeStep((start.GetTimeStep() + step - 1) / step * step);
+        return t;
     }
-    return start;
+    const int64_t step = slot.GetTimeStep();
+    return TimeStep((t.GetTimeStep() + step - 1) / step * step);
 }
 
 Time

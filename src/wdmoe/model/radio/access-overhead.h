@@ -39,6 +39,10 @@ struct AccessOverhead
     /// When a transfer ready at `ready` starts: after the grant (uplink), at a slot boundary.
     Time Start(Time ready, bool uplink) const;
 
+    /// The first slot boundary at or after t (t without slots): a transfer whose last bit is
+    /// on the air at t has it at this slot's end.
+    Time SlotBoundary(Time t) const;
+
     /// The airtime rounded up to whole slots.
     Time WholeSlots(Time airtime) const;
 

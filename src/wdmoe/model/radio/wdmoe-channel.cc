@@ -612,47 +612,83 @@ WdmoeChannel::KnownRate(uint32_t dev, Direction dir, double bandwidthHz, Time no
     return SliceRate(dev, dir, bandwidthHz, CsiTime(now));
 }
 
-Time
-WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double bandwidthHz, Time start)
+WdmoeChannel::Progress
+WdmoeChannel::Integrate(uint32_t dev,
+                        Direction dir,
+                        double bits,
+                        double bandwidthHz,
+                        Time start,
+                        Time until)
 {
-    NS_ABORT_MSG_IF(bits < 0 || start.IsStrictlyNegative(),
-                    "WdmoeChannel::TransferTime: negative bits or start");
     auto rateAt = [&](Time t) {
         return dir == DOWNLINK ? DownlinkRate(dev, bandwidthHz, t)
                                : UplinkRate(dev, bandwidthHz, t);
     };
-    if (bits == 0)
-    {
-        return Seconds(0);
-    }
     if (!m_fadingEnabled)
     {
-        const double rate = rateAt(start); // one rate for the whole transfer
-        return rate > 0 ? AirEnd(dir, start, bits / rate) - start : Time::Max();
+        const double rate = rateAt(start); // one rate throughout
+        const double span = AirSeconds(dir, start, until);
+        if (rate > 0 && bits / rate <= span)
+        {
+            return {AirEnd(dir, start, bits / rate), bits};
+        }
+        return {until, rate * span};
     }
     // Block by block: the rate of each coherence block carries what it can until the bits are
     // through (a transfer in a deep fade speeds up when the fade ends; one in outage waits).
     const int64_t step = m_coherenceTime.GetTimeStep();
     Time t = start;
     double remaining = bits;
+    double carried = 0;
     for (uint64_t outage = 0; outage <= kMaxOutageBlocks;)
     {
         const Time blockEnd = TimeStep((t.GetTimeStep() / step + 1) * step);
+        const Time end = std::min(blockEnd, until);
         const double rate = rateAt(t);
-        const double blockBits = rate * AirSeconds(dir, t, blockEnd);
+        const double blockBits = rate * AirSeconds(dir, t, end);
         if (!m_historyError.empty())
         {
-            return blockEnd - start; // past the fading history: the run is stopped and void
+            return {blockEnd, carried}; // past the fading history: the run is stopped and void
         }
         if (blockBits >= remaining && rate > 0)
         {
-            return AirEnd(dir, t, remaining / rate) - start;
+            return {AirEnd(dir, t, remaining / rate), bits};
+        }
+        remaining -= blockBits;
+        carried += blockBits;
+        if (end == until)
+        {
+            return {until, carried};
         }
         outage = rate > 0 ? 0 : outage + 1;
-        remaining -= blockBits;
         t = blockEnd;
     }
-    return Time::Max();
+    return {Time::Max(), carried};
+}
+
+Time
+WdmoeChannel::TransferTime(uint32_t dev, Direction dir, double bits, double bandwidthHz, Time start)
+{
+    NS_ABORT_MSG_IF(bits < 0 || start.IsStrictlyNegative(),
+                    "WdmoeChannel::TransferTime: negative bits or start");
+    if (bits == 0)
+    {
+        return Seconds(0);
+    }
+    const Time end = Integrate(dev, dir, bits, bandwidthHz, start, Time::Max()).end;
+    return end == Time::Max() ? end : end - start;
+}
+
+double
+WdmoeChannel::BitsDelivered(uint32_t dev, Direction dir, double bandwidthHz, Time from, Time to)
+{
+    NS_ABORT_MSG_IF(from.IsStrictlyNegative(), "WdmoeChannel::BitsDelivered: negative start");
+    if (to <= from)
+    {
+        return 0;
+    }
+    const double all = std::numeric_limits<double>::infinity();
+    return Integrate(dev, dir, all, bandwidthHz, from, to).bits;
 }
 
 double

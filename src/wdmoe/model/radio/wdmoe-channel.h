@@ -268,6 +268,20 @@ class WdmoeChannel : public Object
     Time TransferTime(uint32_t dev, Direction dir, double bits, double bandwidthHz, Time start);
 
     /**
+     * The bits a slice carries from `from` to `to`: the integral of its rate, walked over the
+     * coherence blocks as TransferTime walks them (the same walk: TransferTime(b) = t exactly
+     * when BitsDelivered(from, from + t) reaches b). A transport whose slices change while a
+     * transfer runs (work-conserving sharing) accounts each stretch with it.
+     * \param dev the device index
+     * \param dir the direction
+     * \param bandwidthHz the slice B_i in Hz (>= 0)
+     * \param from the stretch's start
+     * \param to its end (<= from gives 0)
+     * \return the bits carried, >= 0
+     */
+    double BitsDelivered(uint32_t dev, Direction dir, double bandwidthHz, Time from, Time to);
+
+    /**
      * The rate a scheduler can expect beyond the current coherence block: the mean over the
      * Rayleigh fading of Efficiency * B_i * log2(1 + rho |h|^2) with rho the large-scale SNR
      * (path loss and shadowing), i.e. Efficiency * B_i * e^{1/rho} E1(1/rho) / ln 2; without
@@ -379,6 +393,25 @@ class WdmoeChannel : public Object
     double RateOf(Direction dir, double snr, double bandwidthHz) const;
     /// The true rate of a slice at t: one SNR (flat) or the sum over the subbands.
     double SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t);
+
+    /// How far a slice gets from a start: when its bits are through, or what it carried by then.
+    struct Progress
+    {
+        Time end;    ///< when the bits are through; else `until` (Time::Max(): never)
+        double bits; ///< the bits carried by `end`
+    };
+
+    /// The one rate integration of TransferTime and BitsDelivered: from `start`, each coherence
+    /// block carries rate x the part of it the slice uses (one rate throughout without fading),
+    /// until `bits` are through or `until` is reached, whichever comes first. A transfer that
+    /// meets kMaxOutageBlocks blocks of zero rate in a row (or a zero rate without fading)
+    /// never ends: {until, carried}. Past the fading history, {that block's end, carried}.
+    Progress Integrate(uint32_t dev,
+                       Direction dir,
+                       double bits,
+                       double bandwidthHz,
+                       Time start,
+                       Time until);
     /// Draws the next block of a link (all its subbands) into fadingBlocks.
     void DrawBlock(uint32_t dev, Direction dir);
     /// r = J0(2 pi f_D T) of a device now (see the class description).
