@@ -134,6 +134,9 @@ struct ScenarioConfig
     double deviceNoiseFigureDb = 7;
     double efficiency = 1.0;
     LinkMappingPreset linkMapping = LinkMappingPreset::SHANNON;
+    /// "cell.truncated_shannon": the "lte" or "nr" preset's mappings (downlink, uplink) with the
+    /// parameters given there; none: the preset's own
+    std::optional<std::pair<LinkToSystemMapping, LinkToSystemMapping>> truncatedShannon;
     AccessOverhead access; ///< cell.access (default: the ideal link)
     double minRateBps = 0;
     std::string mobility = "static"; ///< or an ns-3 MobilityModel TypeId name
@@ -153,6 +156,9 @@ struct ScenarioConfig
     /// relative to the config file; kept here resolved).
     std::string bsProfile = "edge-server-gpu";
     int devices = 8;
+    /// "devices.distance_m": every device this far from the BS (horizontally), device i at the
+    /// angle 2 pi i / N; 0 (absent): uniform in the annulus [min_distance, radius]
+    double deviceDistanceM = 0;
     std::string deviceProfile = "jetson-agx-orin"; ///< as bsProfile
     double memoryFraction = 0.75;                  ///< share of device memory for experts
     int storageSlots = 0;  ///< experts a device can host (on storage); 0: its memory slots
