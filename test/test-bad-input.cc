@@ -652,14 +652,63 @@ TEST_CASE("bad input: cell.access fields that apply to an overhead that is off a
     CHECK(c.access.slot == MicroSeconds(250));
     CHECK(c.access.harqRtt == MilliSeconds(8));
     CHECK(c.access.headerBytes == 35);
+    // With LTE the overhead shapes the BS's predictions (as cell.link_mapping does).
+    const ScenarioConfig lte = ScenarioConfig::Load(f.Write(),
+                                                    {"transport=lte",
+                                                     "cell.duplex=fdd",
+                                                     "cell.bandwidth_mhz=20",
+                                                     R"(cell.access={"numerology": 0})"});
+    CHECK(lte.access.slot == MilliSeconds(1));
+}
+
+TEST_CASE("bad input: cell.truncated_shannon needs a truncated Shannon preset and known fields",
+          "[bad-input][link-mapping]")
+{
+    ScenarioFixture f;
     CHECK_THAT(ErrorOf([&] {
                    ScenarioConfig::Load(f.Write(),
-                                        {"transport=lte",
-                                         "cell.duplex=fdd",
-                                         "cell.bandwidth_mhz=20",
-                                         R"(cell.access={"numerology": 0})"});
+                                        {R"(cell.truncated_shannon={"uplink": {"alpha": 0.3}})"});
                }),
-               Catch::Contains("\"cell.access\" does not apply with \"transport\": \"lte\""));
+               Catch::Contains("\"cell.truncated_shannon\" applies to link_mapping \"lte\" or "
+                               "\"nr\" only") &&
+                   Catch::Contains("link_mapping is \"shannon\""));
+    CHECK_THAT(ErrorOf([&] {
+                   ScenarioConfig::Load(f.Write(),
+                                        {"cell.link_mapping=lte",
+                                         R"(cell.truncated_shannon={"uplink": {"beta": 1}})"});
+               }),
+               Catch::Contains("cell.truncated_shannon.uplink") && Catch::Contains("beta"));
+    CHECK_THAT(ErrorOf([&] {
+                   ScenarioConfig::Load(f.Write(),
+                                        {"cell.link_mapping=lte",
+                                         R"(cell.truncated_shannon={"downlink": {"alpha": 2}})"});
+               }),
+               Catch::Contains("\"cell.truncated_shannon.downlink.alpha\" must be a number in "
+                               "[0.01, 1], got 2"));
+    const ScenarioConfig c = ScenarioConfig::Load(
+        f.Write(),
+        {"cell.link_mapping=nr", R"(cell.truncated_shannon={"uplink": {"min_sinr_db": -5}})"});
+    REQUIRE(c.truncatedShannon);
+    CHECK(c.truncatedShannon->first.Alpha() == 0.6); // NR's downlink kept
+    CHECK(c.truncatedShannon->first.MaxEfficiency() == 7.4063);
+    CHECK(c.truncatedShannon->second.Alpha() == 0.4);
+    CHECK(c.truncatedShannon->second.MinSinrDb() == Approx(-5));
+}
+
+TEST_CASE("bad input: devices.distance_m outside [cell.min_distance_m, cell.radius_m] is refused",
+          "[bad-input][placement]")
+{
+    ScenarioFixture f;
+    f.config["cell"]["min_distance_m"] = 35;
+    f.config["cell"]["radius_m"] = 500;
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(f.Write(), {"devices.distance_m=20"}); }),
+               Catch::Contains("\"devices.distance_m\" must be in [cell.min_distance_m, "
+                               "cell.radius_m] = [35, 500] m, got 20"));
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(f.Write(), {"devices.distance_m=501"}); }),
+               Catch::Contains("got 501"));
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(f.Write(), {"devices.distance_m=0"}); }),
+               Catch::Contains("\"devices.distance_m\" must be a number in [1, 100000]"));
+    CHECK(ScenarioConfig::Load(f.Write(), {"devices.distance_m=500"}).deviceDistanceM == 500);
 }
 
 TEST_CASE("bad input: TDD fields are checked and refused where they do not apply",

@@ -15,6 +15,7 @@
 
 using namespace ns3;
 using wdmoe::test::ErrorOf;
+using wdmoe::test::ParseCsv;
 using wdmoe::test::ScenarioFixture;
 
 namespace
@@ -200,6 +201,20 @@ TEST_CASE("lte transport: a scenario scores every token, with the link's perplex
     a.erase("timing");
     b.erase("timing");
     CHECK(a.dump() == b.dump());
+    // transfers.csv times every exchange from Send to arrival, as the transport's own counters
+    // do: the same number of transfers and the same mean each way.
+    const auto rows = ParseCsv(lte.transfersCsv);
+    REQUIRE(rows.size() == s["lte"]["downlink"]["transfers"].get<std::size_t>());
+    double dlSum = 0, ulSum = 0;
+    for (const auto& row : rows)
+    {
+        dlSum += std::stod(row.at("downlink_ms"));
+        ulSum += std::stod(row.at("uplink_ms"));
+    }
+    CHECK(dlSum / rows.size() ==
+          Approx(s["lte"]["downlink"]["transfer_mean_ms"].get<double>()).epsilon(1e-6));
+    CHECK(ulSum / rows.size() ==
+          Approx(s["lte"]["uplink"]["transfer_mean_ms"].get<double>()).epsilon(1e-6));
     // Real packets take time the ideal Shannon link does not: the tokens are slower.
     CHECK(s["latency_ms"]["mean"].get<double>() !=
           link.summary["latency_ms"]["mean"].get<double>());

@@ -650,6 +650,30 @@ TEST_CASE("scenario: in TDD each direction waits for its own symbols of the patt
     CHECK(ulWait / decode > 0.2e-3);
 }
 
+TEST_CASE("scenario: cell.truncated_shannon sets each direction's alpha, SINR_min and cap",
+          "[scenario]")
+{
+    ScenarioFixture f(1);
+    f.config["cell"]["link_mapping"] = "lte";
+    f.config["cell"]["truncated_shannon"] = {
+        {"downlink", {{"alpha", 0.5}, {"max_bps_hz", 30}}},
+        {"uplink", {{"alpha", 0.3}, {"min_sinr_db", -20}, {"max_bps_hz", 30}}}};
+    const auto rows = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write())).transfersCsv);
+    // 200 m: the SNRs (35 dB down, 17 dB up) are far above SINR_min and alpha log2(1 + SNR)
+    // (5.8 and 1.7 bit/s/Hz) below the caps, so each time is Shannon's over alpha.
+    const HandLink shannon = HandComputedLink(20e6, 20e6, 20e6);
+    REQUIRE(rows.at(1).at("phase") == "decode");
+    CHECK(Within(std::stod(rows.at(1).at("downlink_ms")), shannon.dl / 0.5 * 1e3, 1e-6));
+    CHECK(Within(std::stod(rows.at(1).at("uplink_ms")), shannon.ul / 0.3 * 1e3, 1e-6));
+    // A cap below the uplink's alpha log2(1 + SNR) binds: bits / (cap B).
+    f.config["cell"]["truncated_shannon"] = {{"uplink", {{"max_bps_hz", 1.0}}}};
+    const auto capped = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write())).transfersCsv);
+    const double bits = 4096 * 16 + 8 * 64;
+    CHECK(Within(std::stod(capped.at(1).at("uplink_ms")), bits / (1.0 * 20e6) * 1e3, 1e-6));
+    // The downlink kept the preset's: alpha 0.6 and its cap 4.4 (0.6 x 11.6 = 7.0 above it).
+    CHECK(Within(std::stod(capped.at(1).at("downlink_ms")), bits / (4.4 * 20e6) * 1e3, 1e-6));
+}
+
 TEST_CASE("scenario: the devices a layer uses share the band equally", "[scenario]")
 {
     ScenarioFixture f(1);
@@ -677,6 +701,68 @@ TEST_CASE("scenario: the devices a layer uses share the band equally", "[scenari
     }
     CHECK(layersUsing[2] > 0);
     CHECK(layersUsing.count(3) == 0); // top-2
+}
+
+TEST_CASE("scenario: devices.distance_m places every device on that circle, evenly spread, and "
+          "transfers.csv times each exchange",
+          "[scenario]")
+{
+    ScenarioFixture f(1);
+    f.config["cell"]["min_distance_m"] = 35;
+    f.config["cell"]["radius_m"] = 500;
+    f.config["devices"]["count"] = 4; // round-robin: experts 0, 4 on 0; 1, 5 on 1; ...
+    f.config["devices"]["distance_m"] = 200;
+    f.config["workload"]["scored_tokens"] = 20;
+    std::vector<Vector> positions;
+    const ScenarioResult result =
+        RunScenario(ScenarioConfig::Load(f.Write()), [&](Ptr<MoeInferenceApp>) {
+            for (uint32_t n = 1; n <= 4; ++n) // node 0 is the BS
+            {
+                positions.push_back(
+                    NodeList::GetNode(n)->GetObject<MobilityModel>()->GetPosition());
+            }
+        });
+    REQUIRE(positions.size() == 4);
+    const Vector expected[] = {{200, 0, 1.5}, {0, 200, 1.5}, {-200, 0, 1.5}, {0, -200, 1.5}};
+    for (std::size_t i = 0; i < 4; ++i)
+    {
+        INFO("device " << i);
+        CHECK(positions[i].x == Approx(expected[i].x).margin(1e-9));
+        CHECK(positions[i].y == Approx(expected[i].y).margin(1e-9));
+        CHECK(positions[i].z == expected[i].z);
+    }
+    // Every device at the fixture's 200 m: a layer's k devices each get 1/k of the band, so each
+    // exchange takes the hand-computed link's times (HandComputedLink is at 200 m).
+    const auto tokens = ParseCsv(result.tokensCsv);
+    const auto rows = ParseCsv(result.transfersCsv);
+    std::map<std::size_t, int> devicesOfPass;
+    for (const auto& row : rows)
+    {
+        ++devicesOfPass[std::stoul(row.at("pass"))];
+    }
+    int decodeRows = 0;
+    for (const auto& row : rows)
+    {
+        const std::size_t pass = std::stoul(row.at("pass"));
+        REQUIRE(pass < tokens.size());
+        CHECK(row.at("phase") == tokens[pass].at("phase"));
+        CHECK(row.at("layer") == "0");
+        if (row.at("phase") != "decode")
+        {
+            continue;
+        }
+        ++decodeRows;
+        const int k = devicesOfPass[pass];
+        INFO("pass " << pass << ", " << k << " devices");
+        CHECK(row.at("tokens") == "1");
+        CHECK(std::stod(row.at("bits")) == 4096 * 16 + 8 * 64);
+        const HandLink link = HandComputedLink(20e6 / k, 20e6, 20e6 / k);
+        CHECK(Within(std::stod(row.at("downlink_ms")), link.dl * 1e3, 1e-6));
+        CHECK(Within(std::stod(row.at("uplink_ms")), link.ul * 1e3, 1e-6));
+        // The token's breakdown is its (identical) critical exchange's.
+        CHECK(Within(std::stod(tokens[pass].at("downlink_ms")), link.dl * 1e3, 1e-6));
+    }
+    CHECK(decodeRows >= 19); // one or two exchanges per decode token
 }
 
 TEST_CASE("scenario: a device switched off mid-run is dropped after the deadline, no hang",

@@ -165,6 +165,36 @@ ReadTdd(const JsonConfigReader& cell, ScenarioConfig& c)
     }
 }
 
+/// "cell.truncated_shannon": the preset's truncated-Shannon parameters per direction, each
+/// field given replacing the preset's (after cell.link_mapping).
+void
+ReadTruncatedShannon(const JsonConfigReader& cell, ScenarioConfig& c)
+{
+    if (!cell.Has("truncated_shannon"))
+    {
+        return;
+    }
+    if (c.linkMapping != LinkMappingPreset::LTE && c.linkMapping != LinkMappingPreset::NR)
+    {
+        cell.Fail("truncated_shannon",
+                  "applies to link_mapping \"lte\" or \"nr\" only (the truncated Shannon "
+                  "bound), link_mapping is \"" +
+                      LinkMappingPresetName(c.linkMapping) + "\"");
+    }
+    const JsonConfigReader t = cell.Object("truncated_shannon");
+    t.AllowOnly({"downlink", "uplink"});
+    auto read = [&t](const char* direction, const LinkToSystemMapping& preset) {
+        const JsonConfigReader r = t.Object(direction);
+        r.AllowOnly({"alpha", "min_sinr_db", "max_bps_hz"});
+        return LinkToSystemMapping::TruncatedShannon(
+            r.Number("alpha", preset.Alpha(), 0.01, 1),
+            r.Number("min_sinr_db", preset.MinSinrDb(), -30, 30),
+            r.Number("max_bps_hz", preset.MaxEfficiency(), 0.01, 30));
+    };
+    const auto preset = LinkMappingsOf(c.linkMapping, 1.0);
+    c.truncatedShannon.emplace(read("downlink", preset.first), read("uplink", preset.second));
+}
+
 /// The fading's frequency selectivity, time correlation and the BS's CSI delay (after
 /// cell.fading and cell.carrier_ghz).
 void
@@ -217,6 +247,7 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                     "device_noise_figure_db",
                     "efficiency",
                     "link_mapping",
+                    "truncated_shannon",
                     "access",
                     "tdd",
                     "work_conserving",
@@ -263,6 +294,7 @@ ReadCell(const JsonConfigReader& root, ScenarioConfig& c)
                   "applies to link_mapping \"shannon\" only (the \"" +
                       LinkMappingPresetName(c.linkMapping) + "\" mapping has its own)");
     }
+    ReadTruncatedShannon(cell, c);
     c.minRateBps = cell.Number("min_rate_mbps", 0, 0, 1e6) * 1e6;
     c.access = ReadAccess(cell);
     ReadTdd(cell, c);
@@ -286,12 +318,6 @@ RefuseAbstractLinkFields(const JsonConfigReader& cell)
                       "does not apply with \"transport\": \"lte\" (ns-3's LTE has its own "
                       "channel and CQI reports)");
         }
-    }
-    if (cell.Has("access"))
-    {
-        cell.Fail("access",
-                  "does not apply with \"transport\": \"lte\" (LTE has its own subframes, "
-                  "grants, HARQ and headers)");
     }
     for (const char* key : {"work_conserving", "hint_airtime"})
     {
@@ -389,8 +415,10 @@ ReadNodes(const JsonConfigReader& root, ScenarioConfig& c)
     c.bsProfile = ReadProfile(root, bs, "profile", "edge-server-gpu");
 
     const JsonConfigReader devices = root.Object("devices");
-    devices.AllowOnly({"count", "profile", "memory_fraction", "storage_slots", "warm_cache"});
+    devices.AllowOnly(
+        {"count", "distance_m", "profile", "memory_fraction", "storage_slots", "warm_cache"});
     c.devices = int(devices.Integer("count", 8, 1, 4096));
+    c.deviceDistanceM = devices.Number("distance_m", 0, 1, 1e5);
     c.deviceProfile = ReadProfile(root, devices, "profile", "jetson-agx-orin");
     c.memoryFraction = devices.Number("memory_fraction", 0.75, 0, 1);
     c.storageSlots = int(devices.Integer("storage_slots", 0, 0, 1 << 20));
@@ -807,6 +835,13 @@ ScenarioConfig::Validate() const
     if (devices < 1)
     {
         root.Fail("devices.count", "must be at least 1, got " + std::to_string(devices));
+    }
+    if (deviceDistanceM > 0 && (deviceDistanceM < minDistanceM || deviceDistanceM > radiusM))
+    {
+        std::ostringstream got;
+        got << "must be in [cell.min_distance_m, cell.radius_m] = [" << minDistanceM << ", "
+            << radiusM << "] m, got " << deviceDistanceM;
+        root.Fail("devices.distance_m", got.str());
     }
     if (!failures.empty() && layerDeadlineS <= 0)
     {

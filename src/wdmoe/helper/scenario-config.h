@@ -136,6 +136,9 @@ struct ScenarioConfig
     double deviceNoiseFigureDb = 7;
     double efficiency = 1.0;
     LinkMappingPreset linkMapping = LinkMappingPreset::SHANNON;
+    /// "cell.truncated_shannon": the "lte" or "nr" preset's mappings (downlink, uplink) with the
+    /// parameters given there; none: the preset's own
+    std::optional<std::pair<LinkToSystemMapping, LinkToSystemMapping>> truncatedShannon;
     AccessOverhead access;      ///< cell.access (default: the ideal link)
     bool workConserving = true; ///< cell.work_conserving: idle slices go to the running ones
     bool hintAirtime = true;    ///< cell.hint_airtime: prefetch hints are downlink transfers
@@ -157,6 +160,9 @@ struct ScenarioConfig
     /// relative to the config file; kept here resolved).
     std::string bsProfile = "edge-server-gpu";
     int devices = 8;
+    /// "devices.distance_m": every device this far from the BS (horizontally), device i at the
+    /// angle 2 pi i / N; 0 (absent): uniform in the annulus [min_distance, radius]
+    double deviceDistanceM = 0;
     std::string deviceProfile = "jetson-agx-orin"; ///< as bsProfile
     double memoryFraction = 0.75;                  ///< share of device memory for experts
     int storageSlots = 0;  ///< experts a device can host (on storage); 0: its memory slots

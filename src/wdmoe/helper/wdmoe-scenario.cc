@@ -46,7 +46,8 @@ namespace
 {
 
 /// The BS at the centre (25 m high), devices uniform in the annulus [min_distance, radius] at
-/// 1.5 m, each with the cell's mobility model; returns the next free random stream.
+/// 1.5 m (or, with devices.distance_m, all at that distance, device i at the angle 2 pi i / N),
+/// each with the cell's mobility model; returns the next free random stream.
 int64_t
 PlaceNodes(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer& devices, int64_t stream)
 {
@@ -63,8 +64,9 @@ PlaceNodes(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer& devices, int64_
     for (uint32_t i = 0; i < devices.GetN(); ++i)
     {
         Ptr<MobilityModel> m = CreateCellMobility(c.mobility);
-        const double r = std::sqrt(radius2->GetValue());
-        const double a = angle->GetValue();
+        const bool fixed = c.deviceDistanceM > 0;
+        const double r = fixed ? c.deviceDistanceM : std::sqrt(radius2->GetValue());
+        const double a = fixed ? 2 * M_PI * i / devices.GetN() : angle->GetValue();
         // Moving devices stay inside the square around the cell.
         PlaceInCell(m, c.radiusM, Vector(r * std::cos(a), r * std::sin(a), 1.5), stream);
         devices.Get(i)->AggregateObject(m);
@@ -101,7 +103,8 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetAccessOverhead(c.access);
     if (c.linkMapping != LinkMappingPreset::SHANNON)
     {
-        const auto mappings = LinkMappingsOf(c.linkMapping, c.efficiency);
+        const auto mappings =
+            c.truncatedShannon ? *c.truncatedShannon : LinkMappingsOf(c.linkMapping, c.efficiency);
         helper.SetLinkMapping(mappings.first, mappings.second);
     }
     // LTE: each direction its own carrier of cell.bandwidth_mhz (the predictor prices that).
@@ -271,6 +274,7 @@ WdmoeScenario::Collect() const
         {"wall_s", wallSeconds},
         {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
     result.tokensCsv = m_state->stats.TokensCsv();
+    result.transfersCsv = m_state->stats.TransfersCsv();
     result.records = m_state->stats.Tokens();
     return result;
 }
@@ -280,6 +284,7 @@ WriteScenarioResult(const ScenarioResult& result, const std::string& outDir)
 {
     CreateResultDirectory(outDir);
     WriteFileAtomically(outDir + "/tokens.csv", result.tokensCsv);
+    WriteFileAtomically(outDir + "/transfers.csv", result.transfersCsv);
     WriteFileAtomically(outDir + "/summary.json", result.summary.dump(2) + "\n");
 }
 

@@ -23,6 +23,7 @@ struct ScenarioResult
 {
     nlohmann::ordered_json summary;
     std::string tokensCsv;
+    std::string transfersCsv;         ///< every exchange's transfer times
     std::vector<TokenRecord> records; ///< the rows of tokens.csv
 };
 
@@ -52,7 +53,8 @@ class WdmoeScenario
     WdmoeHelper& Helper();
     Ptr<MoeInferenceApp> GetBsApp() const;
 
-    /// After Simulator::Run and before Simulator::Destroy: summary.json and tokens.csv. Throws
+    /// After Simulator::Run and before Simulator::Destroy: summary.json, tokens.csv and
+    /// transfers.csv. Throws
     /// when the run did not score every token or the channel could not cover it. The timing's
     /// wall seconds count from the end of the set-up to this call.
     ScenarioResult Collect() const;
@@ -62,7 +64,7 @@ class WdmoeScenario
     std::unique_ptr<State> m_state;
 };
 
-/// Writes summary.json and tokens.csv into outDir, each atomically.
+/// Writes tokens.csv, transfers.csv and then summary.json into outDir, each atomically.
 void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);
 
 } // namespace ns3

@@ -46,6 +46,8 @@ WdmoeStatsCollector::Connect()
                                   MakeCallback(&WdmoeStatsCollector::LayerDone, this));
     Config::ConnectWithoutContext(std::string(kApp) + "PrefetchHint",
                                   MakeCallback(&WdmoeStatsCollector::PrefetchHint, this));
+    Config::ConnectWithoutContext(std::string(kApp) + "ExchangeDone",
+                                  MakeCallback(&WdmoeStatsCollector::ExchangeDone, this));
 }
 
 void
@@ -81,6 +83,13 @@ WdmoeStatsCollector::PrefetchHint(uint32_t layer, uint32_t, uint32_t)
     ++m_perLayer[layer].hintsSent;
 }
 
+void
+WdmoeStatsCollector::ExchangeDone(const ExchangeRecord& record)
+{
+    // The pass in flight finishes next: its record will be m_tokens[m_tokens.size()].
+    m_exchanges.emplace_back(m_tokens.size(), record);
+}
+
 long long
 WdmoeStatsCollector::ExpertsRun() const
 {
@@ -111,6 +120,21 @@ WdmoeStatsCollector::TokensCsv() const
             << r.expertsRun << "," << r.expertsDropped << "," << r.emptyLayers << "," << r.cacheHits
             << "," << r.cacheMisses << "," << r.nll << "," << (r.agreesWithTopK ? 1 : 0) << ","
             << r.kl << "\n";
+    }
+    return csv.str();
+}
+
+std::string
+WdmoeStatsCollector::TransfersCsv() const
+{
+    std::ostringstream csv;
+    csv << "pass,phase,layer,device,tokens,bits,sent_s,downlink_ms,uplink_ms\n";
+    csv << std::setprecision(9);
+    for (const auto& [pass, x] : m_exchanges)
+    {
+        csv << pass << "," << PassPhaseName(x.phase) << "," << x.layer << "," << x.device << ","
+            << x.tokens << "," << x.bits << "," << x.sentAt.GetSeconds() << "," << Ms(x.downlink)
+            << "," << Ms(x.uplink) << "\n";
     }
     return csv.str();
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ns3
@@ -16,9 +17,9 @@ namespace ns3
 
 /**
  * \ingroup wdmoe
- * Collects MoeInferenceApp's TokenDone, LayerDone and PrefetchHint trace sources and computes
- * the run's statistics: latency percentiles and breakdown over decode steps, per-layer decode
- * statistics, drops, cache hit rates, accuracy.
+ * Collects MoeInferenceApp's TokenDone, LayerDone, PrefetchHint and ExchangeDone trace sources and
+ * computes the run's statistics: latency percentiles and breakdown over decode steps, per-layer
+ * decode statistics, drops, cache hit rates, accuracy.
  */
 class WdmoeStatsCollector
 {
@@ -34,6 +35,7 @@ class WdmoeStatsCollector
     void TokenDone(const TokenRecord& record);
     void LayerDone(uint32_t layer, const LayerStats& stats);
     void PrefetchHint(uint32_t layer, uint32_t expert, uint32_t device);
+    void ExchangeDone(const ExchangeRecord& record);
 
     /// Every token (and prefill) in the order they finished.
     const std::vector<TokenRecord>& Tokens() const { return m_tokens; }
@@ -46,6 +48,10 @@ class WdmoeStatsCollector
 
     /// tokens.csv: one row per token record.
     std::string TokensCsv() const;
+
+    /// transfers.csv: one row per exchange that came back (ExchangeDone), in arrival order;
+    /// its pass is the index of its token record in tokens.csv.
+    std::string TransfersCsv() const;
 
     /// The run's statistics as summary.json fields, in its order. Latency: tokens_scored up to
     /// latency_breakdown_ms (before the policy).
@@ -61,6 +67,7 @@ class WdmoeStatsCollector
 
   private:
     std::vector<TokenRecord> m_tokens;
+    std::vector<std::pair<std::size_t, ExchangeRecord>> m_exchanges; ///< (pass, exchange)
     std::vector<LayerStats> m_perLayer;
 };
 

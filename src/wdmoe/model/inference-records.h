@@ -6,6 +6,7 @@
 
 #include "ns3/nstime.h"
 
+#include <cstdint>
 #include <string>
 
 namespace ns3
@@ -61,6 +62,21 @@ struct TokenRecord
     double kl = 0;
     bool agreesWithTopK = true; ///< argmax equals that of the unmodified top-k model
     bool routedLikeTopK = true; ///< every layer ran exactly the model's own top-k
+};
+
+/// One device's exchange of one layer that came back: the request's downlink transfer and the
+/// answer's uplink transfer, each timed from the transport's Send to its arrival (queueing at
+/// the transport included), so that every transport is measured by the same clock.
+struct ExchangeRecord
+{
+    PassPhase phase = PassPhase::DECODE;
+    int layer = 0;
+    uint32_t device = 0;
+    int tokens = 0;  ///< hidden states carried each way
+    double bits = 0; ///< payload of each direction
+    Time sentAt;     ///< when the BS sent the request
+    Time downlink;   ///< Send of the request to its arrival at the device
+    Time uplink;     ///< Send of the answer to its arrival at the BS
 };
 
 } // namespace ns3

@@ -71,7 +71,12 @@ MoeInferenceApp::GetTypeId()
                             "A prefetch hint left for a device that holds the predicted expert "
                             "outside its memory: layer, expert, device",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_hintTrace),
-                            "ns3::MoeInferenceApp::ExpertTracedCallback");
+                            "ns3::MoeInferenceApp::ExpertTracedCallback")
+            .AddTraceSource("ExchangeDone",
+                            "A device's answer of the layer in flight reached the BS: its "
+                            "downlink and uplink transfer times (the rows of transfers.csv)",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_exchangeTrace),
+                            "ns3::MoeInferenceApp::ExchangeTracedCallback");
     return tid;
 }
 
@@ -376,6 +381,16 @@ MoeInferenceApp::OnAnswer(uint32_t device, ExpertRequestPtr request)
     x.returned = true;
     x.downlink = request->receivedAt - x.sentAt;
     x.uplink = Simulator::Now() - request->answeredAt;
+    ExchangeRecord record;
+    record.phase = m_current.phase;
+    record.layer = request->layer;
+    record.device = device;
+    record.tokens = request->work.tokens;
+    record.bits = m_cost.HiddenStateBits(request->work.tokens);
+    record.sentAt = x.sentAt;
+    record.downlink = x.downlink;
+    record.uplink = x.uplink;
+    m_exchangeTrace(record);
     for (int e : request->work.experts)
     {
         m_returnTrace(request->layer, e, device);

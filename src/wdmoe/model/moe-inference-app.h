@@ -76,6 +76,7 @@ class MoeInferenceApp : public Application
     typedef void (*TokenRecordTracedCallback)(const TokenRecord& record);
     typedef void (*LayerStatsTracedCallback)(uint32_t layer, const LayerStats& stats);
     typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
+    typedef void (*ExchangeTracedCallback)(const ExchangeRecord& record);
 
   protected:
     void DoDispose() override;
@@ -154,6 +155,7 @@ class MoeInferenceApp : public Application
     TracedCallback<uint32_t, uint32_t, uint32_t> m_returnTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_droppedTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_hintTrace;
+    TracedCallback<const ExchangeRecord&> m_exchangeTrace;
 };
 
 } // namespace ns3

@@ -66,6 +66,12 @@ LinkToSystemMapping::CqiTable(std::vector<double> tableEfficiency,
     return m;
 }
 
+double
+LinkToSystemMapping::MinSinrDb() const
+{
+    return 10 * std::log10(m_minSinr);
+}
+
 LinkToSystemMapping
 LinkToSystemMapping::LteDownlink()
 {

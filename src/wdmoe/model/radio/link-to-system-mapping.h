@@ -55,6 +55,13 @@ class LinkToSystemMapping
 
     LinkMappingModel Model() const { return m_model; }
 
+    /// A truncated Shannon mapping's alpha, SINR_min (dB) and cap (bit/s/Hz).
+    double Alpha() const { return m_efficiency; }
+
+    double MinSinrDb() const;
+
+    double MaxEfficiency() const { return m_maxEfficiency; }
+
     /// Rate (bit/s) of a slice of bandwidthHz at a linear SINR. The Shannon kind computes
     /// eta * B * log2(1 + SINR) in that order (results pinned by the golden test).
     double Rate(double sinr, double bandwidthHz) const;
