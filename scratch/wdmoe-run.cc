@@ -11,6 +11,7 @@
 #include "ns3/simulator.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -68,10 +69,7 @@ RunComparison(const PolicyComparison& comparison,
         for (int r = 0; r < comparison.runs; ++r)
         {
             const ScenarioConfig config = comparison.RunOf(p, r);
-            std::fprintf(stderr,
-                         "  running %s, run %u\n",
-                         config.policy.name.c_str(),
-                         config.run);
+            std::fprintf(stderr, "  running %s, run %u\n", config.policy.name.c_str(), config.run);
             results[p].push_back(RunToEnd(config));
             PrintWarnings(results[p].back());
         }
@@ -102,9 +100,9 @@ RunComparison(const PolicyComparison& comparison,
     }
     CreateResultDirectory(outDir);
     WriteFileAtomically(outDir + "/policies.csv", PolicyTableCsv(rows, comparison.baseline));
-    WriteFileAtomically(
-        outDir + "/policies.json",
-        PolicyTableJson(rows, comparison.baseline, comparison.statistics).dump(2) + "\n");
+    WriteFileAtomically(outDir + "/policies.json",
+                        PolicyTableJson(rows, comparison.baseline, comparison.statistics).dump(2) +
+                            "\n");
     std::printf("  results  %s/policies.csv, policies.json, <policy>/run-<R>/summary.json\n",
                 outDir.c_str());
     return 0;
@@ -167,6 +165,7 @@ main(int argc, char** argv)
         return 0;
     }
 
+    std::string traceDir; // lte.pcap, lte.netanim: the run's provisional trace folder
     try
     {
         if (IsPolicyComparison(configPath))
@@ -174,7 +173,14 @@ main(int argc, char** argv)
             PolicyComparison comparison = PolicyComparison::Load(configPath, sets);
             return RunComparison(comparison, configPath, outDir);
         }
-        const ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
+        ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
+        if (config.ltePcap || config.lteNetAnim)
+        {
+            // Written under a provisional name; WriteScenarioResult renames it once the run
+            // succeeded, and a failed run removes it.
+            config.traceDir = outDir + "/lte-traces.partial";
+            traceDir = config.traceDir;
+        }
         const ScenarioResult result = RunToEnd(config);
         WriteScenarioResult(result, outDir);
         PrintWarnings(result);
@@ -227,11 +233,17 @@ main(int argc, char** argv)
                     s["tokens_scored"].get<std::size_t>());
         std::printf("  speed       %.0f simulated s per wall s\n",
                     s["timing"]["sim_speed"].get<double>());
-        std::printf("  results     %s/summary.json, tokens.csv\n", outDir.c_str());
+        std::printf("  results     %s/summary.json, tokens.csv%s\n",
+                    outDir.c_str(),
+                    result.traceFiles.empty() ? "" : ", lte-traces/");
         return 0;
     }
     catch (const std::exception& e)
     {
+        if (!traceDir.empty())
+        {
+            std::filesystem::remove_all(traceDir);
+        }
         std::cerr << "wdmoe run: error: " << NameOverridesIn(e.what(), overrides) << "\n";
         return 1;
     }

@@ -71,7 +71,9 @@ struct FieldsFixture : ScenarioFixture
     /// Results without the echo of the config and the wall-clock timing.
     std::string Results(const std::vector<std::string>& sets)
     {
-        const ScenarioResult r = RunScenario(ScenarioConfig::Load(Write(), sets));
+        ScenarioConfig config = ScenarioConfig::Load(Write(), sets);
+        config.traceDir = dir.File("lte-traces"); // where lte.pcap and lte.netanim write
+        const ScenarioResult r = RunScenario(config);
         nlohmann::ordered_json s = r.summary;
         s.erase("config_echo");
         s.erase("timing");
@@ -206,6 +208,9 @@ Changes()
         {"lte.scheduler", {kLteContext, R"("ns3::RrFfMacScheduler")"}},
         {"lte.packet_bytes", {kLteContext, "200"}},
         {"lte.rlc", {kLteContext, R"("um")"}},
+        // Files beside the results (test-lte-transport.cc reads them), listed in the summary.
+        {"lte.pcap", {kLteContext, "true"}},
+        {"lte.netanim", {kLteContext, "true"}},
     };
     return changes;
 }

@@ -4,14 +4,21 @@
 #include "lte-transport.h"
 #include "run-scenario.h"
 #include "scenario-fixture.h"
+#include "uplink-power-aware-scheduler.h"
 
+#include "ns3/boolean.h"
+#include "ns3/config.h"
 #include "ns3/constant-position-mobility-model.h"
+#include "ns3/lte-amc.h"
 #include "ns3/node-container.h"
 #include "ns3/rng-seed-manager.h"
 #include "ns3/simulator.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 
 using namespace ns3;
 using wdmoe::test::ErrorOf;
@@ -251,4 +258,201 @@ TEST_CASE("lte transport: config errors name the field and what is allowed", "[l
     });
     CHECK_THAT(bytes, Catch::Contains("lte.packet_bytes"));
     CHECK(ErrorOf([&] { ScenarioConfig::Load(path, {"transport=lte"}); }).empty());
+}
+
+TEST_CASE("lte transport: a power-limited UE's uplink allocation, by hand", "[lte]")
+{
+    using A = UplinkPowerAwareScheduler;
+    Ptr<LteAmc> amc = CreateObject<LteAmc>();
+    // ns-3's schedulers: CQI 1 once log2(1 + SINR / gap) exceeds LteAmc's 0.15, gap =
+    // -ln(5e-5 * 5) / 1.5 = 5.529: SINR > (2^0.15 - 1) * 5.529 = 0.6059, -2.176 dB.
+    CHECK(A::CqiOf(-2.17, amc) == 1);
+    CHECK(A::CqiOf(-2.18, amc) == 0);
+    // Sounded at -16.625 dB on 100 blocks: 3 blocks give -16.625 + 10 log10(100 / 3) =
+    // -1.396 dB (CQI 1), 4 blocks -2.645 dB (CQI 0): 3 is the only allocation.
+    const A::Allocation edge = A::BestAllocation(-16.625, 100, 1e9, amc);
+    CHECK(edge.resourceBlocks == 3);
+    CHECK(edge.sinrDb == Approx(-16.625 + 10 * std::log10(100.0 / 3)).margin(1e-9));
+    // -20 dB: even 3 blocks give -4.77 dB, CQI 0: out of uplink coverage.
+    CHECK(A::BestAllocation(-20, 100, 1e9, amc).resourceBlocks == 0);
+    // 30 dB, not power-limited (the open-loop target 36 dB caps nothing it does not reach):
+    // CQI 15 on every allocation, so the widest: all 100 blocks, no gain.
+    const A::Allocation strong = A::BestAllocation(30, 100, 36, amc);
+    CHECK(strong.resourceBlocks == 100);
+    CHECK(strong.sinrDb == 30);
+}
+
+namespace
+{
+
+/// One UE 480 m from the BS on the 3GPP UMa loss at 3.5 GHz, 20 MHz; uplink transfers of 3000
+/// bytes at 0.5 s (the first sounding reports are long in); the stall watchdog after 2 s.
+struct EdgeRun
+{
+    bool arrived = false;
+    bool stalled = false;
+    std::vector<uint16_t> blocks; ///< the allocations the sounding reports sized
+
+    static void OnUp(EdgeRun* run) { run->arrived = true; }
+
+    static void OnAllocation(EdgeRun* run, uint16_t, uint16_t blocks, double)
+    {
+        run->blocks.push_back(blocks);
+    }
+};
+
+EdgeRun
+RunEdge(bool powerAware)
+{
+    RngSeedManager::SetSeed(1);
+    RngSeedManager::SetRun(1);
+    NodeContainer bs;
+    NodeContainer devices;
+    bs.Create(1);
+    devices.Create(1);
+    Ptr<MobilityModel> bsMobility = CreateObject<ConstantPositionMobilityModel>();
+    bsMobility->SetPosition(Vector(0, 0, 25));
+    bs.Get(0)->AggregateObject(bsMobility);
+    Ptr<MobilityModel> deviceMobility = CreateObject<ConstantPositionMobilityModel>();
+    deviceMobility->SetPosition(Vector(480, 0, 1.5));
+    devices.Get(0)->AggregateObject(deviceMobility);
+    EdgeRun run;
+    Ptr<LteTransport> lte = CreateObject<LteTransport>();
+    lte->SetAttribute("PowerAwareUplink", BooleanValue(powerAware));
+    lte->SetAttribute("StallTimeout", TimeValue(Seconds(2)));
+    lte->UseThreeGppUma(3.5e9);
+    lte->Install(bs.Get(0), devices);
+    lte->AssignStreams(0);
+    Config::ConnectWithoutContextFailSafe(
+        "/NodeList/*/DeviceList/*/ComponentCarrierMap/*/FfMacScheduler/$ns3::"
+        "UplinkPowerAwareScheduler/Allocation",
+        MakeBoundCallback(&EdgeRun::OnAllocation, &run));
+    Simulator::Schedule(Seconds(0.5),
+                        &LteTransport::Send,
+                        lte,
+                        0,
+                        ExpertTransport::UPLINK,
+                        8.0 * kAnswerBytes,
+                        MakeBoundCallback(&EdgeRun::OnUp, &run));
+    Simulator::Stop(Seconds(6));
+    Simulator::Run();
+    run.stalled = lte->Stalled();
+    Simulator::Destroy();
+    return run;
+}
+
+} // namespace
+
+TEST_CASE("lte transport: a cell-edge UE on 3GPP UMa is granted the uplink it can carry", "[lte]")
+{
+    const EdgeRun plain = RunEdge(false);
+    // ns-3's scheduler alone never grants it: the watchdog stops the run.
+    CHECK_FALSE(plain.arrived);
+    CHECK(plain.stalled);
+    CHECK(plain.blocks.empty());
+
+    const EdgeRun aware = RunEdge(true);
+    CHECK(aware.arrived);
+    CHECK_FALSE(aware.stalled);
+    // Every sounding sized an allocation narrower than the carrier but not empty: the UE is
+    // power-limited and in coverage.
+    REQUIRE_FALSE(aware.blocks.empty());
+    for (uint16_t b : aware.blocks)
+    {
+        CHECK(b >= 3);
+        CHECK(b < 100);
+    }
+}
+
+TEST_CASE("lte transport: the default cell's geometry at the edge runs to the end", "[lte]")
+{
+    // Two devices at 480 m on the 3GPP UMa loss at 3.5 GHz, two layers, two tokens.
+    wdmoe::test::ScenarioFixture f(2);
+    f.config["transport"] = "lte";
+    f.config["workload"]["prompt_tokens"] = 2;
+    f.config["workload"]["scored_tokens"] = 2;
+    f.config["devices"]["count"] = 2;
+    f.config["cell"]["duplex"] = "fdd";
+    f.config["cell"]["propagation"] = "3gpp-uma";
+    f.config["cell"]["carrier_ghz"] = 3.5;
+    f.config["cell"]["min_distance_m"] = 480;
+    f.config["cell"]["radius_m"] = 480.000001;
+    f.config["cell"].erase("shadowing_sigma_db");
+    const ScenarioResult r = RunScenario(ScenarioConfig::Load(f.Write()));
+    CHECK(r.summary["tokens_scored"] == 2);
+    CHECK(r.summary["lte"]["transfers_pending_at_end"] == 0);
+    CHECK(r.summary["lte"]["uplink"]["transfers"].get<int>() > 0);
+}
+
+namespace
+{
+
+std::string
+ReadAll(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// The first four bytes as ns-3 writes them: the pcap magic number in the host's byte order.
+uint32_t
+MagicOf(const std::string& bytes)
+{
+    uint32_t magic = 0;
+    std::memcpy(&magic, bytes.data(), std::min<std::size_t>(4, bytes.size()));
+    return magic;
+}
+
+} // namespace
+
+TEST_CASE("lte transport: lte.pcap and lte.netanim write the cell's traces, and only then", "[lte]")
+{
+    LteFixture f;
+    f.config["transport"] = "lte";
+    const ScenarioResult plain = RunScenario(ScenarioConfig::Load(f.Write()));
+    CHECK(plain.traceFiles.empty());
+    CHECK_FALSE(plain.summary["lte"].contains("trace_files"));
+    WriteScenarioResult(plain, f.dir.File("plain"));
+    CHECK_FALSE(std::filesystem::exists(f.dir.File("plain/lte-traces")));
+
+    f.config["lte"]["pcap"] = true;
+    f.config["lte"]["netanim"] = true;
+    ScenarioConfig config = ScenarioConfig::Load(f.Write());
+    config.traceDir = f.dir.File("traced/lte-traces.partial");
+    const ScenarioResult traced = RunScenario(config);
+    // The files watch the run without changing it.
+    CHECK(traced.tokensCsv == plain.tokensCsv);
+    WriteScenarioResult(traced, f.dir.File("traced"));
+    CHECK_FALSE(std::filesystem::exists(config.traceDir));
+    const std::string dir = f.dir.File("traced/lte-traces/");
+    CHECK(traced.summary["lte"]["trace_files"].size() == traced.traceFiles.size());
+    // 24-byte global header, then 16 bytes per packet record and its (at most 128) bytes.
+    const uint32_t magic = 0xa1b2c3d4;
+    for (const char* name : {"ue0.pcap",
+                             "ue1.pcap",
+                             "ue2.pcap",
+                             "pgw-edge.pcap",
+                             "edge-pgw.pcap",
+                             "enb-sgw.pcap",
+                             "sgw-pgw.pcap"})
+    {
+        INFO(name);
+        const std::string bytes = ReadAll(dir + name);
+        CHECK(MagicOf(bytes) == magic);
+        CHECK(bytes.size() > 24 + 16);
+    }
+    // Every datagram crossed the edge link: at least one 16-byte record per datagram.
+    const uint64_t datagrams = traced.summary["lte"]["downlink"]["datagrams"].get<uint64_t>() +
+                               traced.summary["lte"]["uplink"]["datagrams"].get<uint64_t>();
+    CHECK(ReadAll(dir + "pgw-edge.pcap").size() >= 24 + datagrams * 16);
+    const std::string xml = ReadAll(dir + "netanim.xml");
+    REQUIRE(xml.find("<anim") != std::string::npos);
+    CHECK(xml.rfind("</anim>") != std::string::npos);
+    CHECK(xml.find("<anim") < xml.find("<node"));
+    CHECK(xml.find("descr=\"enb\"") != std::string::npos);
+    CHECK(xml.find("descr=\"ue2\"") != std::string::npos);
+
+    // Without a folder from the program, the options are refused.
+    const std::string none = ErrorOf([&] { RunScenario(ScenarioConfig::Load(f.Write())); });
+    CHECK_THAT(none, Catch::Contains("lte.pcap and lte.netanim need a folder"));
 }

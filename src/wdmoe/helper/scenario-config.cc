@@ -341,7 +341,7 @@ ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
                              {TransportKind::LINK, TransportKind::LTE},
                              &TransportKindName);
     const JsonConfigReader lte = root.Object("lte");
-    lte.AllowOnly({"scheduler", "packet_bytes", "rlc"});
+    lte.AllowOnly({"scheduler", "packet_bytes", "rlc", "pcap", "netanim"});
     if (c.transport != TransportKind::LTE)
     {
         if (root.Has("lte"))
@@ -355,6 +355,8 @@ ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
     c.ltePacketBytes =
         uint32_t(lte.Integer("packet_bytes", 1400, LteTransport::kHeaderBytes + 1, 1472));
     c.lteRlc = ReadChoice(lte, "rlc", LteRlc::AM, {LteRlc::AM, LteRlc::UM}, &LteRlcName);
+    c.ltePcap = lte.Bool("pcap", false);
+    c.lteNetAnim = lte.Bool("netanim", false);
     const JsonConfigReader cell = root.Object("cell");
     if (c.duplex != DuplexMode::FDD)
     {

@@ -151,6 +151,12 @@ struct ScenarioConfig
     std::string lteScheduler = "ns3::PfFfMacScheduler"; ///< "lte.scheduler": a TypeId name
     uint32_t ltePacketBytes = 1400;                     ///< "lte.packet_bytes": UDP payload
     LteRlc lteRlc = LteRlc::AM;                         ///< "lte.rlc"
+    bool ltePcap = false;                               ///< "lte.pcap"
+    bool lteNetAnim = false;                            ///< "lte.netanim"
+    /// Where the LTE transport writes its pcap and NetAnim files while it runs (not read from
+    /// the file: the program that runs the scenario sets it; wdmoe-run uses
+    /// <outDir>/lte-traces.partial). Needed when lte.pcap or lte.netanim is true.
+    std::string traceDir;
 
     // nodes
     /// Where bs.profile and devices.profile names are looked up, in order ("profiles" beside

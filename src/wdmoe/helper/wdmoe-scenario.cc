@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 namespace ns3
@@ -156,6 +157,25 @@ MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
     return lte;
 }
 
+/// lte.pcap and lte.netanim: the trace files go to the program's folder while the run goes.
+void
+EnableLteTraces(const ScenarioConfig& c, LteTransport& lte)
+{
+    if (!c.ltePcap && !c.lteNetAnim)
+    {
+        return;
+    }
+    if (c.traceDir.empty())
+    {
+        throw std::invalid_argument(c.file +
+                                    ": lte.pcap and lte.netanim need a folder for their files "
+                                    "from the program that runs the scenario (wdmoe run gives "
+                                    "one; policy comparisons and sweeps do not)");
+    }
+    CreateResultDirectory(c.traceDir);
+    lte.EnableTraces(c.traceDir, c.ltePcap, c.lteNetAnim);
+}
+
 } // namespace
 
 struct WdmoeScenario::State
@@ -201,6 +221,7 @@ WdmoeScenario::WdmoeScenario(const ScenarioConfig& c)
     if (m_state->lte)
     {
         m_state->lte->AssignStreams(stream + used);
+        EnableLteTraces(c, *m_state->lte);
     }
     for (const auto& f : c.failures)
     {
@@ -244,8 +265,9 @@ WdmoeScenario::Collect() const
             std::to_string(Simulator::Now().GetSeconds()) +
             " s: " + std::to_string(m_state->lte->PendingTransfers()) + " transfers pending (" +
             m_state->lte->PendingText() +
-            ") and no datagram arrived for 30 s of simulated time (a UE whose uplink SINR is "
-            "below LTE's lowest MCS is never granted resource blocks by ns-3's schedulers)");
+            ") and no datagram arrived for 30 s of simulated time (a UE no uplink allocation "
+            "carries LTE's lowest MCS on is out of coverage, and ns-3's schedulers never grant "
+            "it)");
     }
     if (!helper.GetBsApp()->Finished())
     {
@@ -268,6 +290,12 @@ WdmoeScenario::Collect() const
     if (m_state->lte)
     {
         result.summary["lte"] = LteSummary(c, *m_state->lte);
+        result.traceFiles = m_state->lte->CloseTraces();
+        if (!result.traceFiles.empty())
+        {
+            result.traceDir = c.traceDir;
+            result.summary["lte"]["trace_files"] = result.traceFiles;
+        }
     }
     result.summary["timing"] = {
         {"simulated_s", simulatedSeconds},
@@ -286,6 +314,16 @@ WriteScenarioResult(const ScenarioResult& result, const std::string& outDir)
     WriteFileAtomically(outDir + "/tokens.csv", result.tokensCsv);
     WriteFileAtomically(outDir + "/transfers.csv", result.transfersCsv);
     WriteFileAtomically(outDir + "/summary.json", result.summary.dump(2) + "\n");
+    if (!result.traceDir.empty())
+    {
+        // The run's trace folder, whole, under its final name (an older one replaced).
+        const std::filesystem::path final = std::filesystem::path(outDir) / kLteTraceFolder;
+        if (std::filesystem::path(result.traceDir) != final)
+        {
+            std::filesystem::remove_all(final);
+            std::filesystem::rename(result.traceDir, final);
+        }
+    }
 }
 
 } // namespace ns3

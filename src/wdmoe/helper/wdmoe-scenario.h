@@ -25,6 +25,10 @@ struct ScenarioResult
     std::string tokensCsv;
     std::string transfersCsv;         ///< every exchange's transfer times
     std::vector<TokenRecord> records; ///< the rows of tokens.csv
+    /// With lte.pcap or lte.netanim: the folder the trace files were written to
+    /// (ScenarioConfig::traceDir) and their names in it; empty otherwise.
+    std::string traceDir;
+    std::vector<std::string> traceFiles;
 };
 
 /**
@@ -64,7 +68,11 @@ class WdmoeScenario
     std::unique_ptr<State> m_state;
 };
 
-/// Writes tokens.csv, transfers.csv and then summary.json into outDir, each atomically.
+/// The folder of a run's LTE trace files inside its results folder.
+inline const char* const kLteTraceFolder = "lte-traces";
+
+/// Writes tokens.csv, transfers.csv and then summary.json into outDir, each atomically; then,
+/// with trace files, renames their folder to outDir/lte-traces (replacing an older one).
 void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);
 
 } // namespace ns3

@@ -1,13 +1,18 @@
 #include "lte-transport.h"
 
+#include "lte-cell-traces.h"
+#include "uplink-power-aware-scheduler.h"
+
 #include "ns3/boolean.h"
 #include "ns3/channel-condition-model.h"
+#include "ns3/component-carrier-enb.h"
 #include "ns3/config.h"
 #include "ns3/double.h"
 #include "ns3/enum.h"
 #include "ns3/flow-monitor-helper.h"
 #include "ns3/flow-monitor.h"
 #include "ns3/inet-socket-address.h"
+#include "ns3/integer.h"
 #include "ns3/internet-stack-helper.h"
 #include "ns3/ipv4-flow-classifier.h"
 #include "ns3/ipv4-static-routing-helper.h"
@@ -20,6 +25,7 @@
 #include "ns3/lte-helper.h"
 #include "ns3/lte-ue-net-device.h"
 #include "ns3/lte-ue-phy.h"
+#include "ns3/lte-ue-power-control.h"
 #include "ns3/lte-ue-rrc.h"
 #include "ns3/packet.h"
 #include "ns3/point-to-point-epc-helper.h"
@@ -92,21 +98,6 @@ LteTransport::GetTypeId()
                           UintegerValue(1400),
                           MakeUintegerAccessor(&LteTransport::m_packetBytes),
                           MakeUintegerChecker<uint32_t>(kHeaderBytes + 1, 1472))
-            .AddAttribute("Scheduler",
-                          "TypeId name of the eNB's MAC scheduler (an ns3::FfMacScheduler).",
-                          StringValue("ns3::PfFfMacScheduler"),
-                          MakeStringAccessor(&LteTransport::m_scheduler),
-                          MakeStringChecker())
-            .AddAttribute("ResourceBlocks",
-                          "Resource blocks of each direction's carrier (6, 15, 25, 50, 75, 100).",
-                          UintegerValue(100),
-                          MakeUintegerAccessor(&LteTransport::m_resourceBlocks),
-                          MakeUintegerChecker<uint16_t>(6, 100))
-            .AddAttribute("Rlc",
-                          "RLC mode of the data radio bearers.",
-                          EnumValue(RLC_AM),
-                          MakeEnumAccessor(&LteTransport::m_rlc),
-                          MakeEnumChecker(RLC_AM, "am", RLC_UM, "um"))
             .AddAttribute("BsTxPowerDbm",
                           "eNB transmit power over the downlink carrier (dBm).",
                           DoubleValue(43),
@@ -156,22 +147,53 @@ LteTransport::GetTypeId()
                             "with our header).",
                             MakeTraceSourceAccessor(&LteTransport::m_rxTrace),
                             "ns3::LteTransport::RxTracedCallback");
-    return tid;
+    static TypeId withScheduling = AddSchedulingAttributes(tid);
+    return withScheduling;
+}
+
+TypeId
+LteTransport::AddSchedulingAttributes(TypeId tid)
+{
+    return tid
+        .AddAttribute("Scheduler",
+                      "TypeId name of the eNB's MAC scheduler (an ns3::FfMacScheduler).",
+                      StringValue("ns3::PfFfMacScheduler"),
+                      MakeStringAccessor(&LteTransport::m_scheduler),
+                      MakeStringChecker())
+        .AddAttribute("PowerAwareUplink",
+                      "Whether the scheduler is wrapped in an UplinkPowerAwareScheduler, "
+                      "which sizes a power-limited UE's uplink grants to what its power "
+                      "carries (without it ns-3's schedulers never grant a UE whose "
+                      "full-band sounding SINR is below CQI 1).",
+                      BooleanValue(true),
+                      MakeBooleanAccessor(&LteTransport::m_powerAwareUplink),
+                      MakeBooleanChecker())
+        .AddAttribute("ResourceBlocks",
+                      "Resource blocks of each direction's carrier (6, 15, 25, 50, 75, 100).",
+                      UintegerValue(100),
+                      MakeUintegerAccessor(&LteTransport::m_resourceBlocks),
+                      MakeUintegerChecker<uint16_t>(6, 100))
+        .AddAttribute("Rlc",
+                      "RLC mode of the data radio bearers.",
+                      EnumValue(RLC_AM),
+                      MakeEnumAccessor(&LteTransport::m_rlc),
+                      MakeEnumChecker(RLC_AM, "am", RLC_UM, "um"));
 }
 
 LteTransport::LteTransport()
     : m_packetBytes(1400),
+      m_powerAwareUplink(true),
       m_resourceBlocks(100),
       m_rlc(RLC_AM),
       m_bsTxPowerDbm(43),
       m_deviceTxPowerDbm(23),
       m_bsNoiseFigureDb(5),
       m_deviceNoiseFigureDb(7),
+      m_flowMonitorEnabled(false),
+      m_stalled(false),
       m_threeGpp(true),
       m_carrierHz(3.5e9),
       m_minDistanceM(35),
-      m_stalled(false),
-      m_flowMonitorEnabled(false),
       m_nextId(0),
       m_sumTransferS{0, 0}
 {
@@ -196,6 +218,8 @@ LteTransport::DoDispose()
     m_edgeSocket = nullptr;
     m_pending.clear();
     m_queued.clear();
+    m_traces.reset();
+    m_uplinkScheduler = nullptr;
     m_lte = nullptr;
     m_epc = nullptr;
     m_edge = nullptr;
@@ -225,7 +249,9 @@ LteTransport::Schedulers()
     for (uint16_t i = 0; i < TypeId::GetRegisteredN(); ++i)
     {
         const TypeId t = TypeId::GetRegistered(i);
-        if (t != base && t.IsChildOf(base) && t.HasConstructor())
+        // Our wrapper is not a scheduler of its own (PowerAwareUplink puts it around one).
+        if (t != base && t.IsChildOf(base) && t.HasConstructor() &&
+            t != UplinkPowerAwareScheduler::GetTypeId())
         {
             names.push_back(t.GetName());
         }
@@ -326,7 +352,16 @@ LteTransport::InstallEpcAndEdge()
 void
 LteTransport::InstallRadio(Ptr<Node> bs, NodeContainer devices)
 {
-    m_lte->SetSchedulerType(m_scheduler);
+    if (m_powerAwareUplink)
+    {
+        m_lte->SetSchedulerType("ns3::UplinkPowerAwareScheduler");
+        m_lte->SetSchedulerAttribute("Inner", StringValue(m_scheduler));
+        m_lte->SetSchedulerAttribute("MaxSinrDb", DoubleValue(OpenLoopSinrDb()));
+    }
+    else
+    {
+        m_lte->SetSchedulerType(m_scheduler);
+    }
     m_lte->SetEnbDeviceAttribute("DlBandwidth", UintegerValue(m_resourceBlocks));
     m_lte->SetEnbDeviceAttribute("UlBandwidth", UintegerValue(m_resourceBlocks));
     if (m_threeGpp)
@@ -347,6 +382,8 @@ LteTransport::InstallRadio(Ptr<Node> bs, NodeContainer devices)
     ConfigureLoss();
     m_ueDevices = m_lte->InstallUeDevice(devices);
     Ptr<LteEnbNetDevice> enb = DynamicCast<LteEnbNetDevice>(m_enbDevices.Get(0));
+    m_uplinkScheduler = DynamicCast<UplinkPowerAwareScheduler>(
+        DynamicCast<ComponentCarrierEnb>(enb->GetCcMap().at(0))->GetFfMacScheduler());
     enb->GetPhy()->SetTxPower(m_bsTxPowerDbm);
     enb->GetPhy()->SetNoiseFigure(m_bsNoiseFigureDb);
     enb->GetRrc()->SetAttribute(
@@ -421,6 +458,38 @@ LteTransport::InstallSockets(NodeContainer devices)
     m_edgeSocket->SetRecvCallback(MakeCallback(&LteTransport::Receive, this));
 }
 
+void
+LteTransport::EnableTraces(const std::string& dir, bool pcap, bool netanim)
+{
+    NS_ABORT_MSG_UNLESS(m_lte, "LteTransport::EnableTraces needs Install first");
+    if (!pcap && !netanim)
+    {
+        return;
+    }
+    LteCellTraces::Cell cell;
+    cell.bs = m_enbDevices.Get(0)->GetNode();
+    for (uint32_t i = 0; i < m_ueDevices.GetN(); ++i)
+    {
+        cell.devices.Add(m_ueDevices.Get(i)->GetNode());
+    }
+    cell.ueDevices = m_ueDevices;
+    cell.pgw = m_epc->GetPgwNode();
+    cell.sgw = m_epc->GetSgwNode();
+    cell.edge = m_edge;
+    m_traces = std::make_unique<LteCellTraces>(cell, dir, pcap, netanim);
+}
+
+std::vector<std::string>
+LteTransport::CloseTraces()
+{
+    if (!m_traces)
+    {
+        return {};
+    }
+    m_traces->Close();
+    return m_traces->Files();
+}
+
 int64_t
 LteTransport::AssignStreams(int64_t stream)
 {
@@ -451,12 +520,31 @@ LteTransport::SetShares(const std::vector<uint32_t>& /* devices */,
     // BS's split shapes only its own predictions (LatencyPredictor on WdmoeChannel).
 }
 
+double
+LteTransport::OpenLoopSinrDb() const
+{
+    // The UEs' power control aims at P0 dBm per resource block above the path loss (alpha 1,
+    // LteUePowerControl's defaults); the eNB's noise in a block is -174 dBm/Hz over 180 kHz.
+    struct TypeId::AttributeInformation info;
+    NS_ABORT_UNLESS(LteUePowerControl::GetTypeId().LookupAttributeByName("PoNominalPusch", &info));
+    const double p0Dbm = DynamicCast<const IntegerValue>(info.initialValue)->Get();
+    return p0Dbm - (-174.0 + 10.0 * std::log10(180e3) + m_bsNoiseFigureDb);
+}
+
 bool
 LteTransport::InCoverage(uint32_t device)
 {
-    // A UE is in coverage from its attach on until its radio link fails; transfers sent
-    // before its bearer is up wait for it.
-    return !m_lost.at(device);
+    // A UE is in coverage from its attach on until its radio link fails, unless its sounding
+    // shows no uplink allocation that carries the lowest MCS; transfers sent before its bearer
+    // is up wait for it.
+    if (m_lost.at(device))
+    {
+        return false;
+    }
+    const uint16_t rnti = DynamicCast<LteUeNetDevice>(m_ueDevices.Get(device))->GetRrc()->GetRnti();
+    UplinkPowerAwareScheduler::Allocation a;
+    return !m_uplinkScheduler || rnti == 0 || !m_uplinkScheduler->GetAllocation(rnti, a) ||
+           a.resourceBlocks > 0;
 }
 
 void

@@ -24,11 +24,13 @@ namespace ns3
 {
 
 class FlowMonitor;
+class LteCellTraces;
 class FlowMonitorHelper;
 class LteHelper;
 class PointToPointEpcHelper;
 class Packet;
 class Socket;
+class UplinkPowerAwareScheduler;
 
 /**
  * \ingroup wdmoe
@@ -75,6 +77,15 @@ class LteTransport : public ExpertTransport
      * \throws std::invalid_argument for a bandwidth LTE does not have or too many devices
      */
     void Install(Ptr<Node> bs, NodeContainer devices);
+
+    /**
+     * Writes pcap and/or NetAnim files of the cell into the folder dir (which must exist) while
+     * the simulation runs (LteCellTraces: the files and their names). Call after Install and
+     * before Simulator::Run; CloseTraces after it.
+     */
+    void EnableTraces(const std::string& dir, bool pcap, bool netanim);
+    /// Flushes and closes the trace files; returns their names inside the folder.
+    std::vector<std::string> CloseTraces();
 
     /// Fixed random streams for the LTE devices, the EPC and the path loss; returns how many
     /// were used. Call after Install.
@@ -154,6 +165,8 @@ class LteTransport : public ExpertTransport
         uint32_t bytes;
     };
 
+    /// The scheduler, carrier and RLC attributes (GetTypeId's second half).
+    static TypeId AddSchedulingAttributes(TypeId tid);
     void InstallEpcAndEdge();
     void InstallRadio(Ptr<Node> bs, NodeContainer devices);
     void ConfigureLoss();
@@ -164,10 +177,13 @@ class LteTransport : public ExpertTransport
     void DrbCreated(uint64_t imsi, uint16_t cellId, uint16_t rnti, uint8_t lcid);
     void RadioLinkFailure(uint64_t imsi, uint16_t cellId, uint16_t rnti);
     void CheckStall();
+    /// The uplink SINR per resource block the UEs' power control aims at (dB).
+    double OpenLoopSinrDb() const;
 
     // attributes
     uint32_t m_packetBytes;
     std::string m_scheduler;
+    bool m_powerAwareUplink;
     uint16_t m_resourceBlocks;
     RlcMode m_rlc;
     double m_bsTxPowerDbm;
@@ -188,10 +204,12 @@ class LteTransport : public ExpertTransport
     double m_carrierHz;
     double m_minDistanceM;
 
+    std::unique_ptr<LteCellTraces> m_traces;
     Ptr<LteHelper> m_lte;
     Ptr<PointToPointEpcHelper> m_epc;
     Ptr<Node> m_edge;
     Ipv4Address m_edgeAddress;
+    Ptr<UplinkPowerAwareScheduler> m_uplinkScheduler; ///< null without PowerAwareUplink
     NetDeviceContainer m_enbDevices;
     NetDeviceContainer m_ueDevices;
     Ptr<Socket> m_edgeSocket;
