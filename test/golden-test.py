@@ -3,8 +3,11 @@
 copies in test/data/golden/, so that results do not move by accident.
 
 Pinned (all on the 4-layer models/kjv-moe, each routed layer priced as one Mixtral-8x7B layer,
-run 1, static shares and hints without airtime): the default scenario, the default scenario in FDD with a 0.3 uplink share, and every
-policy of configs/policies.json with a 2-slot expert memory (so caches and prefetch matter).
+run 1): on the ideal link (static shares, hints without airtime) the default cell
+(configs/ideal-link.json), the same in FDD with a 0.3 uplink share, and every policy of
+configs/policies.json with a 2-slot expert memory (so caches and prefetch matter); and the
+default scenario on its realistic link (configs/default.json: TDD, the fitted LTE mapping and
+overheads, subbands, Doppler, CSI delay, work-conserving sharing).
 tokens.csv must be byte-identical; summary.json must be equal as JSON except "timing" (wall
 time, which measures the machine).
 
@@ -33,18 +36,19 @@ IDEAL_LINK = [
 
 # name -> (config, extra arguments); a comparison writes <policy>/run-1/ per policy.
 CASES = {
-    "default": ("configs/default.json", []),
-    "default-fdd": ("configs/default.json",
-                    ["--set", "cell.duplex=fdd", "--set", "cell.ul_share=0.3"]),
+    "default": ("configs/ideal-link.json", IDEAL_LINK),
+    "default-fdd": ("configs/ideal-link.json",
+                    IDEAL_LINK + ["--set", "cell.duplex=fdd", "--set", "cell.ul_share=0.3"]),
     "policies": ("configs/policies.json",
-                 ["--set", "statistics.runs=1", "--set", "workload.scored_tokens=256",
-                  "--set", "devices.memory_fraction=0.1"]),
+                 IDEAL_LINK + ["--set", "statistics.runs=1", "--set", "workload.scored_tokens=256",
+                               "--set", "devices.memory_fraction=0.1"]),
+    "realistic": ("configs/default.json", []),
 }
 
 
 def run_case(wdmoe_run, root, config, extra, out_dir):
     cmd = [wdmoe_run, "--config=" + config, "--outDir=" + out_dir]
-    cmd += FOUR_LAYERS + IDEAL_LINK + extra
+    cmd += FOUR_LAYERS + extra
     done = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit("FAIL: %s exited %d:\n%s" % (" ".join(cmd), done.returncode,
