@@ -109,17 +109,48 @@ TEST_CASE("link mapping: the mean over Rayleigh fading matches quadrature", "[ra
     }
 }
 
+TEST_CASE("link mapping: a power-limited uplink concentrates its power below the threshold",
+          "[radio][link-mapping]")
+{
+    const LinkToSystemMapping ul = LinkToSystemMapping::LteUplink(); // 0.4, -10 dB, 2.0
+    const double t = 0.1;
+    // At or above the threshold: the mapping's own rate on the whole slice.
+    CHECK(ul.ConcentratedRate(0.5, 20e6, 180e3) == ul.Rate(0.5, 20e6));
+    CHECK(ul.ConcentratedRate(t, 20e6, 180e3) == ul.Rate(t, 20e6));
+    // SINR 0.05: its power reaches t on half the slice, 10 MHz at 0.4 log2(1.1).
+    CHECK(ul.ConcentratedRate(0.05, 20e6, 180e3) == Approx(0.4 * 10e6 * std::log2(1.1)));
+    // SINR 0.0005: 100 kHz, less than one 180 kHz resource block: outage.
+    CHECK(ul.ConcentratedRate(0.0005, 20e6, 180e3) == 0);
+    CHECK(ul.ConcentratedRate(0.001, 20e6, 180e3) == Approx(0.4 * 200e3 * std::log2(1.1)));
+    // Shannon has no threshold: unchanged.
+    const LinkToSystemMapping shannon = LinkToSystemMapping::Shannon();
+    CHECK(shannon.ConcentratedRate(0.05, 20e6, 180e3) == shannon.Rate(0.05, 20e6));
+    // The mean over Rayleigh fading against quadrature, both mappings with a threshold.
+    for (const LinkToSystemMapping& m : {ul, LinkToSystemMapping::LteCqi()})
+    {
+        for (double rhoDb : {-30.0, -20.0, -10.0, 0.0, 10.0})
+        {
+            const double quadrature = MeanOverRayleigh(
+                [&m](double sinr) { return m.ConcentratedRate(sinr, 20e6, 180e3); },
+                Db(rhoDb));
+            CHECK(m.ExpectedConcentratedRate(Db(rhoDb), 20e6, 180e3) ==
+                  Approx(quadrature).epsilon(2e-4).margin(1e-3));
+        }
+    }
+}
+
 TEST_CASE("link mapping: a transfer in outage waits for a block with a positive rate",
           "[radio][link-mapping]")
 {
     RngGuard guard;
-    // A device 900 m away: its uplink on 20 MHz is around -6 dB, so the LTE uplink's -10 dB
-    // threshold puts some blocks (fades below -4 dB) in outage.
+    // A device 3 km away: its uplink on 20 MHz is around -26 dB. Below the LTE uplink's -10 dB
+    // threshold it concentrates its power on part of its slice (ConcentratedRate); below one
+    // resource block's worth (fades under about -4.7 dB) the block is in outage.
     Ptr<WdmoeChannel> ch = CreateObject<WdmoeChannel>();
     ch->SetAttribute("PropagationLossModel", PointerValue(WdmoeChannel::CreateLogDistance128()));
     ch->SetAttribute("ShadowingSigmaDb", DoubleValue(0.0));
     ch->SetBs(At(0, 0, 0));
-    ch->AddDevice(At(900, 0, 0));
+    ch->AddDevice(At(3000, 0, 0));
     ch->AssignStreams(7);
     const LinkToSystemMapping ul = LinkToSystemMapping::LteUplink();
     ch->SetLinkMapping(WdmoeChannel::UPLINK, ul);
@@ -137,7 +168,7 @@ TEST_CASE("link mapping: a transfer in outage waits for a block with a positive 
         for (long b = start;; ++b)
         {
             const double h = ch->FadingGain(0, WdmoeChannel::UPLINK, Seconds(0.01 * b + 0.005));
-            const double rate = ul.Rate(rho * h, hz);
+            const double rate = ul.ConcentratedRate(rho * h, hz, 180e3);
             outage = outage || rate == 0;
             if (rate * 0.01 >= remaining)
             {
@@ -154,7 +185,8 @@ TEST_CASE("link mapping: a transfer in outage waits for a block with a positive 
     CHECK(waited > 0);
     // Without fading, a link below the threshold never delivers, and a prediction is capped.
     ch->SetAttribute("FadingEnabled", BooleanValue(false));
-    ch->SetLinkMapping(WdmoeChannel::UPLINK, LinkToSystemMapping::TruncatedShannon(0.4, 10.0, 2.0));
+    ch->SetLinkMapping(WdmoeChannel::UPLINK,
+                       LinkToSystemMapping::TruncatedShannon(0.4, 10.0, 20.0));
     CHECK(ch->TransferTime(0, WdmoeChannel::UPLINK, bits, hz, Seconds(0)) == Time::Max());
     CHECK(ch->PredictTransferTime(0, WdmoeChannel::UPLINK, bits, hz, Seconds(0)) ==
           Seconds(WdmoeChannel::kUnreachableSeconds));

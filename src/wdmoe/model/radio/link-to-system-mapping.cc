@@ -191,6 +191,54 @@ LinkToSystemMapping::ExpectedRate(double rho, double bandwidthHz) const
     return bandwidthHz * m_efficiency / std::log(2.0) * (lower - upper);
 }
 
+double
+LinkToSystemMapping::Threshold() const
+{
+    switch (m_model)
+    {
+    case LinkMappingModel::TRUNCATED_SHANNON:
+        return m_minSinr;
+    case LinkMappingModel::CQI_TABLE:
+        return m_tableSinr.front();
+    default:
+        return 0;
+    }
+}
+
+double
+LinkToSystemMapping::ConcentratedRate(double sinr, double bandwidthHz, double minBandwidthHz) const
+{
+    const double t = Threshold();
+    if (t <= 0 || sinr >= t)
+    {
+        return Rate(sinr, bandwidthHz);
+    }
+    const double used = bandwidthHz * sinr / t; // the power's SINR is t on this part
+    if (!(used >= std::min(bandwidthHz, minBandwidthHz)))
+    {
+        return 0;
+    }
+    return Rate(t, used);
+}
+
+double
+LinkToSystemMapping::ExpectedConcentratedRate(double rho,
+                                              double bandwidthHz,
+                                              double minBandwidthHz) const
+{
+    const double t = Threshold();
+    const double mean = ExpectedRate(rho, bandwidthHz);
+    if (t <= 0 || !(rho > 0))
+    {
+        return mean;
+    }
+    const double a = t / rho;
+    const double h0 = a * std::min(1.0, minBandwidthHz / bandwidthHz);
+    // int_{h0}^{a} h e^{-h} dh = e^{-h0} (1 + h0) - e^{-a} (1 + a).
+    const double below = std::exp(-h0) * (1 + h0) - std::exp(-a) * (1 + a);
+    return mean + Rate(t, bandwidthHz) / t * rho * below;
+}
+
 std::string
 LinkToSystemMapping::Name() const
 {

@@ -69,6 +69,23 @@ class LinkToSystemMapping
     /// The mean rate over Rayleigh fading, E[Rate(rho h, B)] with h ~ Exp(1), rho the mean SINR.
     double ExpectedRate(double rho, double bandwidthHz) const;
 
+    /// The least SINR (linear) with a positive rate: SINR_min, the table's first threshold; 0
+    /// for Shannon (every SINR carries data).
+    double Threshold() const;
+
+    /**
+     * A power-limited sender (an uplink) below the threshold t concentrates its power on the
+     * part b = B SINR / t of its slice where it reaches t, down to minBandwidthHz (one resource
+     * block), below which it is in outage: Rate(t, b) = SINR Rate(t, B) / t; at or above t,
+     * Rate(SINR, B).
+     */
+    double ConcentratedRate(double sinr, double bandwidthHz, double minBandwidthHz) const;
+
+    /// E[ConcentratedRate(rho h, B, b_min)] over Rayleigh fading: ExpectedRate plus the
+    /// concentrated part, Rate(t, B) rho / t (e^{-h0} (1 + h0) - e^{-a} (1 + a)) with a = t / rho
+    /// and h0 = a b_min / B.
+    double ExpectedConcentratedRate(double rho, double bandwidthHz, double minBandwidthHz) const;
+
     /// What the results and errors call it ("shannon", "truncated-shannon", "cqi-table").
     std::string Name() const;
 

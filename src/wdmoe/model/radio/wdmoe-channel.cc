@@ -562,6 +562,10 @@ double
 WdmoeChannel::SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t)
 {
     const uint32_t nSubbands = m_fadingEnabled ? NSubbands(dir) : 1;
+    if (dir == UPLINK && m_mapping[UPLINK] && m_mapping[UPLINK]->Threshold() > 0)
+    {
+        return PowerLimitedUplinkRate(dev, bandwidthHz, t, nSubbands);
+    }
     if (nSubbands == 1)
     {
         const double snr =
@@ -586,6 +590,49 @@ WdmoeChannel::SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t)
         rate += RateOf(dir, rho * SubbandFadingGain(dev, dir, k, t), piece);
     }
     return rate;
+}
+
+double
+WdmoeChannel::PowerLimitedUplinkRate(uint32_t dev, double bandwidthHz, Time t, uint32_t nSubbands)
+{
+    CheckBandwidth(bandwidthHz);
+    if (bandwidthHz == 0.0)
+    {
+        return 0.0;
+    }
+    const LinkToSystemMapping& mapping = *m_mapping[UPLINK];
+    if (nSubbands == 1)
+    {
+        return mapping.ConcentratedRate(UplinkSnr(dev, bandwidthHz, t),
+                                        bandwidthHz,
+                                        kMinUplinkBandwidthHz);
+    }
+    // With subbands the device uses a fraction f of its slice, spread over every subband (f B / K
+    // in each, at SNR rho h_k / f): f = 1 when no subband is below the threshold, else the best
+    // of f = 1, 1/2, 1/4, ... down to one resource block.
+    const double rho = LargeScaleSnr(dev, UPLINK, bandwidthHz);
+    std::vector<double> snr(nSubbands);
+    double weakest = std::numeric_limits<double>::infinity();
+    for (uint32_t k = 0; k < nSubbands; ++k)
+    {
+        snr[k] = rho * SubbandFadingGain(dev, UPLINK, k, t);
+        weakest = std::min(weakest, snr[k]);
+    }
+    double best = 0.0;
+    for (double f = 1.0; f * bandwidthHz >= std::min(bandwidthHz, kMinUplinkBandwidthHz); f /= 2)
+    {
+        double rate = 0.0;
+        for (uint32_t k = 0; k < nSubbands; ++k)
+        {
+            rate += mapping.Rate(snr[k] / f, f * bandwidthHz / nSubbands);
+        }
+        best = std::max(best, rate);
+        if (weakest >= mapping.Threshold())
+        {
+            break; // every subband carries data on the whole slice: more power per Hz is less
+        }
+    }
+    return best;
 }
 
 double
@@ -702,9 +749,19 @@ WdmoeChannel::ExpectedRate(uint32_t dev, Direction dir, double bandwidthHz)
     const double meanSnr = LargeScaleSnr(dev, dir, bandwidthHz); // no fading draw
     if (!m_fadingEnabled)
     {
-        return RateOf(dir, meanSnr, bandwidthHz);
+        return dir == UPLINK && m_mapping[UPLINK]
+                   ? m_mapping[UPLINK]->ConcentratedRate(meanSnr,
+                                                         bandwidthHz,
+                                                         kMinUplinkBandwidthHz)
+                   : RateOf(dir, meanSnr, bandwidthHz);
     }
     const LinkToSystemMapping shannon = LinkToSystemMapping::Shannon(m_efficiency);
+    if (dir == UPLINK && m_mapping[UPLINK])
+    {
+        return m_mapping[UPLINK]->ExpectedConcentratedRate(meanSnr,
+                                                           bandwidthHz,
+                                                           kMinUplinkBandwidthHz);
+    }
     return m_mapping[dir].value_or(shannon).ExpectedRate(meanSnr, bandwidthHz);
 }
 

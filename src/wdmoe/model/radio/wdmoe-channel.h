@@ -329,6 +329,10 @@ class WdmoeChannel : public Object
     /// The share of time a direction holds the air: 1, or the TDD pattern's duty cycle.
     double DutyCycle(Direction dir) const;
 
+    /// The narrowest part of its slice a power-limited uplink concentrates its power on: one
+    /// LTE/NR resource block at 15 kHz (12 subcarriers).
+    static constexpr double kMinUplinkBandwidthHz = 180e3;
+
     /// The longest outage a transfer waits through, in coherence blocks: a transfer that finds
     /// no block with a positive rate within it never arrives (TransferTime returns Time::Max()).
     static constexpr uint64_t kMaxOutageBlocks = 100000;
@@ -393,6 +397,9 @@ class WdmoeChannel : public Object
     double RateOf(Direction dir, double snr, double bandwidthHz) const;
     /// The true rate of a slice at t: one SNR (flat) or the sum over the subbands.
     double SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t);
+    /// SliceRate of an uplink whose mapping has a threshold: the device concentrates its power
+    /// where it reaches the threshold (LinkToSystemMapping::ConcentratedRate).
+    double PowerLimitedUplinkRate(uint32_t dev, double bandwidthHz, Time t, uint32_t nSubbands);
 
     /// How far a slice gets from a start: when its bits are through, or what it carried by then.
     struct Progress
