@@ -6,6 +6,7 @@
 #include "link-to-system-mapping.h"
 #include "link-transport.h"
 #include "radio-fixture.h"
+#include "tdd-pattern.h"
 #include "wdmoe-channel.h"
 
 #include "ns3/boolean.h"
@@ -250,6 +251,26 @@ TEST_CASE("work-conserving: FDD pools are separate, the shared pool is one", "[r
         const auto at = RunAll();
         CHECK(at.at("dl") == Approx(tDl).epsilon(1e-9).margin(3e-9));
         CHECK(at.at("ul1") == Approx(t1).epsilon(1e-9).margin(3e-9));
+    }
+    SECTION("TDD: a pool per direction, each the whole band in its own slots")
+    {
+        // "DU" at 1 ms slots: the downlink holds [0, 1) ms of every 2 ms, the uplink [1, 2).
+        const TddPattern pattern("DU", 0, 14, 0, 0);
+        Ptr<WdmoeChannel> ch = Channel({d, d}, false);
+        ch->SetTddPattern(pattern);
+        Ptr<LinkTransport> link = Link(ch, BandPlan::Tdd(kBandHz, pattern), true);
+        link->SetShares({0, 1}, {0.5, 0.5});
+        link->Send(0, ExpertTransport::DOWNLINK, dlBits, Mark("dl"));
+        link->Send(1, ExpertTransport::UPLINK, b1, Mark("ul1"));
+        const auto at = RunAll();
+        // Each alone in its direction's pool: the whole band from the start, in its slots.
+        const double dlAir = dlBits / Rate(d, WdmoeChannel::DOWNLINK, kBandHz);
+        const double ulAir = b1 / Rate(d, ul, kBandHz);
+        CHECK(at.at("dl") ==
+              Approx(pattern.WallEnd(Time(0), Seconds(dlAir), false).GetSeconds()).margin(3e-9));
+        CHECK(at.at("ul1") ==
+              Approx(pattern.WallEnd(Time(0), Seconds(ulAir), true).GetSeconds()).margin(3e-9));
+        REQUIRE(ulAir > 2e-3); // long enough to span several periods
     }
 }
 
