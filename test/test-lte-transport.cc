@@ -82,6 +82,21 @@ SendRequest(Seen* seen)
                           MakeBoundCallback(&OnDown, seen));
 }
 
+/// Creates the BS node (25 m up, at the origin) and one device node at (x, 0, 1.5), each with a
+/// fixed position.
+void
+PlaceOneDeviceCell(NodeContainer& bs, NodeContainer& devices, double x)
+{
+    bs.Create(1);
+    devices.Create(1);
+    Ptr<MobilityModel> bsMobility = CreateObject<ConstantPositionMobilityModel>();
+    bsMobility->SetPosition(Vector(0, 0, 25));
+    bs.Get(0)->AggregateObject(bsMobility);
+    Ptr<MobilityModel> deviceMobility = CreateObject<ConstantPositionMobilityModel>();
+    deviceMobility->SetPosition(Vector(x, 0, 1.5));
+    devices.Get(0)->AggregateObject(deviceMobility);
+}
+
 /// A BS at 25 m and one device 150 m away at 1.5 m, 20 MHz, the log-distance loss; the request
 /// goes at 0.5 s, when the UE has long been attached.
 Seen
@@ -91,14 +106,7 @@ RunOneExchange(uint32_t rngRun)
     RngSeedManager::SetRun(rngRun);
     NodeContainer bs;
     NodeContainer devices;
-    bs.Create(1);
-    devices.Create(1);
-    Ptr<MobilityModel> bsMobility = CreateObject<ConstantPositionMobilityModel>();
-    bsMobility->SetPosition(Vector(0, 0, 25));
-    bs.Get(0)->AggregateObject(bsMobility);
-    Ptr<MobilityModel> deviceMobility = CreateObject<ConstantPositionMobilityModel>();
-    deviceMobility->SetPosition(Vector(150, 0, 1.5));
-    devices.Get(0)->AggregateObject(deviceMobility);
+    PlaceOneDeviceCell(bs, devices, 150);
 
     Seen seen;
     seen.transport = CreateObject<LteTransport>();
@@ -308,14 +316,7 @@ RunEdge(bool powerAware)
     RngSeedManager::SetRun(1);
     NodeContainer bs;
     NodeContainer devices;
-    bs.Create(1);
-    devices.Create(1);
-    Ptr<MobilityModel> bsMobility = CreateObject<ConstantPositionMobilityModel>();
-    bsMobility->SetPosition(Vector(0, 0, 25));
-    bs.Get(0)->AggregateObject(bsMobility);
-    Ptr<MobilityModel> deviceMobility = CreateObject<ConstantPositionMobilityModel>();
-    deviceMobility->SetPosition(Vector(480, 0, 1.5));
-    devices.Get(0)->AggregateObject(deviceMobility);
+    PlaceOneDeviceCell(bs, devices, 480);
     EdgeRun run;
     Ptr<LteTransport> lte = CreateObject<LteTransport>();
     lte->SetAttribute("PowerAwareUplink", BooleanValue(powerAware));
