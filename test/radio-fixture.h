@@ -5,7 +5,10 @@
 
 #include "wdmoe-channel.h"
 
+#include "ns3/boolean.h"
 #include "ns3/constant-position-mobility-model.h"
+#include "ns3/double.h"
+#include "ns3/pointer.h"
 #include "ns3/rng-seed-manager.h"
 
 #include <cmath>
@@ -38,6 +41,22 @@ At(double x, double y, double z)
         ns3::CreateObject<ns3::ConstantPositionMobilityModel>();
     m->SetPosition(ns3::Vector(x, y, z));
     return m;
+}
+
+/// A channel with the 128.1/37.6 loss, no shadowing and no fading, a 20 MHz band, the BS at the
+/// origin and one device d metres away; the caller assigns its streams.
+inline ns3::Ptr<ns3::WdmoeChannel>
+StaticOneDeviceChannel(double d)
+{
+    ns3::Ptr<ns3::WdmoeChannel> ch = ns3::CreateObject<ns3::WdmoeChannel>();
+    ch->SetAttribute("PropagationLossModel",
+                     ns3::PointerValue(ns3::WdmoeChannel::CreateLogDistance128()));
+    ch->SetAttribute("ShadowingSigmaDb", ns3::DoubleValue(0.0));
+    ch->SetAttribute("FadingEnabled", ns3::BooleanValue(false));
+    ch->SetAttribute("TotalBandwidth", ns3::DoubleValue(20e6));
+    ch->SetBs(At(0, 0, 0));
+    ch->AddDevice(At(d, 0, 0));
+    return ch;
 }
 
 /// 128.1 + 37.6 log10(d / km), the loss in dB.

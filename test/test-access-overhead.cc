@@ -65,13 +65,7 @@ TEST_CASE("access overhead: a link transfer pays grant, slots, headers and its r
           "[radio][access]")
 {
     RngGuard guard;
-    Ptr<WdmoeChannel> ch = CreateObject<WdmoeChannel>();
-    ch->SetAttribute("PropagationLossModel", PointerValue(WdmoeChannel::CreateLogDistance128()));
-    ch->SetAttribute("ShadowingSigmaDb", DoubleValue(0.0));
-    ch->SetAttribute("FadingEnabled", BooleanValue(false));
-    ch->SetAttribute("TotalBandwidth", DoubleValue(20e6));
-    ch->SetBs(At(0, 0, 0));
-    ch->AddDevice(At(200, 0, 0));
+    Ptr<WdmoeChannel> ch = wdmoe::test::StaticOneDeviceChannel(200);
     Ptr<LinkTransport> link = CreateObject<LinkTransport>();
     link->SetChannel(ch, BandPlan::FromConfig(DuplexMode::SHARED, 20e6, 0.5));
     AccessOverhead a;

@@ -121,14 +121,8 @@ TEST_CASE("tdd: patterns that cannot carry both directions are refused", "[radio
 TEST_CASE("tdd: the channel's transfers take their airtime in their own symbols", "[radio][tdd]")
 {
     RngGuard guard;
-    Ptr<WdmoeChannel> ch = CreateObject<WdmoeChannel>();
-    ch->SetAttribute("PropagationLossModel", PointerValue(WdmoeChannel::CreateLogDistance128()));
-    ch->SetAttribute("ShadowingSigmaDb", DoubleValue(0.0));
-    ch->SetAttribute("FadingEnabled", BooleanValue(false));
-    ch->SetAttribute("TotalBandwidth", DoubleValue(20e6));
+    Ptr<WdmoeChannel> ch = wdmoe::test::StaticOneDeviceChannel(200);
     ch->SetTddPattern(Dddsu());
-    ch->SetBs(At(0, 0, 0));
-    ch->AddDevice(At(200, 0, 0));
     ch->AssignStreams(10);
     const double slice = 5e6;
     const double dlRate = slice * std::log2(1 + HandSnr(200, WdmoeChannel::DOWNLINK, slice));

@@ -562,7 +562,7 @@ double
 WdmoeChannel::SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t)
 {
     const uint32_t nSubbands = m_fadingEnabled ? NSubbands(dir) : 1;
-    if (dir == UPLINK && m_mapping[UPLINK] && m_mapping[UPLINK]->Threshold() > 0)
+    if (ConcentratesPower(dir))
     {
         return PowerLimitedUplinkRate(dev, bandwidthHz, t, nSubbands);
     }
@@ -590,6 +590,12 @@ WdmoeChannel::SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t)
         rate += RateOf(dir, rho * SubbandFadingGain(dev, dir, k, t), piece);
     }
     return rate;
+}
+
+bool
+WdmoeChannel::ConcentratesPower(Direction dir) const
+{
+    return dir == UPLINK && m_mapping[UPLINK] && m_mapping[UPLINK]->Threshold() > 0;
 }
 
 double
@@ -749,14 +755,13 @@ WdmoeChannel::ExpectedRate(uint32_t dev, Direction dir, double bandwidthHz)
     const double meanSnr = LargeScaleSnr(dev, dir, bandwidthHz); // no fading draw
     if (!m_fadingEnabled)
     {
-        return dir == UPLINK && m_mapping[UPLINK]
-                   ? m_mapping[UPLINK]->ConcentratedRate(meanSnr,
-                                                         bandwidthHz,
-                                                         kMinUplinkBandwidthHz)
-                   : RateOf(dir, meanSnr, bandwidthHz);
+        return ConcentratesPower(dir) ? m_mapping[UPLINK]->ConcentratedRate(meanSnr,
+                                                                            bandwidthHz,
+                                                                            kMinUplinkBandwidthHz)
+                                      : RateOf(dir, meanSnr, bandwidthHz);
     }
     const LinkToSystemMapping shannon = LinkToSystemMapping::Shannon(m_efficiency);
-    if (dir == UPLINK && m_mapping[UPLINK])
+    if (ConcentratesPower(dir))
     {
         return m_mapping[UPLINK]->ExpectedConcentratedRate(meanSnr,
                                                            bandwidthHz,

@@ -397,6 +397,9 @@ class WdmoeChannel : public Object
     double RateOf(Direction dir, double snr, double bandwidthHz) const;
     /// The true rate of a slice at t: one SNR (flat) or the sum over the subbands.
     double SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t);
+    /// Whether a direction's rate is a power-limited sender's (LinkToSystemMapping::
+    /// ConcentratedRate): the uplink under a mapping with a threshold.
+    bool ConcentratesPower(Direction dir) const;
     /// SliceRate of an uplink whose mapping has a threshold: the device concentrates its power
     /// where it reaches the threshold (LinkToSystemMapping::ConcentratedRate).
     double PowerLimitedUplinkRate(uint32_t dev, double bandwidthHz, Time t, uint32_t nSubbands);
