@@ -545,6 +545,10 @@ void
 WdmoeChannel::SetLinkMapping(Direction dir, const LinkToSystemMapping& mapping)
 {
     m_mapping[dir] = mapping;
+    for (DeviceLink& link : m_links)
+    {
+        link.rateMemo[dir].fill(SliceRateMemo{}); // rates of the old mapping
+    }
 }
 
 double
@@ -562,17 +566,31 @@ double
 WdmoeChannel::SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t)
 {
     const uint32_t nSubbands = m_fadingEnabled ? NSubbands(dir) : 1;
+    if (nSubbands > 1)
+    {
+        return SubbandSliceRate(dev, dir, bandwidthHz, t, nSubbands);
+    }
     if (ConcentratesPower(dir))
     {
-        return PowerLimitedUplinkRate(dev, bandwidthHz, t, nSubbands);
+        CheckBandwidth(bandwidthHz);
+        return bandwidthHz == 0.0
+                   ? 0.0
+                   : m_mapping[UPLINK]->ConcentratedRate(UplinkSnr(dev, bandwidthHz, t),
+                                                         bandwidthHz,
+                                                         kMinUplinkBandwidthHz);
     }
-    if (nSubbands == 1)
-    {
-        const double snr =
-            dir == DOWNLINK ? DownlinkSnr(dev, bandwidthHz, t) : UplinkSnr(dev, bandwidthHz, t);
-        return RateOf(dir, snr, bandwidthHz);
-    }
-    // Spread uniformly over the pool: B_i / K in each subband, each at its own fade.
+    const double snr =
+        dir == DOWNLINK ? DownlinkSnr(dev, bandwidthHz, t) : UplinkSnr(dev, bandwidthHz, t);
+    return RateOf(dir, snr, bandwidthHz);
+}
+
+double
+WdmoeChannel::SubbandSliceRate(uint32_t dev,
+                               Direction dir,
+                               double bandwidthHz,
+                               Time t,
+                               uint32_t nSubbands)
+{
     CheckBandwidth(bandwidthHz);
     NS_ABORT_MSG_IF(dir == DOWNLINK && bandwidthHz > m_totalBandwidthHz * (1.0 + 1e-9),
                     "WdmoeChannel::DownlinkRate: slice "
@@ -583,6 +601,33 @@ WdmoeChannel::SliceRate(uint32_t dev, Direction dir, double bandwidthHz, Time t)
         return 0.0;
     }
     const double rho = LargeScaleSnr(dev, dir, bandwidthHz);
+    const uint64_t block = static_cast<uint64_t>(t.GetTimeStep()) /
+                           static_cast<uint64_t>(m_coherenceTime.GetTimeStep());
+    SliceRateMemo& memo =
+        GetLink(dev).rateMemo[dir][(block ^ std::hash<double>{}(bandwidthHz)) % kSliceRateMemoSize];
+    if (memo.bandwidthHz == bandwidthHz && memo.block == block && memo.largeScaleSnr == rho)
+    {
+        return memo.rate;
+    }
+    const double rate = ConcentratesPower(dir)
+                            ? PowerLimitedUplinkRate(dev, rho, bandwidthHz, t, nSubbands)
+                            : SpreadRate(dev, dir, rho, bandwidthHz, t, nSubbands);
+    if (m_historyError.empty()) // past the history the run is void: remember nothing
+    {
+        memo = SliceRateMemo{bandwidthHz, block, rho, rate};
+    }
+    return rate;
+}
+
+double
+WdmoeChannel::SpreadRate(uint32_t dev,
+                         Direction dir,
+                         double rho,
+                         double bandwidthHz,
+                         Time t,
+                         uint32_t nSubbands)
+{
+    // Spread uniformly over the pool: B_i / K in each subband, each at its own fade.
     const double piece = bandwidthHz / nSubbands;
     double rate = 0.0;
     for (uint32_t k = 0; k < nSubbands; ++k)
@@ -599,24 +644,16 @@ WdmoeChannel::ConcentratesPower(Direction dir) const
 }
 
 double
-WdmoeChannel::PowerLimitedUplinkRate(uint32_t dev, double bandwidthHz, Time t, uint32_t nSubbands)
+WdmoeChannel::PowerLimitedUplinkRate(uint32_t dev,
+                                     double rho,
+                                     double bandwidthHz,
+                                     Time t,
+                                     uint32_t nSubbands)
 {
-    CheckBandwidth(bandwidthHz);
-    if (bandwidthHz == 0.0)
-    {
-        return 0.0;
-    }
+    // The device uses a fraction f of its slice, spread over every subband (f B / K in each, at
+    // SNR rho h_k / f): f = 1 when no subband is below the threshold, else the best of f = 1,
+    // 1/2, 1/4, ... down to one resource block.
     const LinkToSystemMapping& mapping = *m_mapping[UPLINK];
-    if (nSubbands == 1)
-    {
-        return mapping.ConcentratedRate(UplinkSnr(dev, bandwidthHz, t),
-                                        bandwidthHz,
-                                        kMinUplinkBandwidthHz);
-    }
-    // With subbands the device uses a fraction f of its slice, spread over every subband (f B / K
-    // in each, at SNR rho h_k / f): f = 1 when no subband is below the threshold, else the best
-    // of f = 1, 1/2, 1/4, ... down to one resource block.
-    const double rho = LargeScaleSnr(dev, UPLINK, bandwidthHz);
     std::vector<double> snr(nSubbands);
     double weakest = std::numeric_limits<double>::infinity();
     for (uint32_t k = 0; k < nSubbands; ++k)

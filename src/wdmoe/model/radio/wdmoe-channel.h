@@ -16,6 +16,7 @@
 #include "ns3/random-variable-stream.h"
 #include "ns3/traced-callback.h"
 
+#include <array>
 #include <complex>
 #include <cstdint>
 #include <optional>
@@ -365,6 +366,18 @@ class WdmoeChannel : public Object
 
   protected:
   private:
+    /// One remembered SliceRate over subbands: the same slice, block and large-scale SNR give
+    /// the same rate (the fades of a block never change once drawn).
+    struct SliceRateMemo
+    {
+        double bandwidthHz = -1; ///< -1: empty
+        uint64_t block = 0;
+        double largeScaleSnr = 0;
+        double rate = 0;
+    };
+
+    static constexpr std::size_t kSliceRateMemoSize = 64;
+
     /// Per device state.
     struct DeviceLink
     {
@@ -382,6 +395,10 @@ class WdmoeChannel : public Object
         double cachedLossDb{0.0};                 ///< loss model gain at those positions
         bool shadowingDrawn{false};               ///< z drawn yet?
         double shadowingZ{0.0};                   ///< the draw
+        /// Slice rates over subbands already computed, by Direction: the work-conserving pool
+        /// re-walks the blocks a transfer was timed over when the shares change, and the BS's
+        /// coverage checks ask for the block it last asked for.
+        std::array<SliceRateMemo, kSliceRateMemoSize> rateMemo[2];
     };
 
     /// \return the loss model (aborts when none is set)
@@ -400,9 +417,26 @@ class WdmoeChannel : public Object
     /// Whether a direction's rate is a power-limited sender's (LinkToSystemMapping::
     /// ConcentratedRate): the uplink under a mapping with a threshold.
     bool ConcentratesPower(Direction dir) const;
-    /// SliceRate of an uplink whose mapping has a threshold: the device concentrates its power
+    /// SliceRate over nSubbands > 1 subbands (remembered in the link's rateMemo).
+    double SubbandSliceRate(uint32_t dev,
+                            Direction dir,
+                            double bandwidthHz,
+                            Time t,
+                            uint32_t nSubbands);
+    /// A slice spread over the subbands at large-scale SNR rho, each piece at its own fade.
+    double SpreadRate(uint32_t dev,
+                      Direction dir,
+                      double rho,
+                      double bandwidthHz,
+                      Time t,
+                      uint32_t nSubbands);
+    /// The same for an uplink whose mapping has a threshold: the device concentrates its power
     /// where it reaches the threshold (LinkToSystemMapping::ConcentratedRate).
-    double PowerLimitedUplinkRate(uint32_t dev, double bandwidthHz, Time t, uint32_t nSubbands);
+    double PowerLimitedUplinkRate(uint32_t dev,
+                                  double rho,
+                                  double bandwidthHz,
+                                  Time t,
+                                  uint32_t nSubbands);
 
     /// How far a slice gets from a start: when its bits are through, or what it carried by then.
     struct Progress
