@@ -195,8 +195,7 @@ TEST_CASE("energy: profiles give all four energy fields, cited, or none", "[ener
         const ComputeProfile p = LoadComputeProfile({wdmoe::test::kProfiles}, name);
         CHECK(p.HasEnergy());
         CHECK(p.idlePowerW < p.activePowerW);
-        const nlohmann::json j =
-            ReadJsonConfigFile(wdmoe::test::kProfiles + "/" + name + ".json");
+        const nlohmann::json j = ReadJsonConfigFile(wdmoe::test::kProfiles + "/" + name + ".json");
         for (const auto& field : ComputeProfileEnergyFields())
         {
             CHECK(j.at("sources").at(field).get<std::string>().size() > 20);
@@ -216,8 +215,9 @@ TEST_CASE("energy: a scenario reports its devices' energy per output token", "[e
     const auto& e = result.summary.at("energy");
     const double total = e.at("device_total_j").get<double>();
     REQUIRE(total > 0);
-    CHECK(e.at("output_tokens").get<int>() == 5); // 6 passes: a prefill and 5 decode steps
-    CHECK(e.at("per_output_token_j").get<double>() == Approx(total / 5));
+    // 6 passes (a prefill and 5 decode steps), each yields one output token.
+    CHECK(e.at("output_tokens").get<int>() == 6);
+    CHECK(e.at("per_output_token_j").get<double>() == Approx(total / 6));
     CHECK(e.at("device_compute_j").get<double>() + e.at("device_radio_j").get<double>() ==
           Approx(total));
     CHECK(e.at("device_radio_j").get<double>() > 0);

@@ -25,6 +25,7 @@ DeviceEnergyHelper::Install(const std::vector<Ptr<ExpertDeviceApp>>& devices,
         model->SetPowers(app->Profile(), txPowerW.at(d));
         model->SetEnergySource(battery);
         battery->AppendDeviceEnergyModel(model);
+        battery->UpdateEnergySource(); // the idle draw from now on may empty it too
         if (Ptr<Node> node = app->GetNode())
         {
             battery->SetNode(node);

@@ -55,7 +55,8 @@ class DeviceEnergyHelper
 
     /**
      * summary.json's "energy" (after Simulator::Run): the total, compute and radio energy of the
-     * devices per output token (outputTokens: the decode tokens scored), each device's parts,
+     * devices per output token (outputTokens: the passes, each of which
+     * yields one next token: a prefill's first and every decode step's), each device's parts,
      * airtime and battery, and the energy per request.
      */
     nlohmann::ordered_json Summary(std::size_t outputTokens, double batteryJ) const;

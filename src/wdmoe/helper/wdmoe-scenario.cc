@@ -218,15 +218,6 @@ InstallEnergy(const ScenarioConfig& c,
     return energy;
 }
 
-/// Decode passes: the output tokens energy is reported per.
-std::size_t
-OutputTokens(const std::vector<TokenRecord>& records)
-{
-    return std::size_t(std::count_if(records.begin(), records.end(), [](const TokenRecord& r) {
-        return r.phase == PassPhase::DECODE;
-    }));
-}
-
 } // namespace
 
 struct WdmoeScenario::State
@@ -343,7 +334,7 @@ WdmoeScenario::Collect() const
     if (m_state->energy)
     {
         result.summary["energy"] =
-            m_state->energy->Summary(OutputTokens(m_state->stats.Tokens()), BatteryJoules(c));
+            m_state->energy->Summary(m_state->stats.Tokens().size(), BatteryJoules(c));
     }
     if (m_state->lte)
     {

@@ -26,7 +26,7 @@ DeviceBattery::GetTypeId()
                           "Energy when full (J); infinity: a battery that never empties",
                           DoubleValue(std::numeric_limits<double>::infinity()),
                           MakeDoubleAccessor(&DeviceBattery::m_capacityJ),
-                          MakeDoubleChecker<double>(0.0))
+                          MakeDoubleChecker<double>(0.0, std::numeric_limits<double>::infinity()))
             .AddAttribute("SupplyVoltage",
                           "Supply voltage (V): converts the models' currents to power (3.7 V, "
                           "a Li-ion cell's nominal voltage; energies do not depend on it)",
@@ -44,7 +44,7 @@ DeviceBattery::DeviceBattery()
     : m_capacityJ(std::numeric_limits<double>::infinity()),
       m_supplyVoltageV(3.7),
       m_remainingJ(0),
-      m_lastUpdate(Seconds(0))
+      m_lastUpdate(Simulator::Now())
 {
 }
 
@@ -84,11 +84,10 @@ void
 DeviceBattery::Integrate()
 {
     const Time now = Simulator::Now();
-    if (!m_started) // first use: full (the capacity is an attribute, set after creation)
+    if (!m_started) // full at creation (the capacity is an attribute, set after it)
     {
         m_started = true;
         m_remainingJ = m_capacityJ;
-        m_lastUpdate = now;
     }
     if (!m_depleted && now > m_lastUpdate)
     {

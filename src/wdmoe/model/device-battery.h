@@ -14,13 +14,14 @@ namespace ns3
 
 /**
  * \ingroup wdmoe
- * An ideal battery of a given capacity (attribute Capacity, J; infinite: never empties): the
- * remaining energy falls by the models' current x SupplyVoltage over time and by every Draw.
- * Unlike BasicEnergySource, which finds a depletion only at its periodic updates (and at a low
- * battery threshold of 10 % by default), it schedules the instant the remaining energy reaches
- * zero at the present draw, and reschedules it at every update; at that instant it notifies its
- * models (DeviceEnergyModel::HandleEnergyDepletion). A Draw larger than what is left empties it
- * at once. After depletion it stays empty (no recharging).
+ * An ideal battery of a given capacity (attribute Capacity, J; infinite: never empties), full
+ * when created (call UpdateEnergySource once its models are attached): the remaining energy falls
+ * by the models' current x SupplyVoltage over time and by every Draw. Unlike BasicEnergySource,
+ * which finds a depletion only at its periodic updates (and at a low battery threshold of 10 % by
+ * default), it schedules the instant the remaining energy reaches zero at the present draw, and
+ * reschedules it at every update; at that instant it notifies its models
+ * (DeviceEnergyModel::HandleEnergyDepletion). A Draw larger than what is left empties it at once.
+ * After depletion it stays empty (no recharging).
  */
 class DeviceBattery : public EnergySource
 {
@@ -55,7 +56,7 @@ class DeviceBattery : public EnergySource
     double m_supplyVoltageV;
     TracedValue<double> m_remainingJ;
     Time m_lastUpdate;
-    bool m_started = false; ///< full until first used
+    bool m_started = false; ///< m_remainingJ set (full since creation)
     bool m_depleted = false;
     Time m_depletedAt;
     EventId m_depletion;

@@ -23,7 +23,7 @@ ExpertDeviceEnergyModel::GetTypeId()
 }
 
 ExpertDeviceEnergyModel::ExpertDeviceEnergyModel()
-    : m_lastUpdate(Seconds(0))
+    : m_lastUpdate(Simulator::Now())
 {
 }
 
