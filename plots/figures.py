@@ -148,6 +148,32 @@ def accuracy_vs_latency(comparison):
     return fig
 
 
+def energy_vs_latency(comparison):
+    """Device energy per output token against mean decode latency, one point per policy
+    (policies.json and each policy's summary.json "energy"): latency with its 95 % interval
+    across runs, energy as the mean over runs with the range of the runs."""
+    if not all("energy" in run.summary for rs in comparison.runs for run in rs.members):
+        raise NotPlottable("the runs have no energy (energy.enabled is off)")
+    fig, (ax,) = new_figure("Device energy per output token vs latency, one point per policy",
+                            comparison.runs)
+    markers = itertools.cycle("o s ^ v D P X * h <".split())
+    by_name = {rs.policy_name: rs for rs in comparison.runs}
+    for row in comparison.table:
+        x, x_low, x_high = _ci(row["latency_mean_ms"])
+        joules = [run.summary["energy"]["per_output_token_j"]
+                  for run in by_name[row["policy"]].members]
+        y = sum(joules) / len(joules)
+        xerr = [[x - x_low], [x_high - x]] if x_low is not None else None
+        yerr = [[y - min(joules)], [max(joules) - y]]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, linestyle="none", marker=next(markers),
+                    markersize=8, capsize=3, label=row["policy"])
+    ax.set_xlabel(f"mean decode token latency (ms), mean over {comparison.runs[0].runs} runs")
+    ax.set_ylabel("device energy per output token (J), all devices; bars: range over runs")
+    ax.grid(alpha=0.3)
+    outside_legend(ax)
+    return fig
+
+
 def experts_per_layer(runs):
     """Mean activated experts per decode token in each layer, one line per run (policy)."""
     fig, (ax,) = new_figure("Activated experts per layer (decode tokens)", runs)

@@ -30,6 +30,7 @@ def figure_plan(kind, results):
         runs = results.runs
         return [("latency-cdf.png", lambda: figures.latency_cdf(runs)),
                 ("accuracy-vs-latency.png", lambda: figures.accuracy_vs_latency(results)),
+                ("energy-vs-latency.png", lambda: figures.energy_vs_latency(results)),
                 ("experts-per-layer.png", lambda: figures.experts_per_layer(runs)),
                 ("prefetch-accuracy.png", lambda: figures.prefetch_accuracy(runs))]
     return [("latency-vs-devices.png",

@@ -231,6 +231,16 @@ main(int argc, char** argv)
                     s["kl_divergence_from_topk"].get<double>(),
                     s["top1_agreement_with_topk"].get<double>(),
                     s["tokens_scored"].get<std::size_t>());
+        if (s.contains("energy"))
+        {
+            const auto& e = s["energy"];
+            std::printf("  energy J    per output token %.4f  (compute %.4f  radio %.4f)  devices "
+                        "total %.1f\n",
+                        e["per_output_token_j"].get<double>(),
+                        e["per_output_token_compute_j"].get<double>(),
+                        e["per_output_token_radio_j"].get<double>(),
+                        e["device_total_j"].get<double>());
+        }
         std::printf("  speed       %.0f simulated s per wall s\n",
                     s["timing"]["sim_speed"].get<double>());
         std::printf("  results     %s/summary.json, tokens.csv%s\n",

@@ -194,6 +194,9 @@ Changes()
         {"policy.straggler_tradeoff", {{"policy.selection=straggler"}, "0"}},
         {"policy.straggler_layer_weights",
          {{"policy.selection=straggler", "policy.straggler_tradeoff=0.5"}, R"("uniform")"}},
+        {"policy.energy_weight_min", {{"policy.selection=energy"}, "0"}},
+        {"policy.energy_latency_slack",
+         {{"policy.selection=energy", "policy.energy_weight_min=0"}, "1e6"}},
         {"policy.allocation", {{}, R"("minmax")"}},
         {"policy.joint_max_iterations",
          {{"policy.selection=wlr", "policy.allocation=joint", "policy.wlr_theta=0.9"}, "1"}},
@@ -211,6 +214,9 @@ Changes()
         // Files beside the results (test-lte-transport.cc reads them), listed in the summary.
         {"lte.pcap", {kLteContext, "true"}},
         {"lte.netanim", {kLteContext, "true"}},
+        // The summary gains its "energy"; a battery this small switches the devices off.
+        {"energy.enabled", {{}, "true"}},
+        {"energy.battery_wh", {{"energy.enabled=true", "cell.layer_deadline_ms=50"}, "1e-6"}},
     };
     return changes;
 }
@@ -238,7 +244,7 @@ TEST_CASE("config fields: every accepted key changes the results (or is inert by
         accepted.insert(key);
     }
     for (const char* object :
-         {"model", "workload", "cell", "bs", "devices", "placement", "policy", "lte"})
+         {"model", "workload", "cell", "bs", "devices", "placement", "policy", "lte", "energy"})
     {
         accepted.erase(object);
         for (const std::string& key : AcceptedKeys(f, object))

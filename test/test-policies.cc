@@ -467,8 +467,8 @@ TEST_CASE("policies: unknown rule names and keys name the file and the field and
                Catch::Contains("bad.json: field \"policy.gating\" must be \"topk\" or "
                                "\"adaptive\", got \"magic\""));
     CHECK_THAT(loadError({{"selection", "best"}}),
-               Catch::Contains("bad.json: field \"policy.selection\" must be \"all\", \"wlr\" or "
-                               "\"straggler\", got \"best\""));
+               Catch::Contains("bad.json: field \"policy.selection\" must be \"all\", \"wlr\", "
+                               "\"straggler\" or \"energy\", got \"best\""));
     CHECK_THAT(loadError({{"allocation", "fair"}}),
                Catch::Contains("bad.json: field \"policy.allocation\" must be \"equal\", "
                                "\"proportional\", \"minmax\" or \"joint\", got \"fair\""));

@@ -5,8 +5,8 @@
 #include "gating.h"
 #include "moe-inference-app.h"
 #include "policy-comparison.h"
-#include "scenario-fixture.h"
 #include "run-scenario.h"
+#include "scenario-fixture.h"
 
 #include "ns3/callback.h"
 
@@ -64,7 +64,7 @@ TEST_CASE("policy scenario: bad policy fields name the file and the field", "[po
 {
     ExpectConfigError({{"gating", "magic"}}, "\"policy.gating\" must be \"topk\" or \"adaptive\"");
     ExpectConfigError({{"selection", "best"}},
-                      "\"policy.selection\" must be \"all\", \"wlr\" or \"straggler\"");
+                      "\"policy.selection\" must be \"all\", \"wlr\", \"straggler\" or \"energy\"");
     ExpectConfigError({{"allocation", "fair"}}, "\"policy.allocation\"");
     ExpectConfigError({{"cache_allocation", "lfu"}}, "\"policy.cache_allocation\"");
     ExpectConfigError({{"prefech", true}}, "\"policy.prefech\" is not a known key");

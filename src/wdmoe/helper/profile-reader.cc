@@ -61,14 +61,63 @@ ComputeProfileNumericFields()
     return names;
 }
 
+const std::vector<std::string>&
+ComputeProfileEnergyFields()
+{
+    static const std::vector<std::string> names = {"active_power_w",
+                                                   "idle_power_w",
+                                                   "pa_efficiency",
+                                                   "radio_rx_power_w"};
+    return names;
+}
+
+namespace
+{
+
+/// The optional energy fields: all of them or none; powers in (0, 1e4] W (idle may be 0), the
+/// power amplifier's efficiency in (0, 1], idle at most active.
+void
+ReadEnergyFields(const JsonConfigReader& r, ComputeProfile& p)
+{
+    const auto& fields = ComputeProfileEnergyFields();
+    const auto given = std::count_if(fields.begin(), fields.end(), [&r](const std::string& k) {
+        return r.Has(k);
+    });
+    if (given == 0)
+    {
+        return;
+    }
+    for (const auto& k : fields)
+    {
+        if (!r.Has(k))
+        {
+            r.Fail(k,
+                   "is required with the other energy fields (active_power_w, idle_power_w, "
+                   "pa_efficiency, radio_rx_power_w: all or none)");
+        }
+    }
+    p.activePowerW = RequiredPositive(r, "active_power_w", 1e4);
+    p.idlePowerW = r.Number("idle_power_w", 0, 0, 1e4);
+    p.paEfficiency = RequiredPositive(r, "pa_efficiency", 1);
+    p.radioRxPowerW = r.Number("radio_rx_power_w", 0, 0, 1e4);
+    if (p.idlePowerW > p.activePowerW)
+    {
+        r.Fail("idle_power_w",
+               "must be at most active_power_w (" + std::to_string(p.activePowerW) + " W)");
+    }
+}
+
+} // namespace
+
 ComputeProfile
 ReadComputeProfile(const JsonConfigReader& r)
 {
+    std::vector<std::string> numeric = ComputeProfileNumericFields();
+    numeric.insert(numeric.end(),
+                   ComputeProfileEnergyFields().begin(),
+                   ComputeProfileEnergyFields().end());
     std::vector<std::string> allowed = {"name", "description", "sources"};
-    for (const auto& k : ComputeProfileNumericFields())
-    {
-        allowed.push_back(k);
-    }
+    allowed.insert(allowed.end(), numeric.begin(), numeric.end());
     r.AllowOnly(allowed);
 
     ComputeProfile p;
@@ -86,12 +135,13 @@ ReadComputeProfile(const JsonConfigReader& r)
     p.storageReadBandwidth = RequiredPositive(r, "storage_read_gbps", 1e4) * 1e9;
     p.computeEfficiency = RequiredPositive(r, "compute_efficiency", 1);
     p.memoryEfficiency = RequiredPositive(r, "memory_efficiency", 1);
+    ReadEnergyFields(r, p);
 
     if (r.Has("sources"))
     {
         const JsonConfigReader sources = r.Object("sources");
-        sources.AllowOnly(ComputeProfileNumericFields());
-        for (const auto& k : ComputeProfileNumericFields())
+        sources.AllowOnly(numeric);
+        for (const auto& k : numeric)
         {
             if (sources.Has(k) && sources.String(k).empty())
             {

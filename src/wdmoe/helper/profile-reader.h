@@ -26,6 +26,9 @@ ComputeProfile ReadComputeProfile(const JsonConfigReader& r);
 ComputeProfile LoadComputeProfile(const std::string& path);
 /// The numeric JSON field names, in file order (for checks that each has a source).
 const std::vector<std::string>& ComputeProfileNumericFields();
+/// The optional energy fields (all or none): "active_power_w", "idle_power_w" (W),
+/// "pa_efficiency" (in (0, 1]), "radio_rx_power_w" (W); their sources may be cited too.
+const std::vector<std::string>& ComputeProfileEnergyFields();
 
 /// The profile names (file stems of *.json) in folder, sorted; none when it cannot be read.
 std::vector<std::string> ComputeProfileNames(const std::string& folder);

@@ -460,6 +460,26 @@ ReadFailures(const JsonConfigReader& root, ScenarioConfig& c)
     }
 }
 
+/// "energy": whether the devices' energy is modelled, and their battery.
+void
+ReadEnergy(const JsonConfigReader& root, ScenarioConfig& c)
+{
+    const JsonConfigReader energy = root.Object("energy");
+    energy.AllowOnly({"enabled", "battery_wh"});
+    c.energyEnabled = energy.Bool("enabled", false);
+    c.batteryWh = energy.Number("battery_wh", 0, 0, 1e6);
+    if (energy.Has("battery_wh") && !(c.batteryWh > 0))
+    {
+        energy.Fail("battery_wh", "must be > 0 (leave it out for no battery limit)");
+    }
+    if (energy.Has("battery_wh") && !c.energyEnabled)
+    {
+        energy.Fail("battery_wh",
+                    "needs energy.enabled true (a battery drains only while "
+                    "energy is modelled)");
+    }
+}
+
 /// The "policy" object (an empty one when absent), its errors named as policyField.
 JsonConfigReader
 PolicyReader(const JsonConfigReader& root, const ScenarioConfig& c, const std::string& policyField)
@@ -482,6 +502,8 @@ PolicyReader(const JsonConfigReader& root, const ScenarioConfig& c, const std::s
                       "straggler_gain_min",
                       "straggler_tradeoff",
                       "straggler_layer_weights",
+                      "energy_weight_min",
+                      "energy_latency_slack",
                       "allocation",
                       "joint_max_iterations",
                       "minmax_floor",
@@ -505,17 +527,22 @@ ReadPolicy(const JsonConfigReader& root, const JsonConfigReader& policy, Scenari
                           &GatingRuleName);
     p.adaptiveThreshold = policy.Number("adaptive_threshold", 0.005, 0, 1e6);
     p.adaptivePrefill = policy.Bool("adaptive_prefill", false);
-    p.selection = ReadChoice(policy,
-                             "selection",
-                             SelectionRule::ALL,
-                             {SelectionRule::ALL, SelectionRule::WLR, SelectionRule::STRAGGLER},
-                             &SelectionRuleName);
+    p.selection = ReadChoice(
+        policy,
+        "selection",
+        SelectionRule::ALL,
+        {SelectionRule::ALL, SelectionRule::WLR, SelectionRule::STRAGGLER, SelectionRule::ENERGY},
+        &SelectionRuleName);
     p.wlrTheta = policy.Number("wlr_theta", 0.5, 0, 1e6);
     const StragglerBounds stragglerDefaults;
     p.straggler.weightMax =
         policy.Number("straggler_weight_max", stragglerDefaults.weightMax, 0, 1);
     p.straggler.gainMin = policy.Number("straggler_gain_min", stragglerDefaults.gainMin, 0, 1);
     p.straggler.tradeoff = policy.Number("straggler_tradeoff", stragglerDefaults.tradeoff, 0, 1e6);
+    const EnergyBounds energyDefaults;
+    p.energy.weightMin = policy.Number("energy_weight_min", energyDefaults.weightMin, 0, 1);
+    p.energy.latencySlack =
+        policy.Number("energy_latency_slack", energyDefaults.latencySlack, 0, 1e6);
     c.stragglerLayerWeights =
         ReadChoice(policy,
                    "straggler_layer_weights",
@@ -782,7 +809,8 @@ ScenarioConfig::FromJson(const std::string& path,
                     "seed",
                     "run",
                     "transport",
-                    "lte"});
+                    "lte",
+                    "energy"});
     root.String("description", "");
     ReadModel(root, c);
     ReadWorkload(root, c);
@@ -791,6 +819,7 @@ ScenarioConfig::FromJson(const std::string& path,
     ReadNodes(root, c);
     ReadTransport(root, c);
     ReadFailures(root, c);
+    ReadEnergy(root, c);
     const JsonConfigReader policy = PolicyReader(root, c, policyField);
     ReadPolicy(root, policy, c);
     c.policy.name = c.PolicyName();
@@ -859,6 +888,18 @@ ScenarioConfig::Validate() const
                       "names device " + std::to_string(failures[i].device) + " but the cell has " +
                           std::to_string(devices) + " devices (0-based)");
         }
+    }
+    if (batteryWh > 0 && layerDeadlineS <= 0)
+    {
+        root.Fail("energy.battery_wh",
+                  "needs cell.layer_deadline_ms > 0: a device whose battery empties switches "
+                  "off, and the BS learns that it is gone only when the layer deadline passes");
+    }
+    if (energyEnabled && transport == TransportKind::LTE)
+    {
+        root.Fail("energy.enabled",
+                  "is not supported with \"transport\": \"lte\" (the LTE transport does not "
+                  "report its transfers' airtime, which the radio energy is booked from)");
     }
     CheckCellMobility(root, "cell.mobility", mobility);
     for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),

@@ -184,6 +184,10 @@ struct ScenarioConfig
 
     std::vector<Failure> failures;
 
+    // energy ("energy" object)
+    bool energyEnabled = false; ///< the devices' energy is modelled (DeviceEnergyHelper)
+    double batteryWh = 0;       ///< each device's battery (Wh); 0: no limit
+
     // policies ("policy" object): `policy` holds the run-time rules and their knobs
     CacheAllocationRule cacheAllocation = CacheAllocationRule::UNIFORM;
     StragglerLayerWeights stragglerLayerWeights = StragglerLayerWeights::SENSITIVITY;

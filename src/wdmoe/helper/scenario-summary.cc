@@ -99,6 +99,11 @@ ScenarioSummary(const ScenarioConfig& c,
         s["policy"]["straggler_tradeoff"] = policy.straggler.tradeoff;
         s["policy"]["straggler_layer_weights"] = c.stragglerLayerWeights;
     }
+    if (policy.selection == SelectionRule::ENERGY)
+    {
+        s["policy"]["energy_weight_min"] = policy.energy.weightMin;
+        s["policy"]["energy_latency_slack"] = policy.energy.latencySlack;
+    }
     if (!policy.stragglerLayerScale.empty())
     {
         s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;

@@ -357,6 +357,13 @@ WdmoeHelper::AssignStreams(int64_t stream)
     return used;
 }
 
+Ptr<ExpertTransport>
+WdmoeHelper::GetTransport() const
+{
+    NS_ABORT_MSG_UNLESS(m_cell, "WdmoeHelper::GetTransport needs Install first");
+    return m_cell->transport;
+}
+
 const ExpertPlacement&
 WdmoeHelper::GetPlacement() const
 {

@@ -92,6 +92,9 @@ class WdmoeHelper
 
     Ptr<WdmoeChannel> GetChannel() const { return m_channel; }
 
+    /// The transport the apps use (after Install).
+    Ptr<ExpertTransport> GetTransport() const;
+
     Ptr<MoeInferenceApp> GetBsApp() const { return m_bs; }
 
     Ptr<ExpertDeviceApp> GetDeviceApp(uint32_t i) const { return m_devices.at(i); }

@@ -3,6 +3,7 @@
 #include "cell-mobility.h"
 #include "compute-profile.h"
 #include "cost-model.h"
+#include "device-energy-helper.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
 #include "json-config.h"
@@ -36,6 +37,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 namespace ns3
@@ -176,6 +178,46 @@ EnableLteTraces(const ScenarioConfig& c, LteTransport& lte)
     lte.EnableTraces(c.traceDir, c.ltePcap, c.lteNetAnim);
 }
 
+/// The battery capacity of the config (J; infinity: none).
+double
+BatteryJoules(const ScenarioConfig& c)
+{
+    return c.batteryWh > 0 ? c.batteryWh * 3600.0 : std::numeric_limits<double>::infinity();
+}
+
+/// energy.enabled: a battery and an energy model on every device (after the failures are
+/// scheduled); the energy rule and the energy model need the profile's powers.
+std::unique_ptr<DeviceEnergyHelper>
+InstallEnergy(const ScenarioConfig& c,
+              const JsonConfigReader& root,
+              const ScenarioInputs& in,
+              WdmoeHelper& helper)
+{
+    const bool needed = c.energyEnabled || c.policy.selection == SelectionRule::ENERGY;
+    if (needed && !in.deviceProfile.HasEnergy())
+    {
+        root.Fail(c.energyEnabled ? "energy.enabled" : "policy.selection",
+                  "needs the device profile's energy fields (active_power_w, idle_power_w, "
+                  "pa_efficiency, radio_rx_power_w); profile \"" +
+                      in.deviceProfile.name + "\" has none");
+    }
+    if (!c.energyEnabled)
+    {
+        return nullptr;
+    }
+    auto energy = std::make_unique<DeviceEnergyHelper>();
+    std::vector<Ptr<ExpertDeviceApp>> apps;
+    for (int d = 0; d < c.devices; ++d)
+    {
+        apps.push_back(helper.GetDeviceApp(uint32_t(d)));
+    }
+    // The devices' radiated power is the channel's (cell.device_power_dbm).
+    const std::vector<double> txPowerW(apps.size(), std::pow(10.0, (c.devicePowerDbm - 30) / 10));
+    energy->Install(apps, helper.GetTransport(), txPowerW, BatteryJoules(c));
+    energy->ConnectPasses(helper.GetBsApp());
+    return energy;
+}
+
 } // namespace
 
 struct WdmoeScenario::State
@@ -186,7 +228,8 @@ struct WdmoeScenario::State
     std::pair<int, int> slots;
     WdmoeHelper helper;
     WdmoeStatsCollector stats;
-    Ptr<LteTransport> lte; ///< null with the link transport
+    std::unique_ptr<DeviceEnergyHelper> energy; ///< null unless energy.enabled
+    Ptr<LteTransport> lte;                      ///< null with the link transport
     std::chrono::steady_clock::time_point setUpEnd;
 
     explicit State(const ScenarioConfig& c)
@@ -227,6 +270,7 @@ WdmoeScenario::WdmoeScenario(const ScenarioConfig& c)
     {
         helper.GetDeviceApp(uint32_t(f.device))->ScheduleSwitchOff(Seconds(f.atS));
     }
+    m_state->energy = InstallEnergy(c, m_state->root, m_state->in, helper);
     m_state->stats.Connect();
     m_state->setUpEnd = std::chrono::steady_clock::now();
 }
@@ -287,6 +331,11 @@ WdmoeScenario::Collect() const
                                      helper.GetMemorySlots(),
                                      warnings,
                                      helper.GetBsApp()->Policy());
+    if (m_state->energy)
+    {
+        result.summary["energy"] =
+            m_state->energy->Summary(m_state->stats.Tokens().size(), BatteryJoules(c));
+    }
     if (m_state->lte)
     {
         result.summary["lte"] = LteSummary(c, *m_state->lte);

@@ -19,7 +19,12 @@ struct ComputeProfile
     double storageReadBandwidth = 0; ///< sequential read of the expert storage, B/s
     double computeEfficiency = 1;    ///< fraction of peakFlops achieved, (0, 1]
     double memoryEfficiency = 1;     ///< fraction of memoryBandwidth achieved, (0, 1]
-    std::string description;         ///< free text from the profile file (may be empty)
+    // Energy (optional in a profile file; all four or none, HasEnergy).
+    double activePowerW = 0;  ///< drawn while computing or loading an expert from storage, W
+    double idlePowerW = 0;    ///< drawn while on and doing neither, W
+    double paEfficiency = 0;  ///< transmit power over the power amplifier's draw, (0, 1]
+    double radioRxPowerW = 0; ///< drawn by the radio while it receives, W
+    std::string description;  ///< free text from the profile file (may be empty)
 
     /// Roofline time of a kernel doing `flops` FLOPs over `bytes` bytes of memory traffic:
     /// max(flops / (computeEfficiency * peakFlops), bytes / (memoryEfficiency * memoryBandwidth)).
@@ -28,6 +33,9 @@ struct ComputeProfile
     bool IsComputeBound(double flops, double bytes) const;
     /// Time to read `bytes` from storage: bytes / storageReadBandwidth.
     double StorageLoadSeconds(double bytes) const;
+
+    /// True when the profile gives its powers (energy can be modelled on it).
+    bool HasEnergy() const { return paEfficiency > 0; }
 };
 
 } // namespace ns3

@@ -85,6 +85,9 @@ class ExpertDeviceApp : public Application
     /// Whether a switch-off is scheduled at all.
     bool HasSwitchOff() const { return m_offAt != Time::Max(); }
 
+    /// When it switches off (Time::Max() when never).
+    Time OffAt() const { return m_offAt; }
+
     typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
 
   private:

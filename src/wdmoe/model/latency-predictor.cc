@@ -1,8 +1,11 @@
 #include "latency-predictor.h"
 
+#include "ns3/double.h"
 #include "ns3/simulator.h"
 
 #include <algorithm>
+#include <cmath>
+#include <stdexcept>
 
 namespace ns3
 {
@@ -18,6 +21,53 @@ LatencyPredictor::LatencyPredictor(Ptr<WdmoeChannel> channel,
       m_devices(std::move(devices)),
       m_access(access)
 {
+    if (m_channel)
+    {
+        DoubleValue dbm;
+        m_channel->GetAttribute("DeviceTxPowerDbm", dbm);
+        m_txPowerW = std::pow(10.0, (dbm.Get() - 30) / 10);
+    }
+}
+
+bool
+LatencyPredictor::HasEnergy() const
+{
+    return !m_devices.empty() &&
+           std::all_of(m_devices.begin(), m_devices.end(), [](const Ptr<ExpertDeviceApp>& d) {
+               return d->Profile().HasEnergy();
+           });
+}
+
+double
+LatencyPredictor::DeviceEnergy(uint32_t device,
+                               const DeviceWork& work,
+                               int layer,
+                               double share) const
+{
+    const ExpertDeviceApp& dev = *m_devices[device];
+    const ComputeProfile& p = dev.Profile();
+    if (!p.HasEnergy())
+    {
+        throw std::logic_error("device profile \"" + p.name + "\" has no energy fields");
+    }
+    const Time now = Simulator::Now();
+    double busy = 0;
+    for (std::size_t k = 0; k < work.experts.size(); ++k)
+    {
+        busy += dev.ExpertTime(work.tokensOf[k]).GetSeconds();
+        const bool resident =
+            dev.Memory().Peek(layer, work.experts[k], now, dev.LoadTime()).resident;
+        busy += resident ? 0.0 : dev.LoadTime().GetSeconds();
+    }
+    const double onAir = m_access.OnAirBits(m_cost.HiddenStateBits(work.tokens));
+    const auto airtime = [&](WdmoeChannel::Direction dir, double poolHz) {
+        const double rate = m_channel->KnownRate(device, dir, share * poolHz, now);
+        return rate > 0 ? std::min(WdmoeChannel::kUnreachableSeconds, onAir / rate)
+                        : WdmoeChannel::kUnreachableSeconds;
+    };
+    return (p.activePowerW - p.idlePowerW) * busy +
+           m_txPowerW / p.paEfficiency * airtime(WdmoeChannel::UPLINK, m_band.ulHz) +
+           p.radioRxPowerW * airtime(WdmoeChannel::DOWNLINK, m_band.dlHz);
 }
 
 double

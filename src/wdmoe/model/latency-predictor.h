@@ -49,6 +49,18 @@ class LatencyPredictor
      */
     double DeviceRoundTrip(uint32_t device, const DeviceWork& work, int layer, double share) const;
 
+    /**
+     * The energy (J) the device's part of layer `layer` with `share` of each pool adds to its
+     * idle draw (ExpertDeviceEnergyModel's powers): (active - idle power) x (its computations
+     * + the loads of experts not in memory) + P_tx / pa_efficiency x uplink airtime +
+     * radio_rx_power_w x downlink airtime, the airtimes on-air bits over the rate the BS knows
+     * now. Throws std::logic_error when the device's profile has no energy fields.
+     */
+    double DeviceEnergy(uint32_t device, const DeviceWork& work, int layer, double share) const;
+
+    /// True when every device's profile has energy fields (DeviceEnergy can be asked).
+    bool HasEnergy() const;
+
     uint32_t Devices() const { return uint32_t(m_devices.size()); }
 
   private:
@@ -57,6 +69,7 @@ class LatencyPredictor
     CostModel m_cost;
     std::vector<Ptr<ExpertDeviceApp>> m_devices;
     AccessOverhead m_access;
+    double m_txPowerW = 0; ///< the devices' radiated power (the channel's DeviceTxPowerDbm)
 
     /// When a transfer of `bits` ready at `ready` ends, as the BS predicts it at `now`: the
     /// access overhead (grant, slots, mean HARQ retransmissions) around the channel's airtime.

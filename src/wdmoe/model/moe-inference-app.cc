@@ -231,6 +231,18 @@ MoeInferenceApp::PredictRoundTrip(uint32_t device, const DeviceWork& work, doubl
     return m_predictor.DeviceRoundTrip(device, work, m_stream->Pass().Layer(), share);
 }
 
+WorkEnergy
+MoeInferenceApp::EnergyPrediction() const
+{
+    if (!m_predictor.HasEnergy())
+    {
+        return WorkEnergy();
+    }
+    return [this](uint32_t d, const DeviceWork& w, double share) {
+        return m_predictor.DeviceEnergy(d, w, m_stream->Pass().Layer(), share);
+    };
+}
+
 void
 MoeInferenceApp::SendPrefetchHints()
 {
@@ -279,15 +291,16 @@ MoeInferenceApp::DecideDecode(LayerStats& stats)
     stats.singleExpert += m_decisions[0].experts.size() == 1;
     if (!m_policy.selectionRule->KeepsEveryCandidate())
     {
-        const DecodeSelection selection =
-            SelectDecodeExperts(m_policy,
-                                m_decisions[0],
-                                m_deviceOf[0],
-                                uint32_t(layer),
-                                m_devices.size(),
-                                [this](uint32_t d, const DeviceWork& w, double share) {
-                                    return PredictRoundTrip(d, w, share);
-                                });
+        const DecodeSelection selection = SelectDecodeExperts(
+            m_policy,
+            m_decisions[0],
+            m_deviceOf[0],
+            uint32_t(layer),
+            m_devices.size(),
+            [this](uint32_t d, const DeviceWork& w, double share) {
+                return PredictRoundTrip(d, w, share);
+            },
+            EnergyPrediction());
         m_current.jointIterations += selection.rounds;
         m_decisions[0] = selection.decision;
         m_deviceOf[0] = selection.deviceOf;

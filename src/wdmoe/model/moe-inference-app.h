@@ -5,6 +5,7 @@
 
 #include "compute-profile.h"
 #include "cost-model.h"
+#include "decode-selection.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
 #include "expert-request.h"
@@ -102,6 +103,9 @@ class MoeInferenceApp : public Application
     void GateTokens();
     /// Decode only: the selection rule's experts, the prefetch statistics and next hints.
     void DecideDecode(LayerStats& stats);
+    /// The devices' energy predictions for the current layer (LatencyPredictor::DeviceEnergy),
+    /// or none when a device profile has no energy fields.
+    WorkEnergy EnergyPrediction() const;
     /// The device's part of the current layer with `share` of the band (LatencyPredictor).
     double PredictRoundTrip(uint32_t device, const DeviceWork& work, double share) const;
     void SendPrefetchHints();

@@ -84,6 +84,21 @@ class Candidates
         return slowest;
     }
 
+    /// The devices' predicted energy if only the kept candidates ran, the band allocated as
+    /// for LayerLatency.
+    double LayerEnergy(const std::vector<bool>& keep, const WorkEnergy& energy) const
+    {
+        const LayerWork work = WorkOf(keep);
+        const std::vector<double> shares = Shares(work);
+        double joules = 0;
+        for (std::size_t k = 0; k < work.active.size(); ++k)
+        {
+            const uint32_t d = work.active[k];
+            joules += energy(d, work.plans[d], shares[k]);
+        }
+        return joules;
+    }
+
     /// Each candidate's round trip under the allocation of the selection `keep`; a candidate
     /// outside it is priced on the share it would get as one more device of an equal split.
     std::vector<double> RoundTrips(const std::vector<bool>& keep) const
@@ -129,7 +144,8 @@ SelectDecodeExperts(const InferencePolicy& policy,
                     const std::vector<int>& deviceOf,
                     uint32_t layer,
                     std::size_t devices,
-                    const WorkRoundTrip& roundTrip)
+                    const WorkRoundTrip& roundTrip,
+                    const WorkEnergy& energy)
 {
     const Candidates priced(policy, candidates, deviceOf, devices, roundTrip);
     const std::size_t n = candidates.experts.size();
@@ -141,6 +157,14 @@ SelectDecodeExperts(const InferencePolicy& policy,
         policy.stragglerLayerScale.empty() ? 1.0 : policy.stragglerLayerScale[layer];
     context.roundTrips = [&priced, &keep]() { return priced.RoundTrips(keep); };
     context.layerLatency = [&priced](const std::vector<bool>& k) { return priced.LayerLatency(k); };
+    context.layerEnergy = [&priced, &energy](const std::vector<bool>& k) {
+        if (!energy)
+        {
+            throw std::logic_error("the selection rule asks for energy predictions, and this run "
+                                   "has none (a device profile without energy fields)");
+        }
+        return priced.LayerEnergy(k, energy);
+    };
     DecodeSelection selection;
     const int maxRounds = policy.Joint() ? std::max(1, policy.jointMaxIterations) : 1;
     while (selection.rounds < maxRounds)

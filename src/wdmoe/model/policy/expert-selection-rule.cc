@@ -12,6 +12,7 @@ NS_OBJECT_ENSURE_REGISTERED(ExpertSelectionRule);
 NS_OBJECT_ENSURE_REGISTERED(AllSelectionRule);
 NS_OBJECT_ENSURE_REGISTERED(WlrSelectionRule);
 NS_OBJECT_ENSURE_REGISTERED(StragglerSelectionRule);
+NS_OBJECT_ENSURE_REGISTERED(EnergySelectionRule);
 
 namespace
 {
@@ -23,7 +24,8 @@ Registry()
                                  &ExpertSelectionRule::GetTypeId,
                                  {{"all", "ns3::AllSelectionRule"},
                                   {"wlr", "ns3::WlrSelectionRule"},
-                                  {"straggler", "ns3::StragglerSelectionRule"}});
+                                  {"straggler", "ns3::StragglerSelectionRule"},
+                                  {"energy", "ns3::EnergySelectionRule"}});
     return registry;
 }
 
@@ -149,6 +151,38 @@ StragglerSelectionRule::Select(const std::vector<double>& weights, const Selecti
 {
     const StragglerBounds bounds{m_weightMax, m_gainMin, m_tradeoff};
     return SelectStragglers(weights, context.layerLatency, bounds, context.layerScale);
+}
+
+TypeId
+EnergySelectionRule::GetTypeId()
+{
+    const EnergyBounds defaults;
+    static TypeId tid =
+        TypeId("ns3::EnergySelectionRule")
+            .SetParent<ExpertSelectionRule>()
+            .SetGroupName("Wdmoe")
+            .AddConstructor<EnergySelectionRule>()
+            .AddAttribute("WeightMin",
+                          "The least fraction of the candidates' gating weight the kept ones carry",
+                          DoubleValue(defaults.weightMin),
+                          MakeDoubleAccessor(&EnergySelectionRule::m_weightMin),
+                          MakeDoubleChecker<double>(0, 1))
+            .AddAttribute("LatencySlack",
+                          "The kept candidates' layer latency is at most (1 + LatencySlack) times "
+                          "the fastest admissible subset's",
+                          DoubleValue(defaults.latencySlack),
+                          MakeDoubleAccessor(&EnergySelectionRule::m_latencySlack),
+                          MakeDoubleChecker<double>(0));
+    return tid;
+}
+
+std::vector<bool>
+EnergySelectionRule::Select(const std::vector<double>& weights, const SelectionContext& context)
+{
+    return SelectMinEnergy(weights,
+                           context.layerLatency,
+                           context.layerEnergy,
+                           EnergyBounds{m_weightMin, m_latencySlack});
 }
 
 } // namespace ns3

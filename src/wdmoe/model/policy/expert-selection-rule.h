@@ -33,6 +33,10 @@ struct SelectionContext
     /// The layer's predicted latency (s) if exactly the marked candidates ran, the band split
     /// among their devices by the policy's allocation rule.
     LayerLatencyOf layerLatency;
+    /// The devices' predicted energy (J) for the layer if exactly the marked candidates ran,
+    /// under the same allocation (LatencyPredictor::DeviceEnergy); throws std::logic_error
+    /// when the run has no energy predictions (a device profile without energy fields).
+    LayerEnergyOf layerEnergy;
 };
 
 class ExpertSelectionRule : public Object
@@ -99,6 +103,21 @@ class StragglerSelectionRule : public ExpertSelectionRule
     double m_weightMax = StragglerBounds().weightMax;
     double m_gainMin = StragglerBounds().gainMin;
     double m_tradeoff = StragglerBounds().tradeoff;
+};
+
+/// "energy": our energy-aware baseline in the spirit of JESA (SelectMinEnergy): the least
+/// predicted device energy within a latency slack, keeping a share of the gating weight.
+/// Attributes WeightMin, LatencySlack (EnergyBounds).
+class EnergySelectionRule : public ExpertSelectionRule
+{
+  public:
+    static TypeId GetTypeId();
+    std::vector<bool> Select(const std::vector<double>& weights,
+                             const SelectionContext& context) override;
+
+  private:
+    double m_weightMin = EnergyBounds().weightMin;
+    double m_latencySlack = EnergyBounds().latencySlack;
 };
 
 } // namespace ns3

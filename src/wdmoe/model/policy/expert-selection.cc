@@ -1,6 +1,9 @@
 #include "expert-selection.h"
 
+#include <algorithm>
+#include <limits>
 #include <stdexcept>
+#include <string>
 
 namespace ns3
 {
@@ -116,6 +119,97 @@ RenormalisedKept(const std::vector<double>& weights, const std::vector<bool>& ke
         }
     }
     return out;
+}
+
+} // namespace ns3
+
+namespace ns3
+{
+
+namespace
+{
+
+/// One subset of the candidates, priced.
+struct PricedSubset
+{
+    std::vector<bool> keep;
+    double weight = 0;
+    double latency = 0;
+    double energy = 0;
+};
+
+/// The subsets whose kept weight is at least `minWeight`, in subset-mask order.
+std::vector<PricedSubset>
+HeavyEnoughSubsets(const std::vector<double>& weights, double minWeight)
+{
+    const std::size_t n = weights.size();
+    std::vector<PricedSubset> subsets;
+    for (uint32_t mask = 1; mask < (1u << n); ++mask)
+    {
+        PricedSubset s;
+        s.keep.assign(n, false);
+        for (std::size_t k = 0; k < n; ++k)
+        {
+            if (mask & (1u << k))
+            {
+                s.keep[k] = true;
+                s.weight += weights[k];
+            }
+        }
+        // A relative tolerance, so that a bound of exactly the top-1's weight keeps it.
+        if (s.weight >= minWeight * (1 - 1e-12))
+        {
+            subsets.push_back(s);
+        }
+    }
+    return subsets;
+}
+
+} // namespace
+
+std::vector<bool>
+SelectMinEnergy(const std::vector<double>& weights,
+                const LayerLatencyOf& layerLatency,
+                const LayerEnergyOf& layerEnergy,
+                const EnergyBounds& bounds)
+{
+    const std::size_t n = weights.size();
+    if (n > 16)
+    {
+        throw std::invalid_argument("SelectMinEnergy: at most 16 candidates, got " +
+                                    std::to_string(n));
+    }
+    if (n <= 1)
+    {
+        return std::vector<bool>(n, true);
+    }
+    double total = 0;
+    for (double w : weights)
+    {
+        total += w;
+    }
+    std::vector<PricedSubset> subsets = HeavyEnoughSubsets(weights, bounds.weightMin * total);
+    double fastest = std::numeric_limits<double>::infinity();
+    for (PricedSubset& s : subsets)
+    {
+        s.latency = layerLatency(s.keep);
+        fastest = std::min(fastest, s.latency);
+    }
+    const PricedSubset* best = nullptr;
+    for (PricedSubset& s : subsets)
+    {
+        if (s.latency > (1 + bounds.latencySlack) * fastest)
+        {
+            continue;
+        }
+        s.energy = layerEnergy(s.keep);
+        const bool better =
+            !best || s.energy < best->energy ||
+            (s.energy == best->energy &&
+             (s.weight > best->weight || (s.weight == best->weight && s.latency < best->latency)));
+        best = better ? &s : best;
+    }
+    return best ? best->keep : std::vector<bool>(n, true);
 }
 
 } // namespace ns3

@@ -15,7 +15,8 @@ enum class SelectionRule
 {
     ALL,
     WLR,
-    STRAGGLER
+    STRAGGLER,
+    ENERGY
 };
 
 /// WDMoE: candidate c is kept when w_c / tau_c >= theta * w_1 / tau_1, where candidate 1 is
@@ -53,6 +54,31 @@ std::vector<bool> SelectStragglers(const std::vector<double>& weights,
                                    double layerScale = 1.0);
 
 /// The weights of the kept candidates, renormalised to sum to one (in candidate order).
+/// The predicted device energy (J) of a layer if exactly the marked candidates ran.
+using LayerEnergyOf = std::function<double(const std::vector<bool>& keep)>;
+
+/// The knobs of SelectMinEnergy.
+struct EnergyBounds
+{
+    /// The kept candidates carry at least this fraction of the candidates' gating weight.
+    double weightMin = 0.8;
+    /// Their layer latency is at most (1 + latencySlack) times the fastest such subset's.
+    double latencySlack = 0.1;
+};
+
+/// Our energy-aware baseline in the spirit of JESA (Qin et al., arXiv 2503.13421: expert
+/// selection trading the gate weights against the devices' cost under a latency bound): among
+/// the non-empty subsets S of the candidates whose kept weight is at least weightMin of the
+/// total, with L* the least predicted layer latency of any of them, keep the S of least
+/// predicted device energy whose latency is at most (1 + latencySlack) L*; ties go to the larger
+/// kept weight, then the lower latency, then the earlier subset (candidates in gating order).
+/// Exhaustive over the 2^n - 1 subsets: n (the gating's candidates) is at most 16, else
+/// std::invalid_argument.
+std::vector<bool> SelectMinEnergy(const std::vector<double>& weights,
+                                  const LayerLatencyOf& layerLatency,
+                                  const LayerEnergyOf& layerEnergy,
+                                  const EnergyBounds& bounds);
+
 std::vector<double> RenormalisedKept(const std::vector<double>& weights,
                                      const std::vector<bool>& keep);
 

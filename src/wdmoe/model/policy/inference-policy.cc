@@ -25,6 +25,8 @@ SelectionRuleName(SelectionRule value)
         return "wlr";
     case SelectionRule::STRAGGLER:
         return "straggler";
+    case SelectionRule::ENERGY:
+        return "energy";
     case SelectionRule::ALL:
     default:
         return "all";
@@ -69,6 +71,13 @@ SelectionRuleOf(const InferencePolicy& policy)
         rule->SetAttribute("WeightMax", DoubleValue(policy.straggler.weightMax));
         rule->SetAttribute("GainMin", DoubleValue(policy.straggler.gainMin));
         rule->SetAttribute("Tradeoff", DoubleValue(policy.straggler.tradeoff));
+        return rule;
+    }
+    case SelectionRule::ENERGY:
+    {
+        Ptr<ExpertSelectionRule> rule = ExpertSelectionRule::CreateRule("energy");
+        rule->SetAttribute("WeightMin", DoubleValue(policy.energy.weightMin));
+        rule->SetAttribute("LatencySlack", DoubleValue(policy.energy.latencySlack));
         return rule;
     }
     case SelectionRule::ALL:

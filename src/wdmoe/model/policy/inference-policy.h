@@ -32,7 +32,7 @@ enum class GatingRule
 
 /// The names the config and the results use for the rules.
 std::string GatingRuleName(GatingRule value);       ///< "topk", "adaptive"
-std::string SelectionRuleName(SelectionRule value); ///< "all", "wlr", "straggler"
+std::string SelectionRuleName(SelectionRule value); ///< "all", "wlr", "straggler", "energy"
 std::string AllocationRuleName(
     AllocationRule value); ///< "equal", "proportional", "minmax", "joint"
 
@@ -52,6 +52,7 @@ struct InferencePolicy
     SelectionRule selection = SelectionRule::ALL;
     double wlrTheta = 0.5;
     StragglerBounds straggler;
+    EnergyBounds energy; ///< the "energy" rule's knobs
     /// Straggler rule: F_l over the mean F per layer (from the calibrated sensitivities), or
     /// empty for every layer weighing 1.
     std::vector<double> stragglerLayerScale;

@@ -37,6 +37,23 @@ BandwidthPool::Enter(uint32_t device,
     }
 }
 
+void
+BandwidthPool::SetAirtimeCallback(AirtimeCallback airtime)
+{
+    m_airtime = airtime;
+}
+
+void
+BandwidthPool::ReportAirtime(uint32_t device, const Flight& f) const
+{
+    if (!m_airtime.IsNull())
+    {
+        m_airtime(device,
+                  f.direction,
+                  m_channel->AirSeconds(f.direction, f.onAirSince, Simulator::Now()));
+    }
+}
+
 std::size_t
 BandwidthPool::Size() const
 {
@@ -90,6 +107,10 @@ BandwidthPool::Share()
                     m_channel->BitsDelivered(device, f.direction, f.hz, f.since, now);
                 f.bits = std::max(0.0, f.bits - carried);
             }
+            else
+            {
+                f.onAirSince = now;
+            }
             f.hz = hz;
             f.since = now;
             const Time left = m_channel->TransferTime(device, f.direction, f.bits, hz, now);
@@ -98,6 +119,7 @@ BandwidthPool::Share()
                 // An outage longer than the channel waits: the bits never arrive (a deadline,
                 // if any, gives up on them); the device's next transfer goes on the air.
                 NS_LOG_LOGIC("device " << device << ": transfer lost in an outage");
+                ReportAirtime(device, f);
                 it->second.pop_front();
                 if (it->second.empty())
                 {
@@ -117,6 +139,7 @@ BandwidthPool::Through(uint32_t device)
     auto it = m_queues.find(device);
     NS_ASSERT_MSG(it != m_queues.end(), "BandwidthPool: no transfer of device " << device);
     const Callback<void> through = it->second.front().through;
+    ReportAirtime(device, it->second.front());
     it->second.pop_front();
     if (it->second.empty())
     {

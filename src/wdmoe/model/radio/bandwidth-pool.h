@@ -66,6 +66,12 @@ class BandwidthPool
                double share,
                Callback<void> through);
 
+    /// Called with (device, direction, seconds) when a transfer leaves the air (its bits are
+    /// through, or it is lost in an outage): the seconds its direction held the air while it
+    /// was on it (WdmoeChannel::AirSeconds), what the radios spent energy on.
+    using AirtimeCallback = Callback<void, uint32_t, WdmoeChannel::Direction, double>;
+    void SetAirtimeCallback(AirtimeCallback airtime);
+
     /// The transfers of the pool (queued or on the air).
     std::size_t Size() const;
 
@@ -82,6 +88,7 @@ class BandwidthPool
         Callback<void> through;            ///< called when its bits are through
         double hz = 0;                     ///< its slice now (0: not on the air yet)
         Time since;                        ///< when `bits` was last brought up to date
+        Time onAirSince;                   ///< when it went on the air (a head's)
         EventId done;                      ///< its bits are through (a head's)
     };
 
@@ -89,11 +96,14 @@ class BandwidthPool
     void Share();
     /// The event of a head whose bits are through.
     void Through(uint32_t device);
+    /// Reports a head's airtime up to now to the airtime callback, if any.
+    void ReportAirtime(uint32_t device, const Flight& f) const;
 
     Ptr<WdmoeChannel> m_channel;
     double m_poolHz;
     bool m_workConserving;
     std::map<uint32_t, std::deque<Flight>> m_queues; ///< by device; none for an idle device
+    AirtimeCallback m_airtime;
 };
 
 } // namespace ns3

@@ -7,6 +7,7 @@
 
 #include "ns3/callback.h"
 #include "ns3/object.h"
+#include "ns3/traced-callback.h"
 
 #include <cstdint>
 #include <vector>
@@ -67,6 +68,18 @@ class ExpertTransport : public Object
      * \param arrived called once, at the arrival time
      */
     virtual void SendControl(uint32_t device, double bits, Callback<void> arrived) = 0;
+
+    /// The "Airtime" trace: (device, direction, seconds) each time a transfer leaves the air,
+    /// the seconds its device's radio transmitted (UPLINK) or received (DOWNLINK) it. A
+    /// transport that cannot tell fires nothing (LinkTransport fires it; see its class).
+    typedef void (*AirtimeTracedCallback)(uint32_t device, Direction direction, double seconds);
+
+  protected:
+    /// Fires the Airtime trace.
+    void NotifyAirtime(uint32_t device, Direction direction, double seconds);
+
+  private:
+    TracedCallback<uint32_t, Direction, double> m_airtimeTrace;
 };
 
 } // namespace ns3

@@ -90,6 +90,16 @@ LinkTransport::SetChannel(Ptr<WdmoeChannel> channel, const BandPlan& band)
     {
         m_pools.push_back(std::make_unique<BandwidthPool>(channel, band.ulHz, m_workConserving));
     }
+    for (auto& pool : m_pools)
+    {
+        pool->SetAirtimeCallback(MakeCallback(&LinkTransport::OnAir, this));
+    }
+}
+
+void
+LinkTransport::OnAir(uint32_t device, WdmoeChannel::Direction direction, double seconds)
+{
+    NotifyAirtime(device, direction == WdmoeChannel::UPLINK ? UPLINK : DOWNLINK, seconds);
 }
 
 void

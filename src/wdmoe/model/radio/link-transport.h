@@ -41,6 +41,11 @@ namespace ns3
  * A prefetch hint (SendControl) is, with HintAirtime, a downlink transfer like any other (same
  * path as Send, its own HARQ stream); without, it arrives after bits / rate on an equal share
  * of the downlink at the rate of its start and occupies nothing.
+ *
+ * Airtime (the trace radio energy is booked from): each transfer's seconds on the air in its
+ * pool, from going on the air (behind its device's earlier transfers) to its bits being
+ * through, counting only its direction's symbols under TDD; not the grant and slot waits, and
+ * not HARQ retransmissions (delay here, on no pool). A hint without HintAirtime has none.
  */
 class LinkTransport : public ExpertTransport
 {
@@ -95,6 +100,8 @@ class LinkTransport : public ExpertTransport
                Callback<void> arrived);
     /// Its bits are through now: it arrives at the slot's end, after its retransmissions.
     void Through(uint32_t harqStream, Callback<void> arrived);
+    /// A pool's transfer left the air: the Airtime trace.
+    void OnAir(uint32_t device, WdmoeChannel::Direction direction, double seconds);
 };
 
 } // namespace ns3

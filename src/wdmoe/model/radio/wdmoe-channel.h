@@ -329,6 +329,9 @@ class WdmoeChannel : public Object
 
     /// The share of time a direction holds the air: 1, or the TDD pattern's duty cycle.
     double DutyCycle(Direction dir) const;
+    /// The time in [from, to) during which the direction holds the air (all of it without TDD):
+    /// a transfer on the air over [from, to) transmits (or receives) for this long.
+    double AirSeconds(Direction dir, Time from, Time to) const;
 
     /// The narrowest part of its slice a power-limited uplink concentrates its power on: one
     /// LTE/NR resource block at 15 kHz (12 subcarriers).
@@ -462,8 +465,6 @@ class WdmoeChannel : public Object
     double DopplerCoefficient(uint32_t dev);
     /// Creates the Gaussian streams of a device where DopplerCorrelation needs them.
     void MakeGaussians(DeviceLink& link);
-    /// The time in [from, to) during which the direction holds the air (all of it without TDD).
-    double AirSeconds(Direction dir, Time from, Time to) const;
     /// When airtimeSeconds of the direction's air, starting at from, ends.
     Time AirEnd(Direction dir, Time from, double airtimeSeconds) const;
     /// AirEnd - from, capped at kUnreachableSeconds (a prediction, never Time::Max()).
