@@ -233,7 +233,7 @@ main(int argc, char** argv)
                     s["tokens_scored"].get<std::size_t>());
         std::printf("  speed       %.0f simulated s per wall s\n",
                     s["timing"]["sim_speed"].get<double>());
-        std::printf("  results     %s/summary.json, tokens.csv%s\n",
+        std::printf("  results     %s/summary.json, tokens.csv, devices.csv%s\n",
                     outDir.c_str(),
                     result.traceFiles.empty() ? "" : ", lte-traces/");
         return 0;

@@ -48,28 +48,43 @@ LatencyPredictor::PredictedEnd(uint32_t device,
            Seconds(m_access.ExpectedRetransmissions() * m_access.harqRtt.GetSeconds());
 }
 
+template <class Rate>
 double
-LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) const
+LatencyPredictor::RoundTripAt(uint32_t device, int tokens, Rate rate) const
 {
     const double share = 1.0 / std::max<std::size_t>(1, m_devices.size());
     const double bits = m_cost.HiddenStateBits(tokens);
     // A link in outage now (a zero rate under a truncated mapping) is out of reach, not infinite.
     const double never = WdmoeChannel::kUnreachableSeconds;
     const double onAir = m_access.OnAirBits(bits);
-    double dl = std::min(
-        never,
-        onAir / (m_channel->KnownRate(device, WdmoeChannel::DOWNLINK, m_band.dlHz * share, at) *
-                 m_channel->DutyCycle(WdmoeChannel::DOWNLINK)));
-    double ul = std::min(
-        never,
-        onAir / (m_channel->KnownRate(device, WdmoeChannel::UPLINK, m_band.ulHz * share, at) *
-                 m_channel->DutyCycle(WdmoeChannel::UPLINK)));
+    double dl = std::min(never,
+                         onAir / (rate(WdmoeChannel::DOWNLINK, m_band.dlHz * share) *
+                                  m_channel->DutyCycle(WdmoeChannel::DOWNLINK)));
+    double ul = std::min(never,
+                         onAir / (rate(WdmoeChannel::UPLINK, m_band.ulHz * share) *
+                                  m_channel->DutyCycle(WdmoeChannel::UPLINK)));
     if (!m_access.IsIdeal())
     {
         dl = WithOverhead(dl, false);
         ul = WithOverhead(ul, true);
     }
     return dl + m_cost.ExpertSeconds(m_devices[device]->Profile(), tokens) + ul;
+}
+
+double
+LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) const
+{
+    return RoundTripAt(device, tokens, [&](WdmoeChannel::Direction dir, double hz) {
+        return m_channel->KnownRate(device, dir, hz, at);
+    });
+}
+
+double
+LatencyPredictor::ExpectedRoundTrip(uint32_t device, int tokens) const
+{
+    return RoundTripAt(device, tokens, [&](WdmoeChannel::Direction dir, double hz) {
+        return m_channel->ExpectedRate(device, dir, hz);
+    });
 }
 
 double
