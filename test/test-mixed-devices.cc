@@ -34,24 +34,24 @@ ThreeGroups()
           {"angle_deg", 90}}});
 }
 
-/// The fixture's cell made wide enough for the groups (35 to 200 m).
-ScenarioFixture
-MixedFixture()
+/// The fixture's cell made wide enough for the groups (35 to 200 m), with the three groups.
+struct MixedFixture : ScenarioFixture
 {
-    ScenarioFixture f;
-    f.config["cell"]["min_distance_m"] = 35;
-    f.config["cell"]["radius_m"] = 200;
-    f.config["cell"]["device_power_dbm"] = 20;
-    f.config["devices"] = ThreeGroups();
-    return f;
-}
+    MixedFixture()
+    {
+        config["cell"]["min_distance_m"] = 35;
+        config["cell"]["radius_m"] = 200;
+        config["cell"]["device_power_dbm"] = 20;
+        config["devices"] = ThreeGroups();
+    }
+};
 
 } // namespace
 
 TEST_CASE("mixed devices: groups parse and expand in order with their profile, power and place",
           "[mixed]")
 {
-    ScenarioFixture f = MixedFixture();
+    MixedFixture f;
     const ScenarioConfig c = ScenarioConfig::Load(f.Write());
     CHECK(c.devices == 4);
     CHECK(c.deviceProfile == "2 x smartphone-soc + 1 x jetson-orin-nano + 1 x jetson-agx-orin");
@@ -90,7 +90,7 @@ TEST_CASE("mixed devices: groups parse and expand in order with their profile, p
 TEST_CASE("mixed devices: each device runs with its group's profile, power and position",
           "[mixed]")
 {
-    ScenarioFixture f = MixedFixture();
+    MixedFixture f;
     const ScenarioConfig c = ScenarioConfig::Load(f.Write());
     struct DestroyAtExit
     {
@@ -164,7 +164,7 @@ TEST_CASE("mixed devices: one device's busy time is the compute of every token's
 
 TEST_CASE("mixed devices: bad groups are refused naming the group and field", "[mixed][bad-input]")
 {
-    ScenarioFixture f = MixedFixture();
+    MixedFixture f;
     auto error = [&](const std::string& set) {
         return ErrorOf([&] { ScenarioConfig::Load(f.Write(), {set}); });
     };
@@ -224,15 +224,16 @@ TEST_CASE("mixed devices: every group key changes the results", "[mixed][config]
     f.config["cell"]["radius_m"] = 500;
     f.config["cell"]["fading"] = true;
     f.config["devices"] = nlohmann::json::array(
-        {{{"profile", "jetson-orin-nano"}, {"count", 2}, {"memory_fraction", 0.05}},
-         {{"profile", "jetson-orin-nano"}, {"count", 1}, {"memory_fraction", 0.05}}});
+        {{{"profile", "jetson-orin-nano"}, {"count", 2}, {"memory_fraction", 0.1}},
+         {{"profile", "jetson-orin-nano"}, {"count", 1}, {"memory_fraction", 0.1}}});
+    const nlohmann::json groups = f.config["devices"];
     auto results = [&](const std::string& key, const nlohmann::json& value) {
-        ScenarioFixture g = f;
+        f.config["devices"] = groups;
         if (!key.empty())
         {
-            g.config["devices"][0][key] = value;
+            f.config["devices"][0][key] = value;
         }
-        const ScenarioResult r = RunScenario(ScenarioConfig::Load(g.Write()));
+        const ScenarioResult r = RunScenario(ScenarioConfig::Load(f.Write()));
         nlohmann::ordered_json s = r.summary;
         s.erase("config_echo");
         s.erase("timing");
