@@ -156,6 +156,7 @@ TEST_CASE("channel-aware placement: on a constructed cell the hot experts sit on
     f.config["policy"] = {{"profile_text", "profile.txt"}};
     const ScenarioConfig c = ScenarioConfig::Load(f.Write());
     const ScenarioInputs in = LoadInputs(c, JsonConfigReader(c.file, c.echo));
+
     struct DestroyAtExit
     {
         ~DestroyAtExit() { Simulator::Destroy(); }
@@ -201,7 +202,8 @@ TEST_CASE("min-cost placement: per-expert costs beat per-device costs, checked b
 
     const double optimum = EnumeratedOptimum(p, 0.5);
     CHECK(optimum == Approx(5.58));
-    const double withPopularity = PopularityCost(Primaries(perExpert), p.popularity, p.deviceCost, 0.5);
+    const double withPopularity =
+        PopularityCost(Primaries(perExpert), p.popularity, p.deviceCost, 0.5);
     const double withoutPopularity =
         PopularityCost(Primaries(perDevice), p.popularity, p.deviceCost, 0.5);
     CHECK(withPopularity == Approx(optimum));
@@ -233,8 +235,7 @@ TEST_CASE("min-cost placement: per-expert costs equal the enumerated optimum on 
     }
 }
 
-TEST_CASE("min-cost placement: equal popularity is the per-device placement exactly",
-          "[placement]")
+TEST_CASE("min-cost placement: equal popularity is the per-device placement exactly", "[placement]")
 {
     std::mt19937 rng(3);
     std::uniform_real_distribution<double> cost(0.001, 0.1);

@@ -87,11 +87,11 @@ TEST_CASE("mixed devices: groups parse and expand in order with their profile, p
     CHECK(same[2].minDistanceM == 200);
 }
 
-TEST_CASE("mixed devices: each device runs with its group's profile, power and position",
-          "[mixed]")
+TEST_CASE("mixed devices: each device runs with its group's profile, power and position", "[mixed]")
 {
     MixedFixture f;
     const ScenarioConfig c = ScenarioConfig::Load(f.Write());
+
     struct DestroyAtExit
     {
         ~DestroyAtExit() { Simulator::Destroy(); }
@@ -111,7 +111,8 @@ TEST_CASE("mixed devices: each device runs with its group's profile, power and p
         CHECK(helper.GetDeviceApp(i)->Profile().name == names[i]);
         CHECK(helper.GetChannel()->GetDeviceTxPowerDbm(i) == powers[i]);
     }
-    const Vector orin = helper.GetDeviceApp(3)->GetNode()->GetObject<MobilityModel>()->GetPosition();
+    const Vector orin =
+        helper.GetDeviceApp(3)->GetNode()->GetObject<MobilityModel>()->GetPosition();
     CHECK(orin.x == Approx(0).margin(1e-9));
     CHECK(orin.y == Approx(40));
     // Memory slots from each profile: memory_fraction 0.75 of its memory over an expert's bytes.

@@ -96,10 +96,9 @@ DeviceActivity::Csv(const ScenarioConfig& c,
         csv << i << "," << devices[i].group << "," << groups[devices[i].group].profile << ","
             << devices[i].powerDbm << "," << m_distanceM[i] << "," << slots.memory[i] << ","
             << slots.storage[i] << "," << helper.GetPlacement().Load(int(i)) << ","
-            << (i < costs.size() ? costs[i] * 1e3 : 0.0) << "," << t.computeBusy.GetSeconds()
-            << "," << t.loadBusy.GetSeconds() << ","
-            << (run > 0 ? t.computeBusy.GetSeconds() / run : 0.0) << "," << t.expertsComputed
-            << "," << t.loads << "\n";
+            << (i < costs.size() ? costs[i] * 1e3 : 0.0) << "," << t.computeBusy.GetSeconds() << ","
+            << t.loadBusy.GetSeconds() << "," << (run > 0 ? t.computeBusy.GetSeconds() / run : 0.0)
+            << "," << t.expertsComputed << "," << t.loads << "\n";
     }
     return csv.str();
 }

@@ -32,8 +32,8 @@ class DeviceActivity
     /// What one device did.
     struct Totals
     {
-        Time computeBusy;             ///< sum of its experts' compute times
-        Time loadBusy;                ///< sum of its storage reader's loads
+        Time computeBusy;              ///< sum of its experts' compute times
+        Time loadBusy;                 ///< sum of its storage reader's loads
         long long expertsComputed = 0; ///< experts it finished computing
         long long loads = 0;           ///< loads it finished (on demand and prefetched)
     };

@@ -63,7 +63,11 @@ ReadGroup(const JsonConfigReader& root, const JsonConfigReader& g)
 
 /// Fails field of root unless lo <= value <= hi (the cell's annulus).
 void
-CheckInCell(const JsonConfigReader& root, const std::string& field, double value, double lo, double hi)
+CheckInCell(const JsonConfigReader& root,
+            const std::string& field,
+            double value,
+            double lo,
+            double hi)
 {
     if (value < lo || value > hi)
     {

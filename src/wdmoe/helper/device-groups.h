@@ -27,8 +27,8 @@ struct DeviceGroup
     /// "angle_deg" (kept in radians): the direction of the group's devices; none: at a fixed
     /// distance, device i of N in the cell at 2 pi i / N, else drawn uniformly
     std::optional<double> angleRad;
-    double minDistanceM = 0;     ///< "min_distance_m"; 0: cell.min_distance_m
-    double maxDistanceM = 0;     ///< "max_distance_m"; 0: cell.radius_m
+    double minDistanceM = 0;      ///< "min_distance_m"; 0: cell.min_distance_m
+    double maxDistanceM = 0;      ///< "max_distance_m"; 0: cell.radius_m
     double memoryFraction = 0.75; ///< "memory_fraction": share of device memory for experts
     int storageSlots = 0;         ///< "storage_slots": experts hosted; 0: its memory slots
     bool warmCache = true;        ///< "warm_cache": starts with its placed experts in memory
@@ -37,10 +37,10 @@ struct DeviceGroup
 /// One device of the cell as its group makes it, the cell's defaults filled in.
 struct CellDevice
 {
-    int group = 0;         ///< its group's index in the list (0 for the object form)
-    std::string profile;   ///< as DeviceGroup::profile
-    double powerDbm = 23;  ///< transmit power
-    double distanceM = 0;  ///< fixed distance, or 0: drawn in [minDistanceM, maxDistanceM]
+    int group = 0;                  ///< its group's index in the list (0 for the object form)
+    std::string profile;            ///< as DeviceGroup::profile
+    double powerDbm = 23;           ///< transmit power
+    double distanceM = 0;           ///< fixed distance, or 0: drawn in [minDistanceM, maxDistanceM]
     std::optional<double> angleRad; ///< fixed direction (else as DeviceGroup::angleRad says)
     double minDistanceM = 0;
     double maxDistanceM = 0;

@@ -606,9 +606,9 @@ ReadModelFolderNeeds(const JsonConfigReader& root,
     c.pricedModel.Resolve(root, CostModel(), modelConfig.numHiddenLayers);
     InferencePolicy& p = c.policy;
     // The dp cache split and the popularity placements measure routing on a profile text.
-    const bool profileTextNeeded = (c.cacheAllocation == CacheAllocationRule::DP ||
-                              PlacementUsesPopularity(c.placement)) &&
-                             c.profileTextPath.empty();
+    const bool profileTextNeeded =
+        (c.cacheAllocation == CacheAllocationRule::DP || PlacementUsesPopularity(c.placement)) &&
+        c.profileTextPath.empty();
     const bool stragglerNeedsSensitivity =
         p.selection == SelectionRule::STRAGGLER &&
         c.stragglerLayerWeights == StragglerLayerWeights::SENSITIVITY;

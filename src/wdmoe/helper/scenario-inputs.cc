@@ -219,10 +219,11 @@ ExpertSlots(const ScenarioConfig& c, const JsonConfigReader& root, const Scenari
     {
         root.Fail("devices",
                   "cannot hold the model: the groups host " + groupsText + " = " +
-                      std::to_string(hosted) + " expert slots (storage_slots, else memory_fraction "
-                      "x memory / " + std::to_string(in.cost.ExpertBytes()) +
-                      " bytes per priced expert) < " + std::to_string(layers) + " layers x " +
-                      std::to_string(experts) + " experts");
+                      std::to_string(hosted) +
+                      " expert slots (storage_slots, else memory_fraction "
+                      "x memory / " +
+                      std::to_string(in.cost.ExpertBytes()) + " bytes per priced expert) < " +
+                      std::to_string(layers) + " layers x " + std::to_string(experts) + " experts");
     }
     return slots;
 }

@@ -87,7 +87,10 @@ struct WdmoeHelper::Cell
     std::vector<std::vector<int>> slots;
     std::vector<double> placementCosts;
 
-    int MemorySlots(uint32_t i) const { return memorySlotsOf.empty() ? memorySlots : memorySlotsOf[i]; }
+    int MemorySlots(uint32_t i) const
+    {
+        return memorySlotsOf.empty() ? memorySlots : memorySlotsOf[i];
+    }
 
     int StorageSlots(uint32_t i) const
     {
@@ -399,11 +402,11 @@ WdmoeHelper::PlacementProblemOf(const Cell& c, const LatencyPredictor& predictor
     }
     if (c.popularity.size() != std::size_t(problem.layers))
     {
-        throw std::invalid_argument("WdmoeHelper: placement \"" +
-                                    PlacementAlgorithmName(c.placementAlgorithm) +
-                                    "\" needs the experts' popularity per layer (SetPlacement), "
-                                    "got " + std::to_string(c.popularity.size()) + " layers of " +
-                                    std::to_string(problem.layers));
+        throw std::invalid_argument(
+            "WdmoeHelper: placement \"" + PlacementAlgorithmName(c.placementAlgorithm) +
+            "\" needs the experts' popularity per layer (SetPlacement), "
+            "got " +
+            std::to_string(c.popularity.size()) + " layers of " + std::to_string(problem.layers));
     }
     for (const std::vector<double>& layer : c.popularity)
     {

@@ -2,8 +2,8 @@
 
 #include "cell-mobility.h"
 #include "compute-profile.h"
-#include "device-activity.h"
 #include "cost-model.h"
+#include "device-activity.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
 #include "json-config.h"
@@ -331,8 +331,7 @@ WdmoeScenario::Collect() const
         {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
     result.tokensCsv = m_state->stats.TokensCsv();
     result.transfersCsv = m_state->stats.TransfersCsv();
-    result.devicesCsv =
-        m_state->activity.Csv(c, helper, m_state->slots, Seconds(simulatedSeconds));
+    result.devicesCsv = m_state->activity.Csv(c, helper, m_state->slots, Seconds(simulatedSeconds));
     result.records = m_state->stats.Tokens();
     return result;
 }

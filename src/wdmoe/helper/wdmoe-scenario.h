@@ -72,8 +72,9 @@ class WdmoeScenario
 /// The folder of a run's LTE trace files inside its results folder.
 inline const char* const kLteTraceFolder = "lte-traces";
 
-/// Writes tokens.csv, transfers.csv, devices.csv and then summary.json into outDir, each atomically; then,
-/// with trace files, renames their folder to outDir/lte-traces (replacing an older one).
+/// Writes tokens.csv, transfers.csv, devices.csv and then summary.json into outDir, each
+/// atomically; then, with trace files, renames their folder to outDir/lte-traces (replacing an
+/// older one).
 void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);
 
 } // namespace ns3

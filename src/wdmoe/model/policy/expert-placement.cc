@@ -61,10 +61,9 @@ ValidatePlacementProblem(const PlacementProblem& p)
     {
         if (static_cast<long long>(p.popularity.size()) != needed)
         {
-            throw std::invalid_argument("placement: popularity has " +
-                                        std::to_string(p.popularity.size()) +
-                                        " entries; need layers x experts = " +
-                                        std::to_string(needed));
+            throw std::invalid_argument(
+                "placement: popularity has " + std::to_string(p.popularity.size()) +
+                " entries; need layers x experts = " + std::to_string(needed));
         }
         double sum = 0.0;
         for (double v : p.popularity)
