@@ -243,7 +243,7 @@ main(int argc, char** argv)
         }
         std::printf("  speed       %.0f simulated s per wall s\n",
                     s["timing"]["sim_speed"].get<double>());
-        std::printf("  results     %s/summary.json, tokens.csv%s\n",
+        std::printf("  results     %s/summary.json, tokens.csv, devices.csv%s\n",
                     outDir.c_str(),
                     result.traceFiles.empty() ? "" : ", lte-traces/");
         return 0;

@@ -255,4 +255,17 @@ LoadComputeProfile(const std::vector<std::string>& folders, const std::string& n
     return p;
 }
 
+std::string
+ReadProfileField(const JsonConfigReader& root,
+                 const JsonConfigReader& r,
+                 const std::string& key,
+                 const std::string& fallback)
+{
+    const std::string value = r.String(key, fallback);
+    const std::string suffix = ".json";
+    const bool isPath = value.size() > suffix.size() &&
+                        value.compare(value.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return isPath ? root.PathRelativeToFile(value) : value;
+}
+
 } // namespace ns3

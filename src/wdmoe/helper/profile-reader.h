@@ -46,6 +46,12 @@ std::string FindComputeProfile(const std::vector<std::string>& folders,
 /// file <path>" for a path.
 std::string ProfileSearchText(const std::vector<std::string>& folders,
                               const std::string& nameOrPath);
+/// A profile field of a config (bs.profile, devices.profile, devices[i].profile): r's key, else
+/// fallback; a value ending in ".json" is a path, made relative to root's file.
+std::string ReadProfileField(const JsonConfigReader& root,
+                             const JsonConfigReader& r,
+                             const std::string& key,
+                             const std::string& fallback);
 /// The profile FindComputeProfile finds, read; one found by name must carry that "name". A
 /// profile found nowhere is a JsonConfigError listing every place looked in and what each has.
 ComputeProfile LoadComputeProfile(const std::vector<std::string>& folders,

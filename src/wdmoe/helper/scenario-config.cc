@@ -387,25 +387,11 @@ ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
     RefuseAbstractLinkFields(cell);
     if (c.devices > 319)
     {
-        root.Fail("devices.count",
+        root.Fail(c.deviceGroups.empty() ? "devices.count" : "devices",
                   "must be at most 319 with \"transport\": \"lte\" (one sounding slot per UE), "
                   "got " +
                       std::to_string(c.devices));
     }
-}
-
-/// A profile field: a name, or a path ending in ".json" (relative to the config file).
-std::string
-ReadProfile(const JsonConfigReader& root,
-            const JsonConfigReader& r,
-            const std::string& key,
-            const std::string& fallback)
-{
-    const std::string value = r.String(key, fallback);
-    const std::string suffix = ".json";
-    const bool isPath = value.size() > suffix.size() &&
-                        value.compare(value.size() - suffix.size(), suffix.size(), suffix) == 0;
-    return isPath ? root.PathRelativeToFile(value) : value;
 }
 
 /// "bs", "devices" and "placement".
@@ -414,24 +400,40 @@ ReadNodes(const JsonConfigReader& root, ScenarioConfig& c)
 {
     const JsonConfigReader bs = root.Object("bs");
     bs.AllowOnly({"profile"});
-    c.bsProfile = ReadProfile(root, bs, "profile", "edge-server-gpu");
+    c.bsProfile = ReadProfileField(root, bs, "profile", "edge-server-gpu");
 
-    const JsonConfigReader devices = root.Object("devices");
-    devices.AllowOnly(
-        {"count", "distance_m", "profile", "memory_fraction", "storage_slots", "warm_cache"});
-    c.devices = int(devices.Integer("count", 8, 1, 4096));
-    c.deviceDistanceM = devices.Number("distance_m", 0, 1, 1e5);
-    c.deviceProfile = ReadProfile(root, devices, "profile", "jetson-agx-orin");
-    c.memoryFraction = devices.Number("memory_fraction", 0.75, 0, 1);
-    c.storageSlots = int(devices.Integer("storage_slots", 0, 0, 1 << 20));
-    c.warmCache = devices.Bool("warm_cache", true);
+    if (c.echo.contains("devices") && c.echo["devices"].is_array())
+    {
+        c.deviceGroups = ReadDeviceGroups(root, c.echo["devices"]);
+        c.devices = 0;
+        for (const DeviceGroup& g : c.deviceGroups)
+        {
+            c.devices += g.count;
+        }
+        c.deviceProfile = DeviceGroupsText(c.deviceGroups);
+    }
+    else
+    {
+        const JsonConfigReader devices = root.Object("devices");
+        devices.AllowOnly(
+            {"count", "distance_m", "profile", "memory_fraction", "storage_slots", "warm_cache"});
+        c.devices = int(devices.Integer("count", 8, 1, 4096));
+        c.deviceDistanceM = devices.Number("distance_m", 0, 1, 1e5);
+        c.deviceProfile = ReadProfileField(root, devices, "profile", "jetson-agx-orin");
+        c.memoryFraction = devices.Number("memory_fraction", 0.75, 0, 1);
+        c.storageSlots = int(devices.Integer("storage_slots", 0, 0, 1 << 20));
+        c.warmCache = devices.Bool("warm_cache", true);
+    }
 
     const JsonConfigReader placement = root.Object("placement");
     placement.AllowOnly({"algorithm", "replicas"});
     c.placement = ReadChoice(placement,
                              "algorithm",
                              PlacementAlgorithm::MIN_COST,
-                             {PlacementAlgorithm::MIN_COST, PlacementAlgorithm::ROUND_ROBIN},
+                             {PlacementAlgorithm::MIN_COST,
+                              PlacementAlgorithm::ROUND_ROBIN,
+                              PlacementAlgorithm::CHANNEL_AWARE,
+                              PlacementAlgorithm::MIN_COST_POPULARITY},
                              &PlacementAlgorithmName);
     c.replicas = placement.Bool("replicas", false);
 }
@@ -602,8 +604,9 @@ LoadSensitivities(const JsonConfigReader& policy,
                             c.modelDir + " TEXT, or set \"uniform\"): " + e.what());
         }
         policy.Fail("profile_text",
-                    "is needed by cache_allocation \"dp\" (the model has no sensitivity.json "
-                    "naming a calibration text)");
+                    "is needed by cache_allocation \"dp\" and by placement.algorithm "
+                    "\"channel-aware\" and \"min-cost-popularity\" (the model has no "
+                    "sensitivity.json naming a calibration text)");
     }
 }
 
@@ -629,12 +632,14 @@ ReadModelFolderNeeds(const JsonConfigReader& root,
     // A depth mismatch fails now, before a comparison's or a sweep's first run.
     c.pricedModel.Resolve(root, CostModel(), modelConfig.numHiddenLayers);
     InferencePolicy& p = c.policy;
-    const bool dpNeedsText =
-        c.cacheAllocation == CacheAllocationRule::DP && c.profileTextPath.empty();
+    // The dp cache split and the popularity placements measure routing on a profile text.
+    const bool profileTextNeeded =
+        (c.cacheAllocation == CacheAllocationRule::DP || PlacementUsesPopularity(c.placement)) &&
+        c.profileTextPath.empty();
     const bool stragglerNeedsSensitivity =
         p.selection == SelectionRule::STRAGGLER &&
         c.stragglerLayerWeights == StragglerLayerWeights::SENSITIVITY;
-    if (!p.Adaptive() && !dpNeedsText && !stragglerNeedsSensitivity)
+    if (!p.Adaptive() && !profileTextNeeded && !stragglerNeedsSensitivity)
     {
         return;
     }
@@ -658,7 +663,7 @@ ReadModelFolderNeeds(const JsonConfigReader& root,
         }
     }
     c.calibrationTextPath = c.modelDir + "/" + table.calibrationText;
-    if (dpNeedsText)
+    if (profileTextNeeded)
     {
         c.profileTextPath = c.calibrationTextPath;
     }
@@ -721,7 +726,25 @@ LteRlcName(LteRlc value)
 std::string
 PlacementAlgorithmName(PlacementAlgorithm value)
 {
-    return value == PlacementAlgorithm::MIN_COST ? "min-cost" : "round-robin";
+    switch (value)
+    {
+    case PlacementAlgorithm::ROUND_ROBIN:
+        return "round-robin";
+    case PlacementAlgorithm::CHANNEL_AWARE:
+        return "channel-aware";
+    case PlacementAlgorithm::MIN_COST_POPULARITY:
+        return "min-cost-popularity";
+    case PlacementAlgorithm::MIN_COST:
+    default:
+        return "min-cost";
+    }
+}
+
+bool
+PlacementUsesPopularity(PlacementAlgorithm value)
+{
+    return value == PlacementAlgorithm::CHANNEL_AWARE ||
+           value == PlacementAlgorithm::MIN_COST_POPULARITY;
 }
 
 std::string
@@ -831,6 +854,29 @@ ScenarioConfig::FromJson(const std::string& path,
     return c;
 }
 
+std::vector<DeviceGroup>
+ScenarioConfig::Groups() const
+{
+    if (!deviceGroups.empty())
+    {
+        return deviceGroups;
+    }
+    DeviceGroup g;
+    g.profile = deviceProfile;
+    g.count = devices;
+    g.distanceM = deviceDistanceM;
+    g.memoryFraction = memoryFraction;
+    g.storageSlots = storageSlots;
+    g.warmCache = warmCache;
+    return {g};
+}
+
+std::vector<CellDevice>
+ScenarioConfig::CellDevices() const
+{
+    return ExpandDeviceGroups(Groups(), devicePowerDbm, minDistanceM, radiusM);
+}
+
 std::string
 ScenarioConfig::PolicyName() const
 {
@@ -867,7 +913,9 @@ ScenarioConfig::Validate() const
     {
         root.Fail("devices.count", "must be at least 1, got " + std::to_string(devices));
     }
-    if (deviceDistanceM > 0 && (deviceDistanceM < minDistanceM || deviceDistanceM > radiusM))
+    CheckDeviceGroupPositions(root, deviceGroups, minDistanceM, radiusM, "devices");
+    if (deviceGroups.empty() && deviceDistanceM > 0 &&
+        (deviceDistanceM < minDistanceM || deviceDistanceM > radiusM))
     {
         std::ostringstream got;
         got << "must be in [cell.min_distance_m, cell.radius_m] = [" << minDistanceM << ", "
@@ -902,8 +950,15 @@ ScenarioConfig::Validate() const
                   "report its transfers' airtime, which the radio energy is booked from)");
     }
     CheckCellMobility(root, "cell.mobility", mobility);
-    for (const auto& [field, name] : {std::make_pair("bs.profile", bsProfile),
-                                      std::make_pair("devices.profile", deviceProfile)})
+    std::vector<std::pair<std::string, std::string>> profiles = {{"bs.profile", bsProfile}};
+    const std::vector<DeviceGroup> groups = Groups();
+    for (std::size_t i = 0; i < groups.size(); ++i)
+    {
+        profiles.emplace_back(deviceGroups.empty() ? std::string("devices.profile")
+                                                   : "devices[" + std::to_string(i) + "].profile",
+                              groups[i].profile);
+    }
+    for (const auto& [field, name] : profiles)
     {
         if (FindComputeProfile(profileFolders, name).empty())
         {

@@ -5,6 +5,7 @@
 #include "access-overhead.h"
 #include "bandwidth-allocation.h"
 #include "bandwidth-slices.h"
+#include "device-groups.h"
 #include "dtype.h"
 #include "expert-selection.h"
 #include "link-to-system-mapping.h"
@@ -58,9 +59,14 @@ enum class LteRlc
 /// "placement.algorithm".
 enum class PlacementAlgorithm
 {
-    MIN_COST,   ///< "min-cost"
-    ROUND_ROBIN ///< "round-robin"
+    MIN_COST,            ///< "min-cost": min-cost flow on per-device costs
+    ROUND_ROBIN,         ///< "round-robin"
+    CHANNEL_AWARE,       ///< "channel-aware": most used experts on the best devices
+    MIN_COST_POPULARITY, ///< "min-cost-popularity": min-cost flow, popularity x device cost
 };
+
+/// Whether the algorithm ranks or prices experts by their popularity on the profile text.
+bool PlacementUsesPopularity(PlacementAlgorithm value);
 
 /// "policy.cache_allocation": memory slots per layer on each device.
 enum class CacheAllocationRule
@@ -165,14 +171,19 @@ struct ScenarioConfig
     /// A profile name, or the path of a profile file (written as a path ending in ".json",
     /// relative to the config file; kept here resolved).
     std::string bsProfile = "edge-server-gpu";
+    /// "devices.count"; with deviceGroups, their total (set when read)
     int devices = 8;
+    // The object form of "devices" (every device alike); ignored when deviceGroups is set.
     /// "devices.distance_m": every device this far from the BS (horizontally), device i at the
     /// angle 2 pi i / N; 0 (absent): uniform in the annulus [min_distance, radius]
     double deviceDistanceM = 0;
-    std::string deviceProfile = "jetson-agx-orin"; ///< as bsProfile
-    double memoryFraction = 0.75;                  ///< share of device memory for experts
-    int storageSlots = 0;  ///< experts a device can host (on storage); 0: its memory slots
-    bool warmCache = true; ///< devices start with their placed experts in memory
+    /// as bsProfile; with deviceGroups, their description (DeviceGroupsText), for messages
+    std::string deviceProfile = "jetson-agx-orin";
+    double memoryFraction = 0.75; ///< share of device memory for experts
+    int storageSlots = 0;         ///< experts a device can host (on storage); 0: its memory slots
+    bool warmCache = true;        ///< devices start with their placed experts in memory
+    /// "devices" as a list of groups (empty: the object form above)
+    std::vector<DeviceGroup> deviceGroups;
     PlacementAlgorithm placement = PlacementAlgorithm::MIN_COST;
     bool replicas = false;
 
@@ -216,6 +227,10 @@ struct ScenarioConfig
     void Validate() const;
     /// The policy's name for results: policy.name, else built from its rules.
     std::string PolicyName() const;
+    /// The device groups: deviceGroups, or the object form as one group of `devices`.
+    std::vector<DeviceGroup> Groups() const;
+    /// Every device of the cell, in order, with the cell's defaults filled in.
+    std::vector<CellDevice> CellDevices() const;
 };
 
 /// Applies "dotted.key=value" overrides to a config (value read as JSON when it parses, else

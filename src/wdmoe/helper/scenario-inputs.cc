@@ -86,7 +86,8 @@ ScoredTokens(const ScenarioConfig& c,
 }
 
 /// Neither the calibration text nor the text the cache allocation is profiled on may share
-/// passages with the text that is scored; the DP cache split needs the routing profile.
+/// passages with the text that is scored; the DP cache split and the popularity placements need
+/// the routing profile.
 wdmoe::llm::RoutingProfile
 CheckTextsAndProfile(const ScenarioConfig& c,
                      const JsonConfigReader& root,
@@ -103,7 +104,7 @@ CheckTextsAndProfile(const ScenarioConfig& c,
                       " that the sensitivities were fitted on; score another text (or set "
                       "workload.purpose to \"tuning\" to choose policy knobs on it)");
     }
-    if (c.cacheAllocation != CacheAllocationRule::DP)
+    if (c.cacheAllocation != CacheAllocationRule::DP && !PlacementUsesPopularity(c.placement))
     {
         return {};
     }
@@ -159,31 +160,72 @@ LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root)
                                   double(DTypeSize(in.model->WeightDType())));
     in.cost = c.pricedModel.Resolve(root, routedDimensions, mc.numHiddenLayers);
     in.bsProfile = LoadComputeProfile(c.profileFolders, c.bsProfile);
-    in.deviceProfile = LoadComputeProfile(c.profileFolders, c.deviceProfile);
+    std::vector<ComputeProfile> groupProfiles;
+    for (const DeviceGroup& g : c.Groups())
+    {
+        groupProfiles.push_back(LoadComputeProfile(c.profileFolders, g.profile));
+    }
+    for (const CellDevice& d : c.CellDevices())
+    {
+        in.deviceProfiles.push_back(groupProfiles[d.group]);
+    }
     return in;
 }
 
-std::pair<int, int>
+DeviceSlots
 ExpertSlots(const ScenarioConfig& c, const JsonConfigReader& root, const ScenarioInputs& in)
 {
-    const int memorySlots =
-        int(std::floor(c.memoryFraction * in.deviceProfile.memoryBytes / in.cost.ExpertBytes()));
-    const int hostSlots = c.storageSlots > 0 ? c.storageSlots : memorySlots;
-    const std::string shortfall = HostingShortfall(
-        c.devices,
-        hostSlots,
-        c.storageSlots > 0
-            ? "storage slots"
-            : "expert slots (memory_fraction x memory of " + c.deviceProfile + " / " +
-                  std::to_string(in.cost.ExpertBytes()) + " bytes per priced expert)",
-        in.model->Config().numHiddenLayers,
-        in.model->Config().numLocalExperts);
-    if (!shortfall.empty())
+    const std::vector<CellDevice> devices = c.CellDevices();
+    const std::vector<DeviceGroup> groups = c.Groups();
+    DeviceSlots slots;
+    long long hosted = 0;
+    std::string groupsText;
+    for (std::size_t i = 0; i < devices.size(); ++i)
     {
-        root.Fail(c.storageSlots > 0 ? "devices.storage_slots" : "devices",
-                  "cannot hold the model: " + shortfall);
+        const CellDevice& d = devices[i];
+        const int memorySlots = int(std::floor(d.memoryFraction * in.deviceProfiles[i].memoryBytes /
+                                               in.cost.ExpertBytes()));
+        slots.memory.push_back(memorySlots);
+        slots.storage.push_back(d.storageSlots > 0 ? d.storageSlots : memorySlots);
+        hosted += slots.storage.back();
+        if (i == 0 || devices[i - 1].group != d.group)
+        {
+            const DeviceGroup& g = groups[d.group];
+            groupsText += (groupsText.empty() ? "" : " + ") + std::to_string(g.count) + " x " +
+                          std::to_string(slots.storage.back()) + " (" + g.profile + ")";
+        }
     }
-    return {memorySlots, hostSlots};
+    const int layers = in.model->Config().numHiddenLayers;
+    const int experts = in.model->Config().numLocalExperts;
+    if (c.deviceGroups.empty())
+    {
+        // Every device alike: the message of the object form.
+        const std::string shortfall = HostingShortfall(
+            c.devices,
+            slots.storage[0],
+            c.storageSlots > 0
+                ? "storage slots"
+                : "expert slots (memory_fraction x memory of " + c.deviceProfile + " / " +
+                      std::to_string(in.cost.ExpertBytes()) + " bytes per priced expert)",
+            layers,
+            experts);
+        if (!shortfall.empty())
+        {
+            root.Fail(c.storageSlots > 0 ? "devices.storage_slots" : "devices",
+                      "cannot hold the model: " + shortfall);
+        }
+    }
+    else if (hosted < (long long)layers * experts)
+    {
+        root.Fail("devices",
+                  "cannot hold the model: the groups host " + groupsText + " = " +
+                      std::to_string(hosted) +
+                      " expert slots (storage_slots, else memory_fraction "
+                      "x memory / " +
+                      std::to_string(in.cost.ExpertBytes()) + " bytes per priced expert) < " +
+                      std::to_string(layers) + " layers x " + std::to_string(experts) + " experts");
+    }
+    return slots;
 }
 
 } // namespace ns3

@@ -19,7 +19,7 @@ namespace ns3
 {
 
 /// What a scenario runs and prices: the model, the tokens it scores, the cost model, the
-/// profiles and (for the DP cache split) the routing profile.
+/// profiles and (for the DP cache split and the popularity placements) the routing profile.
 struct ScenarioInputs
 {
     std::shared_ptr<wdmoe::llm::MixtralModel> model;
@@ -28,16 +28,26 @@ struct ScenarioInputs
     wdmoe::llm::RoutingProfile routingProfile;
     CostModel cost = CostModel::Mixtral8x7B();
     ComputeProfile bsProfile;
-    ComputeProfile deviceProfile;
+    std::vector<ComputeProfile> deviceProfiles; ///< one per device, in the cell's order
+};
+
+/// Expert slots of every device, in the cell's order: kept in memory (memory_fraction x its
+/// profile's memory / the priced expert's bytes), and hosted on storage (storage_slots, else
+/// the memory slots).
+struct DeviceSlots
+{
+    std::vector<int> memory;
+    std::vector<int> storage;
 };
 
 /// The inputs of config c; errors name c's file and field (root).
 ScenarioInputs LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root);
 
-/// Expert slots of a device from the config: kept in memory, and hosted on storage.
-std::pair<int, int> ExpertSlots(const ScenarioConfig& c,
-                                const JsonConfigReader& root,
-                                const ScenarioInputs& in);
+/// Expert slots of every device from the config; devices that cannot hold the model together
+/// fail "devices" (or "devices.storage_slots").
+DeviceSlots ExpertSlots(const ScenarioConfig& c,
+                        const JsonConfigReader& root,
+                        const ScenarioInputs& in);
 
 } // namespace ns3
 

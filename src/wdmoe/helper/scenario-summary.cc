@@ -5,6 +5,8 @@
 #include "expert-selection-rule.h"
 #include "priced-model.h"
 
+#include <cmath>
+
 namespace ns3
 {
 
@@ -32,6 +34,39 @@ FlowJson(const LteTransport::FlowStats& f)
             {"throughput_mbps", f.throughputBps / 1e6}};
 }
 
+/// The groups of a mixed cell with the cell's defaults filled in.
+nlohmann::ordered_json
+DeviceGroupsJson(const ScenarioConfig& c)
+{
+    nlohmann::ordered_json groups = nlohmann::ordered_json::array();
+    const std::vector<CellDevice> devices = c.CellDevices();
+    int first = 0;
+    for (const DeviceGroup& g : c.deviceGroups)
+    {
+        const CellDevice& d = devices[first];
+        nlohmann::ordered_json j = {{"profile", g.profile},
+                                    {"count", g.count},
+                                    {"first_device", first},
+                                    {"power_dbm", d.powerDbm}};
+        if (d.distanceM > 0)
+        {
+            j["distance_m"] = d.distanceM;
+        }
+        else
+        {
+            j["min_distance_m"] = d.minDistanceM;
+            j["max_distance_m"] = d.maxDistanceM;
+        }
+        if (d.angleRad)
+        {
+            j["angle_deg"] = *d.angleRad * 180.0 / M_PI;
+        }
+        groups.push_back(j);
+        first += g.count;
+    }
+    return groups;
+}
+
 } // namespace
 
 /// summary.json: the config, the models, the cell, then the collector's statistics. `ran` is
@@ -39,7 +74,7 @@ FlowJson(const LteTransport::FlowStats& f)
 nlohmann::ordered_json
 ScenarioSummary(const ScenarioConfig& c,
                 const ScenarioInputs& in,
-                std::pair<int, int> slots,
+                const DeviceSlots& slots,
                 const WdmoeStatsCollector& stats,
                 const std::vector<std::vector<int>>& slotsOf,
                 const std::vector<std::string>& warnings,
@@ -69,9 +104,16 @@ ScenarioSummary(const ScenarioConfig& c,
                  {"bandwidth_mhz", c.bandwidthHz / 1e6},
                  {"link_mapping", c.linkMapping},
                  {"transport", c.transport},
-                 {"expert_memory_slots_per_device", slots.first},
-                 {"expert_storage_slots_per_device", slots.second},
+                 {"expert_memory_slots_per_device", slots.memory[0]},
+                 {"expert_storage_slots_per_device", slots.storage[0]},
                  {"placement", c.placement}};
+    if (!c.deviceGroups.empty())
+    {
+        // A mixed cell: the slots per device, and the groups as they were expanded.
+        s["cell"]["expert_memory_slots_per_device"] = slots.memory;
+        s["cell"]["expert_storage_slots_per_device"] = slots.storage;
+        s["cell"]["device_groups"] = DeviceGroupsJson(c);
+    }
     if (c.tdd)
     {
         s["cell"]["tdd"] = {{"pattern", c.tdd->Pattern()},

@@ -21,7 +21,7 @@ namespace ns3
 /// the BS application's policy as it ran: its rule objects, the config's or the program's own.
 nlohmann::ordered_json ScenarioSummary(const ScenarioConfig& c,
                                        const ScenarioInputs& in,
-                                       std::pair<int, int> slots,
+                                       const DeviceSlots& slots,
                                        const WdmoeStatsCollector& stats,
                                        const std::vector<std::vector<int>>& slotsOf,
                                        const std::vector<std::string>& warnings,

@@ -1,6 +1,7 @@
 #include "wdmoe-helper.h"
 
 #include "cache-allocation.h"
+#include "channel-aware-placement.h"
 #include "latency-predictor.h"
 #include "mixtral-model.h"
 
@@ -59,12 +60,19 @@ struct WdmoeHelper::Cell
     CostModel cost = CostModel::Mixtral8x7B();
     ComputeProfile bsProfile;
     ComputeProfile deviceProfile;
+    std::vector<ComputeProfile> deviceProfiles; ///< per device (empty: deviceProfile for all)
+    std::vector<double> txPowersDbm;            ///< per device (empty: the channel's attribute)
     InferencePolicy policy;
     PlacementAlgorithm placementAlgorithm = PlacementAlgorithm::MIN_COST;
     bool replicas = false;
+    std::vector<std::vector<double>> popularity; ///< [layer][expert]
     int memorySlots = 0;
     int storageSlots = 0;
     bool warm = true;
+    // Per device (empty: the numbers above for every device).
+    std::vector<int> memorySlotsOf;
+    std::vector<int> storageSlotsOf;
+    std::vector<bool> warmOf;
     CacheAllocationRule cacheAllocation = CacheAllocationRule::UNIFORM;
     wdmoe::llm::RoutingProfile routingProfile;
 
@@ -77,6 +85,24 @@ struct WdmoeHelper::Cell
     std::vector<Ptr<ExpertDeviceApp>> devices;
     ExpertPlacement placement;
     std::vector<std::vector<int>> slots;
+    std::vector<double> placementCosts;
+
+    int MemorySlots(uint32_t i) const
+    {
+        return memorySlotsOf.empty() ? memorySlots : memorySlotsOf[i];
+    }
+
+    int StorageSlots(uint32_t i) const
+    {
+        return storageSlotsOf.empty() ? storageSlots : storageSlotsOf[i];
+    }
+
+    bool Warm(uint32_t i) const { return warmOf.empty() ? warm : bool(warmOf[i]); }
+
+    const ComputeProfile& Profile(uint32_t i) const
+    {
+        return deviceProfiles.empty() ? deviceProfile : deviceProfiles[i];
+    }
 };
 
 WdmoeHelper::WdmoeHelper()
@@ -163,6 +189,18 @@ WdmoeHelper::SetDeviceProfile(const ComputeProfile& profile)
 }
 
 void
+WdmoeHelper::SetDeviceProfiles(const std::vector<ComputeProfile>& profiles)
+{
+    m_cell->deviceProfiles = profiles;
+}
+
+void
+WdmoeHelper::SetDeviceTxPowers(const std::vector<double>& dbm)
+{
+    m_cell->txPowersDbm = dbm;
+}
+
+void
 WdmoeHelper::SetPolicy(const InferencePolicy& policy)
 {
     m_cell->policy = policy;
@@ -193,10 +231,13 @@ WdmoeHelper::SetAllocationRuleAttribute(const std::string& name, const Attribute
 }
 
 void
-WdmoeHelper::SetPlacement(PlacementAlgorithm algorithm, bool replicas)
+WdmoeHelper::SetPlacement(PlacementAlgorithm algorithm,
+                          bool replicas,
+                          const std::vector<std::vector<double>>& popularity)
 {
     m_cell->placementAlgorithm = algorithm;
     m_cell->replicas = replicas;
+    m_cell->popularity = popularity;
 }
 
 void
@@ -205,6 +246,19 @@ WdmoeHelper::SetExpertSlots(int memorySlots, int storageSlots, bool warm)
     m_cell->memorySlots = memorySlots;
     m_cell->storageSlots = storageSlots;
     m_cell->warm = warm;
+    m_cell->memorySlotsOf.clear();
+    m_cell->storageSlotsOf.clear();
+    m_cell->warmOf.clear();
+}
+
+void
+WdmoeHelper::SetExpertSlots(const std::vector<int>& memorySlots,
+                            const std::vector<int>& storageSlots,
+                            const std::vector<bool>& warm)
+{
+    m_cell->memorySlotsOf = memorySlots;
+    m_cell->storageSlotsOf = storageSlots;
+    m_cell->warmOf = warm;
 }
 
 void
@@ -214,23 +268,48 @@ WdmoeHelper::SetCacheAllocation(CacheAllocationRule rule, const wdmoe::llm::Rout
     m_cell->routingProfile = profile;
 }
 
+void
+WdmoeHelper::CheckCell(const Cell& c, uint32_t devices)
+{
+    if (!c.model || devices == 0)
+    {
+        throw std::invalid_argument("WdmoeHelper::Install needs SetModel and at least one device");
+    }
+    for (const auto& [what, size] : {std::make_pair("device profiles", c.deviceProfiles.size()),
+                                     std::make_pair("transmit powers", c.txPowersDbm.size()),
+                                     std::make_pair("memory slot counts", c.memorySlotsOf.size()),
+                                     std::make_pair("storage slot counts", c.storageSlotsOf.size()),
+                                     std::make_pair("warm flags", c.warmOf.size())})
+    {
+        if (size != 0 && size != devices)
+        {
+            throw std::invalid_argument("WdmoeHelper::Install: " + std::to_string(size) + " " +
+                                        what + " for " + std::to_string(devices) + " devices");
+        }
+    }
+    const int layers = c.model->Config().numHiddenLayers;
+    const int experts = c.model->Config().numLocalExperts;
+    long long hosted = 0;
+    for (uint32_t i = 0; i < devices; ++i)
+    {
+        hosted += c.StorageSlots(i);
+    }
+    if (hosted < (long long)layers * experts)
+    {
+        const std::string shortfall =
+            c.storageSlotsOf.empty()
+                ? HostingShortfall(devices, c.storageSlots, "slots", layers, experts)
+                : std::to_string(hosted) + " slots in all < " + std::to_string(layers) +
+                      " layers x " + std::to_string(experts) + " experts";
+        throw std::invalid_argument("the devices cannot hold the model: " + shortfall);
+    }
+}
+
 ApplicationContainer
 WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
 {
     Cell& c = *m_cell;
-    if (!c.model || devices.GetN() == 0)
-    {
-        throw std::invalid_argument("WdmoeHelper::Install needs SetModel and at least one device");
-    }
-    const std::string shortfall = HostingShortfall(devices.GetN(),
-                                                   c.storageSlots,
-                                                   "slots",
-                                                   c.model->Config().numHiddenLayers,
-                                                   c.model->Config().numLocalExperts);
-    if (!shortfall.empty())
-    {
-        throw std::invalid_argument("the devices cannot hold the model: " + shortfall);
-    }
+    CheckCell(c, devices.GetN());
     c.band = m_band;
     c.access = m_access;
     c.channel = m_channelFactory.Create<WdmoeChannel>();
@@ -263,9 +342,13 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     for (uint32_t i = 0; i < devices.GetN(); ++i)
     {
         c.channel->AddDevice(devices.Get(i)->GetObject<MobilityModel>());
+        if (!c.txPowersDbm.empty())
+        {
+            c.channel->SetDeviceTxPowerDbm(i, c.txPowersDbm[i]);
+        }
         Ptr<ExpertDeviceApp> device = CreateObject<ExpertDeviceApp>();
         device->SetTransport(c.transport, i);
-        device->SetCosts(c.deviceProfile, c.cost);
+        device->SetCosts(c.Profile(i), c.cost);
         devices.Get(i)->AddApplication(device);
         c.devices.push_back(device);
         apps.Add(device);
@@ -296,6 +379,64 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     return apps;
 }
 
+PlacementProblem
+WdmoeHelper::PlacementProblemOf(const Cell& c, const LatencyPredictor& predictor)
+{
+    // min-cost and round-robin price each device on the channel as it is at time 0 (as they
+    // always have); the popularity rules on the channel it can expect over the run.
+    const bool expected = PlacementUsesPopularity(c.placementAlgorithm);
+    PlacementProblem problem;
+    problem.layers = c.model->Config().numHiddenLayers;
+    problem.experts = c.model->Config().numLocalExperts;
+    problem.replicas = c.replicas;
+    for (uint32_t i = 0; i < c.devices.size(); ++i)
+    {
+        problem.deviceCapacity.push_back(
+            std::min(c.StorageSlots(i), problem.layers * problem.experts));
+        problem.deviceCost.push_back(expected ? predictor.ExpectedRoundTrip(i, 1)
+                                              : predictor.EqualShareRoundTrip(i, 1, Seconds(0)));
+    }
+    if (!expected)
+    {
+        return problem;
+    }
+    if (c.popularity.size() != std::size_t(problem.layers))
+    {
+        throw std::invalid_argument(
+            "WdmoeHelper: placement \"" + PlacementAlgorithmName(c.placementAlgorithm) +
+            "\" needs the experts' popularity per layer (SetPlacement), "
+            "got " +
+            std::to_string(c.popularity.size()) + " layers of " + std::to_string(problem.layers));
+    }
+    for (const std::vector<double>& layer : c.popularity)
+    {
+        if (layer.size() != std::size_t(problem.experts))
+        {
+            throw std::invalid_argument("WdmoeHelper: the popularity of a layer has " +
+                                        std::to_string(layer.size()) + " experts, the model " +
+                                        std::to_string(problem.experts));
+        }
+        problem.popularity.insert(problem.popularity.end(), layer.begin(), layer.end());
+    }
+    return problem;
+}
+
+ExpertPlacement
+WdmoeHelper::Place(PlacementAlgorithm algorithm, const PlacementProblem& problem)
+{
+    switch (algorithm)
+    {
+    case PlacementAlgorithm::ROUND_ROBIN:
+        return PlaceRoundRobin(problem);
+    case PlacementAlgorithm::CHANNEL_AWARE:
+        return PlaceChannelAware(problem);
+    case PlacementAlgorithm::MIN_COST:
+    case PlacementAlgorithm::MIN_COST_POPULARITY:
+    default:
+        return PlaceMinCost(problem);
+    }
+}
+
 void
 WdmoeHelper::SetUp(std::shared_ptr<Cell> cell)
 {
@@ -304,18 +445,9 @@ WdmoeHelper::SetUp(std::shared_ptr<Cell> cell)
     Cell& c = *cell;
     const wdmoe::llm::ModelConfig& mc = c.model->Config();
     const LatencyPredictor predictor(c.channel, c.band, c.cost, c.devices, c.access);
-    PlacementProblem problem;
-    problem.layers = mc.numHiddenLayers;
-    problem.experts = mc.numLocalExperts;
-    problem.replicas = c.replicas;
-    for (uint32_t i = 0; i < c.devices.size(); ++i)
-    {
-        problem.deviceCapacity.push_back(
-            std::min(c.storageSlots, problem.layers * problem.experts));
-        problem.deviceCost.push_back(predictor.EqualShareRoundTrip(i, 1, Seconds(0)));
-    }
-    c.placement = c.placementAlgorithm == PlacementAlgorithm::MIN_COST ? PlaceMinCost(problem)
-                                                                       : PlaceRoundRobin(problem);
+    const PlacementProblem problem = PlacementProblemOf(c, predictor);
+    c.placementCosts = problem.deviceCost;
+    c.placement = Place(c.placementAlgorithm, problem);
     c.slots.assign(c.devices.size(), {});
     for (uint32_t i = 0; i < c.devices.size(); ++i)
     {
@@ -325,7 +457,7 @@ WdmoeHelper::SetUp(std::shared_ptr<Cell> cell)
             ++hosted[layer];
         }
         c.slots[i] = MemorySlotsOf(hosted,
-                                   c.memorySlots,
+                                   c.MemorySlots(i),
                                    problem.experts,
                                    mc.numExpertsPerTok,
                                    c.cacheAllocation,
@@ -334,7 +466,7 @@ WdmoeHelper::SetUp(std::shared_ptr<Cell> cell)
         ExpertMemory memory(c.slots[i]);
         for (const auto& [layer, expert] : c.placement.ExpertsOn(i))
         {
-            if (c.warm)
+            if (c.Warm(i))
             {
                 memory.Preload(layer, expert);
             }
@@ -374,6 +506,12 @@ const std::vector<std::vector<int>>&
 WdmoeHelper::GetMemorySlots() const
 {
     return m_cell->slots;
+}
+
+const std::vector<double>&
+WdmoeHelper::GetPlacementCosts() const
+{
+    return m_cell->placementCosts;
 }
 
 } // namespace ns3

@@ -11,6 +11,7 @@
 #include "cost-model.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
+#include "latency-predictor.h"
 #include "link-transport.h"
 #include "moe-inference-app.h"
 #include "scenario-config.h"
@@ -60,7 +61,13 @@ class WdmoeHelper
     /// The architecture every expert, hidden state and attention is priced as.
     void SetCostModel(const CostModel& cost);
     void SetBsProfile(const ComputeProfile& profile);
+    /// The profile of every device.
     void SetDeviceProfile(const ComputeProfile& profile);
+    /// One profile per device, in the order of Install's devices (a mixed cell).
+    void SetDeviceProfiles(const std::vector<ComputeProfile>& profiles);
+    /// One transmit power (dBm) per device, in the order of Install's devices, instead of the
+    /// channel's DeviceTxPowerDbm for all (WdmoeChannel::SetDeviceTxPowerDbm).
+    void SetDeviceTxPowers(const std::vector<double>& dbm);
     void SetPolicy(const InferencePolicy& policy);
     /// The selection (allocation) rule by registered name or TypeId name, as LteHelper's
     /// SetSchedulerType: a new object of that type replaces the policy's rule at Install; its
@@ -72,9 +79,17 @@ class WdmoeHelper
     void SetAllocationRuleAttribute(const std::string& name, const AttributeValue& value);
 
     /// How experts are placed and kept: the algorithm, replicas, the experts a device hosts on
-    /// storage and keeps in memory, and whether memories start filled.
-    void SetPlacement(PlacementAlgorithm algorithm, bool replicas);
+    /// storage and keeps in memory, and whether memories start filled. popularity[l][e]: how
+    /// often expert e of layer l is used (RoutingProfile::expertRate), needed by the
+    /// algorithms that rank or price experts by it (PlacementUsesPopularity).
+    void SetPlacement(PlacementAlgorithm algorithm,
+                      bool replicas,
+                      const std::vector<std::vector<double>>& popularity = {});
     void SetExpertSlots(int memorySlots, int storageSlots, bool warm);
+    /// The same per device, in the order of Install's devices.
+    void SetExpertSlots(const std::vector<int>& memorySlots,
+                        const std::vector<int>& storageSlots,
+                        const std::vector<bool>& warm);
     /// Uniform memory slots, or AdapMoE's DP over this routing profile.
     void SetCacheAllocation(CacheAllocationRule rule,
                             const wdmoe::llm::RoutingProfile& profile = {});
@@ -102,10 +117,20 @@ class WdmoeHelper
     /// The placement and each device's memory slots per layer (once the simulation started).
     const ExpertPlacement& GetPlacement() const;
     const std::vector<std::vector<int>>& GetMemorySlots() const;
+    /// The per-device cost the placement used, in seconds (once the simulation started): the
+    /// equal-share round trip of one token at time 0 (min-cost, round-robin) or the expected
+    /// one (channel-aware, min-cost-popularity).
+    const std::vector<double>& GetPlacementCosts() const;
 
   private:
     struct Cell; ///< what the time-0 set-up needs and makes
+    /// Throws std::invalid_argument for a cell Install cannot build (no model, per-device
+    /// settings of another size, too little room for the model).
+    static void CheckCell(const Cell& c, uint32_t devices);
     static void SetUp(std::shared_ptr<Cell> cell);
+    /// The placement's problem: capacities, per-device costs, popularity where the rule uses it.
+    static PlacementProblem PlacementProblemOf(const Cell& c, const LatencyPredictor& predictor);
+    static ExpertPlacement Place(PlacementAlgorithm algorithm, const PlacementProblem& problem);
 
     ObjectFactory m_channelFactory;
     ObjectFactory m_transportFactory;

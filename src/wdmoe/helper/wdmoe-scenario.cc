@@ -4,6 +4,7 @@
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "device-energy-helper.h"
+#include "device-activity.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
 #include "json-config.h"
@@ -48,9 +49,11 @@ NS_LOG_COMPONENT_DEFINE("WdmoeScenario");
 namespace
 {
 
-/// The BS at the centre (25 m high), devices uniform in the annulus [min_distance, radius] at
-/// 1.5 m (or, with devices.distance_m, all at that distance, device i at the angle 2 pi i / N),
-/// each with the cell's mobility model; returns the next free random stream.
+/// The BS at the centre (25 m high), devices at 1.5 m: each uniform in area between its
+/// group's distances (the cell's annulus [min_distance, radius] by default) at a uniform angle,
+/// or at its group's fixed distance (devices.distance_m, devices[i].distance_m) at the group's
+/// angle or, without one, device i at 2 pi i / N; each with the cell's mobility model. Returns
+/// the next free random stream.
 int64_t
 PlaceNodes(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer& devices, int64_t stream)
 {
@@ -58,18 +61,22 @@ PlaceNodes(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer& devices, int64_
     bsMobility->SetPosition(Vector(0, 0, 25));
     bs->AggregateObject(bsMobility);
     Ptr<UniformRandomVariable> radius2 = CreateObject<UniformRandomVariable>();
-    radius2->SetAttribute("Min", DoubleValue(c.minDistanceM * c.minDistanceM));
-    radius2->SetAttribute("Max", DoubleValue(c.radiusM * c.radiusM));
     Ptr<UniformRandomVariable> angle = CreateObject<UniformRandomVariable>();
     angle->SetAttribute("Max", DoubleValue(2 * M_PI));
     radius2->SetStream(stream++);
     angle->SetStream(stream++);
+    const std::vector<CellDevice> cell = c.CellDevices();
     for (uint32_t i = 0; i < devices.GetN(); ++i)
     {
+        const CellDevice& d = cell.at(i);
         Ptr<MobilityModel> m = CreateCellMobility(c.mobility);
-        const bool fixed = c.deviceDistanceM > 0;
-        const double r = fixed ? c.deviceDistanceM : std::sqrt(radius2->GetValue());
-        const double a = fixed ? 2 * M_PI * i / devices.GetN() : angle->GetValue();
+        const bool fixed = d.distanceM > 0;
+        const double r = fixed ? d.distanceM
+                               : std::sqrt(radius2->GetValue(d.minDistanceM * d.minDistanceM,
+                                                             d.maxDistanceM * d.maxDistanceM));
+        const double a = d.angleRad ? *d.angleRad
+                         : fixed    ? 2 * M_PI * i / devices.GetN()
+                                    : angle->GetValue();
         // Moving devices stay inside the square around the cell.
         PlaceInCell(m, c.radiusM, Vector(r * std::cos(a), r * std::sin(a), 1.5), stream);
         devices.Get(i)->AggregateObject(m);
@@ -77,12 +84,24 @@ PlaceNodes(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer& devices, int64_
     return stream;
 }
 
+/// Each device's transmit power (dBm), in the cell's order.
+std::vector<double>
+DevicePowers(const ScenarioConfig& c)
+{
+    std::vector<double> powers;
+    for (const CellDevice& d : c.CellDevices())
+    {
+        powers.push_back(d.powerDbm);
+    }
+    return powers;
+}
+
 /// The helper set from the config.
 void
 ConfigureHelper(WdmoeHelper& helper,
                 const ScenarioConfig& c,
                 const ScenarioInputs& in,
-                std::pair<int, int> slots)
+                const DeviceSlots& slots)
 {
     helper.SetChannelAttribute(
         "PropagationLossModel",
@@ -123,10 +142,16 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);
     helper.SetCostModel(in.cost);
     helper.SetBsProfile(in.bsProfile);
-    helper.SetDeviceProfile(in.deviceProfile);
+    helper.SetDeviceProfiles(in.deviceProfiles);
+    helper.SetDeviceTxPowers(DevicePowers(c));
     helper.SetPolicy(c.policy);
-    helper.SetPlacement(c.placement, c.replicas);
-    helper.SetExpertSlots(slots.first, slots.second, c.warmCache);
+    helper.SetPlacement(c.placement, c.replicas, in.routingProfile.expertRate);
+    std::vector<bool> warm;
+    for (const CellDevice& d : c.CellDevices())
+    {
+        warm.push_back(d.warmCache);
+    }
+    helper.SetExpertSlots(slots.memory, slots.storage, warm);
     helper.SetCacheAllocation(c.cacheAllocation, in.routingProfile);
 }
 
@@ -145,6 +170,7 @@ MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
     lte->SetAttribute("FlowMonitor", BooleanValue(true));
     lte->SetAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
     lte->SetAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
+    lte->SetDeviceTxPowers(DevicePowers(c));
     lte->SetAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
     lte->SetAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
     if (c.propagation == CellPropagation::THREE_GPP_UMA)
@@ -194,12 +220,15 @@ InstallEnergy(const ScenarioConfig& c,
               WdmoeHelper& helper)
 {
     const bool needed = c.energyEnabled || c.policy.selection == SelectionRule::ENERGY;
-    if (needed && !in.deviceProfile.HasEnergy())
+    for (const ComputeProfile& profile : in.deviceProfiles)
     {
-        root.Fail(c.energyEnabled ? "energy.enabled" : "policy.selection",
-                  "needs the device profile's energy fields (active_power_w, idle_power_w, "
-                  "pa_efficiency, radio_rx_power_w); profile \"" +
-                      in.deviceProfile.name + "\" has none");
+        if (needed && !profile.HasEnergy())
+        {
+            root.Fail(c.energyEnabled ? "energy.enabled" : "policy.selection",
+                      "needs the device profile's energy fields (active_power_w, idle_power_w, "
+                      "pa_efficiency, radio_rx_power_w); profile \"" +
+                          profile.name + "\" has none");
+        }
     }
     if (!c.energyEnabled)
     {
@@ -211,8 +240,13 @@ InstallEnergy(const ScenarioConfig& c,
     {
         apps.push_back(helper.GetDeviceApp(uint32_t(d)));
     }
-    // The devices' radiated power is the channel's (cell.device_power_dbm).
-    const std::vector<double> txPowerW(apps.size(), std::pow(10.0, (c.devicePowerDbm - 30) / 10));
+    // The devices' radiated power is the channel's (their group's power_dbm, else
+    // cell.device_power_dbm).
+    std::vector<double> txPowerW;
+    for (double dbm : DevicePowers(c))
+    {
+        txPowerW.push_back(std::pow(10.0, (dbm - 30) / 10));
+    }
     energy->Install(apps, helper.GetTransport(), txPowerW, BatteryJoules(c));
     energy->ConnectPasses(helper.GetBsApp());
     return energy;
@@ -225,11 +259,12 @@ struct WdmoeScenario::State
     ScenarioConfig config;
     JsonConfigReader root;
     ScenarioInputs in;
-    std::pair<int, int> slots;
+    DeviceSlots slots;
     WdmoeHelper helper;
     WdmoeStatsCollector stats;
     std::unique_ptr<DeviceEnergyHelper> energy; ///< null unless energy.enabled
-    Ptr<LteTransport> lte;                      ///< null with the link transport
+    DeviceActivity activity;
+    Ptr<LteTransport> lte; ///< null with the link transport
     std::chrono::steady_clock::time_point setUpEnd;
 
     explicit State(const ScenarioConfig& c)
@@ -272,6 +307,7 @@ WdmoeScenario::WdmoeScenario(const ScenarioConfig& c)
     }
     m_state->energy = InstallEnergy(c, m_state->root, m_state->in, helper);
     m_state->stats.Connect();
+    m_state->activity.Connect(helper, uint32_t(c.devices));
     m_state->setUpEnd = std::chrono::steady_clock::now();
 }
 
@@ -352,6 +388,7 @@ WdmoeScenario::Collect() const
         {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
     result.tokensCsv = m_state->stats.TokensCsv();
     result.transfersCsv = m_state->stats.TransfersCsv();
+    result.devicesCsv = m_state->activity.Csv(c, helper, m_state->slots, Seconds(simulatedSeconds));
     result.records = m_state->stats.Tokens();
     return result;
 }
@@ -362,6 +399,7 @@ WriteScenarioResult(const ScenarioResult& result, const std::string& outDir)
     CreateResultDirectory(outDir);
     WriteFileAtomically(outDir + "/tokens.csv", result.tokensCsv);
     WriteFileAtomically(outDir + "/transfers.csv", result.transfersCsv);
+    WriteFileAtomically(outDir + "/devices.csv", result.devicesCsv);
     WriteFileAtomically(outDir + "/summary.json", result.summary.dump(2) + "\n");
     if (!result.traceDir.empty())
     {

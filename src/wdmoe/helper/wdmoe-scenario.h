@@ -24,6 +24,7 @@ struct ScenarioResult
     nlohmann::ordered_json summary;
     std::string tokensCsv;
     std::string transfersCsv;         ///< every exchange's transfer times
+    std::string devicesCsv;           ///< each device's profile, experts held, utilisation
     std::vector<TokenRecord> records; ///< the rows of tokens.csv
     /// With lte.pcap or lte.netanim: the folder the trace files were written to
     /// (ScenarioConfig::traceDir) and their names in it; empty otherwise.
@@ -57,8 +58,8 @@ class WdmoeScenario
     WdmoeHelper& Helper();
     Ptr<MoeInferenceApp> GetBsApp() const;
 
-    /// After Simulator::Run and before Simulator::Destroy: summary.json, tokens.csv and
-    /// transfers.csv. Throws
+    /// After Simulator::Run and before Simulator::Destroy: summary.json, tokens.csv,
+    /// transfers.csv and devices.csv. Throws
     /// when the run did not score every token or the channel could not cover it. The timing's
     /// wall seconds count from the end of the set-up to this call.
     ScenarioResult Collect() const;
@@ -71,8 +72,9 @@ class WdmoeScenario
 /// The folder of a run's LTE trace files inside its results folder.
 inline const char* const kLteTraceFolder = "lte-traces";
 
-/// Writes tokens.csv, transfers.csv and then summary.json into outDir, each atomically; then,
-/// with trace files, renames their folder to outDir/lte-traces (replacing an older one).
+/// Writes tokens.csv, transfers.csv, devices.csv and then summary.json into outDir, each
+/// atomically; then, with trace files, renames their folder to outDir/lte-traces (replacing an
+/// older one).
 void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);
 
 } // namespace ns3

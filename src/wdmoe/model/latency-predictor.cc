@@ -21,12 +21,6 @@ LatencyPredictor::LatencyPredictor(Ptr<WdmoeChannel> channel,
       m_devices(std::move(devices)),
       m_access(access)
 {
-    if (m_channel)
-    {
-        DoubleValue dbm;
-        m_channel->GetAttribute("DeviceTxPowerDbm", dbm);
-        m_txPowerW = std::pow(10.0, (dbm.Get() - 30) / 10);
-    }
 }
 
 bool
@@ -65,8 +59,10 @@ LatencyPredictor::DeviceEnergy(uint32_t device,
         return rate > 0 ? std::min(WdmoeChannel::kUnreachableSeconds, onAir / rate)
                         : WdmoeChannel::kUnreachableSeconds;
     };
+    // The device's radiated power is the channel's (per device with device groups).
+    const double txPowerW = std::pow(10.0, (m_channel->GetDeviceTxPowerDbm(device) - 30) / 10);
     return (p.activePowerW - p.idlePowerW) * busy +
-           m_txPowerW / p.paEfficiency * airtime(WdmoeChannel::UPLINK, m_band.ulHz) +
+           txPowerW / p.paEfficiency * airtime(WdmoeChannel::UPLINK, m_band.ulHz) +
            p.radioRxPowerW * airtime(WdmoeChannel::DOWNLINK, m_band.dlHz);
 }
 
@@ -98,28 +94,43 @@ LatencyPredictor::PredictedEnd(uint32_t device,
            Seconds(m_access.ExpectedRetransmissions() * m_access.harqRtt.GetSeconds());
 }
 
+template <class Rate>
 double
-LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) const
+LatencyPredictor::RoundTripAt(uint32_t device, int tokens, Rate rate) const
 {
     const double share = 1.0 / std::max<std::size_t>(1, m_devices.size());
     const double bits = m_cost.HiddenStateBits(tokens);
     // A link in outage now (a zero rate under a truncated mapping) is out of reach, not infinite.
     const double never = WdmoeChannel::kUnreachableSeconds;
     const double onAir = m_access.OnAirBits(bits);
-    double dl = std::min(
-        never,
-        onAir / (m_channel->KnownRate(device, WdmoeChannel::DOWNLINK, m_band.dlHz * share, at) *
-                 m_channel->DutyCycle(WdmoeChannel::DOWNLINK)));
-    double ul = std::min(
-        never,
-        onAir / (m_channel->KnownRate(device, WdmoeChannel::UPLINK, m_band.ulHz * share, at) *
-                 m_channel->DutyCycle(WdmoeChannel::UPLINK)));
+    double dl = std::min(never,
+                         onAir / (rate(WdmoeChannel::DOWNLINK, m_band.dlHz * share) *
+                                  m_channel->DutyCycle(WdmoeChannel::DOWNLINK)));
+    double ul = std::min(never,
+                         onAir / (rate(WdmoeChannel::UPLINK, m_band.ulHz * share) *
+                                  m_channel->DutyCycle(WdmoeChannel::UPLINK)));
     if (!m_access.IsIdeal())
     {
         dl = WithOverhead(dl, false);
         ul = WithOverhead(ul, true);
     }
     return dl + m_cost.ExpertSeconds(m_devices[device]->Profile(), tokens) + ul;
+}
+
+double
+LatencyPredictor::EqualShareRoundTrip(uint32_t device, int tokens, Time at) const
+{
+    return RoundTripAt(device, tokens, [&](WdmoeChannel::Direction dir, double hz) {
+        return m_channel->KnownRate(device, dir, hz, at);
+    });
+}
+
+double
+LatencyPredictor::ExpectedRoundTrip(uint32_t device, int tokens) const
+{
+    return RoundTripAt(device, tokens, [&](WdmoeChannel::Direction dir, double hz) {
+        return m_channel->ExpectedRate(device, dir, hz);
+    });
 }
 
 double

@@ -43,6 +43,14 @@ class LatencyPredictor
     double EqualShareRoundTrip(uint32_t device, int tokens, Time at) const;
 
     /**
+     * The same on the channel a device can expect over the run: each direction at the
+     * channel's ExpectedRate (the mean over the fading of its path loss and shadowing), the
+     * compute on the device's own profile. Draws no fading: the long-run cost of a device, for
+     * placements that must not depend on the first coherence block.
+     */
+    double ExpectedRoundTrip(uint32_t device, int tokens) const;
+
+    /**
      * The device's part of layer `layer` if it gets `share` of each pool, from now to its
      * answer's arrival: downlink, its compute queue, the loads it must wait for (queued on its
      * storage reader), the computations, uplink.
@@ -69,7 +77,6 @@ class LatencyPredictor
     CostModel m_cost;
     std::vector<Ptr<ExpertDeviceApp>> m_devices;
     AccessOverhead m_access;
-    double m_txPowerW = 0; ///< the devices' radiated power (the channel's DeviceTxPowerDbm)
 
     /// When a transfer of `bits` ready at `ready` ends, as the BS predicts it at `now`: the
     /// access overhead (grant, slots, mean HARQ retransmissions) around the channel's airtime.
@@ -81,6 +88,9 @@ class LatencyPredictor
                       Time ready) const;
     /// Seconds of airtime at a rate, with the access overhead of that direction (no slot wait).
     double WithOverhead(double airtimeSeconds, bool uplink) const;
+    /// The equal-share round trip with each direction's rate from rate(direction, slice Hz).
+    template <class Rate>
+    double RoundTripAt(uint32_t device, int tokens, Rate rate) const;
 };
 
 } // namespace ns3

@@ -21,12 +21,8 @@
 namespace ns3
 {
 
-namespace
-{
-
-/// Checks the problem's shape and that the devices can hold every expert once.
 void
-Validate(const PlacementProblem& p)
+ValidatePlacementProblem(const PlacementProblem& p)
 {
     if (p.layers < 1 || p.experts < 1)
     {
@@ -61,6 +57,28 @@ Validate(const PlacementProblem& p)
         throw std::invalid_argument("placement: loadPenalty must be finite");
     }
     const long long needed = static_cast<long long>(p.layers) * p.experts;
+    if (!p.popularity.empty())
+    {
+        if (static_cast<long long>(p.popularity.size()) != needed)
+        {
+            throw std::invalid_argument(
+                "placement: popularity has " + std::to_string(p.popularity.size()) +
+                " entries; need layers x experts = " + std::to_string(needed));
+        }
+        double sum = 0.0;
+        for (double v : p.popularity)
+        {
+            if (!(v >= 0.0) || !std::isfinite(v))
+            {
+                throw std::invalid_argument("placement: popularity must be finite and >= 0");
+            }
+            sum += v;
+        }
+        if (!(sum > 0.0))
+        {
+            throw std::invalid_argument("placement: popularity is 0 for every expert");
+        }
+    }
     if (total < needed)
     {
         throw std::invalid_argument("placement: the devices can hold " + std::to_string(total) +
@@ -68,6 +86,9 @@ Validate(const PlacementProblem& p)
                                     std::to_string(p.experts) + " = " + std::to_string(needed));
     }
 }
+
+namespace
+{
 
 // --- a small minimum-cost-flow wrapper over Boost.Graph ---------------------------------------
 
@@ -314,6 +335,30 @@ ExpertPlacement::ToString() const
 
 // --- algorithms -------------------------------------------------------------------------------
 
+std::vector<double>
+PairWeights(const PlacementProblem& p)
+{
+    const std::size_t pairs = static_cast<std::size_t>(std::max(p.layers, 0)) *
+                              static_cast<std::size_t>(std::max(p.experts, 0));
+    if (p.popularity.empty())
+    {
+        return std::vector<double>(pairs, 1.0);
+    }
+    double sum = 0.0;
+    for (double v : p.popularity)
+    {
+        sum += v;
+    }
+    const double mean = sum / static_cast<double>(p.popularity.size());
+    std::vector<double> w;
+    w.reserve(p.popularity.size());
+    for (double v : p.popularity)
+    {
+        w.push_back(mean > 0.0 ? v / mean : 1.0);
+    }
+    return w;
+}
+
 double
 DefaultLoadPenalty(const PlacementProblem& p)
 {
@@ -334,7 +379,7 @@ DefaultLoadPenalty(const PlacementProblem& p)
 ExpertPlacement
 PlaceRoundRobin(const PlacementProblem& p)
 {
-    Validate(p);
+    ValidatePlacementProblem(p);
     const int n = static_cast<int>(p.deviceCapacity.size());
     ExpertPlacement out(p.layers, p.experts, n);
     std::vector<int> room(p.deviceCapacity);
@@ -414,6 +459,7 @@ PlaceEveryExpertOnce(const PlacementProblem& p, ExpertPlacement& out)
     const int n = static_cast<int>(p.deviceCapacity.size());
     const int pairs = p.layers * p.experts;
     const double penalty = DefaultLoadPenalty(p);
+    const std::vector<double> weight = PairWeights(p);
     MinCostFlow flow(2 + pairs + n);
     std::vector<std::vector<int>> arcOf(pairs, std::vector<int>(n, -1));
     for (int i = 0; i < pairs; ++i)
@@ -423,7 +469,8 @@ PlaceEveryExpertOnce(const PlacementProblem& p, ExpertPlacement& out)
         {
             if (p.deviceCapacity[d] > 0)
             {
-                arcOf[i][d] = flow.AddArc(PairNode(i), DeviceNode(p, d), 1, p.deviceCost[d]);
+                arcOf[i][d] =
+                    flow.AddArc(PairNode(i), DeviceNode(p, d), 1, weight[i] * p.deviceCost[d]);
             }
         }
     }
@@ -460,6 +507,9 @@ AddReplicas(const PlacementProblem& p, const std::vector<int>& room, ExpertPlace
 {
     const int n = static_cast<int>(p.deviceCapacity.size());
     const int pairs = p.layers * p.experts;
+    // With weights 1 (no popularity) every expression below is the unweighted one exactly.
+    const std::vector<double> weight = PairWeights(p);
+    const double wMax = *std::max_element(weight.begin(), weight.end());
     const double cMax = *std::max_element(p.deviceCost.begin(), p.deviceCost.end());
     MinCostFlow flow(2 + pairs + n);
     std::vector<std::vector<int>> arcOf(pairs, std::vector<int>(n, -1));
@@ -475,13 +525,14 @@ AddReplicas(const PlacementProblem& p, const std::vector<int>& room, ExpertPlace
                 arcOf[i][d] = flow.AddArc(PairNode(i),
                                           DeviceNode(p, d),
                                           1,
-                                          cMax + std::min(b, p.deviceCost[d]) - b);
+                                          wMax * cMax + weight[i] * std::min(b, p.deviceCost[d]) -
+                                              weight[i] * b);
                 ++candidates;
             }
         }
         for (int j = 0; j < candidates; ++j)
         {
-            flow.AddArc(0, PairNode(i), 1, j * cMax);
+            flow.AddArc(0, PairNode(i), 1, j * wMax * cMax);
         }
     }
     for (int d = 0; d < n; ++d)
@@ -509,7 +560,7 @@ AddReplicas(const PlacementProblem& p, const std::vector<int>& room, ExpertPlace
 ExpertPlacement
 PlaceMinCost(const PlacementProblem& p)
 {
-    Validate(p);
+    ValidatePlacementProblem(p);
     const int n = static_cast<int>(p.deviceCapacity.size());
     ExpertPlacement out(p.layers, p.experts, n);
     PlaceEveryExpertOnce(p, out);
@@ -541,7 +592,9 @@ PlacementCost(const PlacementProblem& p, const ExpertPlacement& placement)
         throw std::invalid_argument("PlacementCost: the placement does not match the problem");
     }
     const double penalty = DefaultLoadPenalty(p);
+    const std::vector<double> weight = PairWeights(p);
     std::vector<int> count(n, 0);
+    double pairCost = 0.0;
     for (int l = 0; l < p.layers; ++l)
     {
         for (int e = 0; e < p.experts; ++e)
@@ -552,14 +605,16 @@ PlacementCost(const PlacementProblem& p, const ExpertPlacement& placement)
                 throw std::invalid_argument("PlacementCost: an expert has no holder");
             }
             ++count[h[0]];
+            pairCost += weight[l * p.experts + e] * p.deviceCost[h[0]];
         }
     }
-    double cost = 0.0;
+    // Without popularity, the per-device form (as the flow's arcs add it up).
+    double cost = p.popularity.empty() ? 0.0 : pairCost;
     for (int d = 0; d < n; ++d)
     {
         for (int j = 0; j < count[d]; ++j)
         {
-            cost += p.deviceCost[d] * (1.0 + j * penalty);
+            cost += p.deviceCost[d] * ((p.popularity.empty() ? 1.0 : 0.0) + j * penalty);
         }
     }
     return cost;

@@ -42,6 +42,14 @@ struct PlacementProblem
      * blindly.
      */
     double loadPenalty = -1.0;
+    /**
+     * How often each (layer, expert) pair is used, layer-major (layers * experts entries, >= 0,
+     * not all 0), e.g. the share of decode tokens that ran it on a profile text; empty: every
+     * pair equally. PlaceMinCost then prices pair i on device d at weight_i * deviceCost[d] with
+     * weight_i = popularity[i] / mean(popularity) (so equal popularity is the per-device cost
+     * exactly), and PlaceChannelAware ranks the pairs by it.
+     */
+    std::vector<double> popularity;
 };
 
 /**
@@ -92,6 +100,14 @@ class ExpertPlacement
     std::vector<int> m_load;                 //!< per device
 };
 
+/// Throws std::invalid_argument for a malformed problem (shape, capacities, costs, popularity)
+/// or one whose devices cannot hold every expert once.
+void ValidatePlacementProblem(const PlacementProblem& problem);
+
+/// The weight of each pair PlaceMinCost uses: popularity / mean(popularity), or 1 for every pair
+/// when problem.popularity is empty.
+std::vector<double> PairWeights(const PlacementProblem& problem);
+
 /// The loadPenalty PlaceMinCost uses for problem: problem.loadPenalty when >= 0, else
 /// 1 / ceil(layers * experts / devices) (the j-th expert beyond an even share of a cheap device
 /// then costs about twice its first).
@@ -110,18 +126,22 @@ ExpertPlacement PlaceRoundRobin(const PlacementProblem& problem);
 /**
  * Minimum-cost flow placement (Boost's successive_shortest_path_nonnegative_weights).
  *
- * First pass: source -> (l, e) capacity 1; (l, e) -> d capacity 1, cost deviceCost[d];
- * d -> sink: min(capacity, L * E) parallel unit arcs, the j-th with cost
- * deviceCost[d] * j * loadPenalty. The flow has value L * E, so every expert is placed exactly
- * once, and it minimises sum_d sum_{j < n_d} deviceCost[d] * (1 + j * loadPenalty) with n_d the
- * experts on d (the marginal costs increase, so the cheapest unit arcs are used first).
+ * First pass: source -> (l, e) capacity 1; (l, e) -> d capacity 1, cost w_le * deviceCost[d]
+ * (w_le the pair's weight, PairWeights: 1 without popularity); d -> sink: min(capacity, L * E)
+ * parallel unit arcs, the j-th with cost deviceCost[d] * j * loadPenalty. The flow has value
+ * L * E, so every expert is placed exactly once, and it minimises
+ * sum_(l,e) w_le deviceCost[d(l,e)] + sum_d sum_{j < n_d} deviceCost[d] * j * loadPenalty with n_d
+ * the experts on d (the marginal costs increase, so the cheapest unit arcs are used first).
+ * Without popularity that is sum_d sum_{j < n_d} deviceCost[d] * (1 + j * loadPenalty): only how
+ * many experts each device holds matters, not which.
  *
  * Second pass (problem.replicas): the memory left, rem_d = capacity - n_d, is filled with
  * copies by a maximum flow of minimum cost: source -> (l, e) unit arcs, the j-th extra copy
- * costing j * cMax (cMax the largest deviceCost, so copies spread over experts before any
- * expert gets a third holder); (l, e) -> d capacity 1 for each device d not already holding it,
- * cost cMax + min(b, deviceCost[d]) - b with b the cost of the expert's primary holder (minus
- * the latency saving of the copy, shifted to be >= 0); d -> sink capacity rem_d. Each device
+ * costing j * wMax * cMax (cMax the largest deviceCost, wMax the largest weight, so copies
+ * spread over experts before any expert gets a third holder); (l, e) -> d capacity 1 for each
+ * device d not already holding it, cost wMax * cMax + w_le * (min(b, deviceCost[d]) - b) with b
+ * the cost of the expert's primary holder (minus the weighted latency saving of the copy,
+ * shifted to be >= 0); d -> sink capacity rem_d. Each device
  * ends up holding min(capacity, L * E) experts; experts whose only holder is expensive get the
  * copies on cheap devices first.
  *
@@ -132,7 +152,8 @@ ExpertPlacement PlaceRoundRobin(const PlacementProblem& problem);
 ExpertPlacement PlaceMinCost(const PlacementProblem& problem);
 
 /// The cost the first pass of PlaceMinCost minimises, computed from the primaries
-/// (Holders(l, e)[0]) of placement: sum_d sum_{j < n_d} deviceCost[d] * (1 + j * loadPenalty).
+/// (Holders(l, e)[0]) of placement: sum_(l,e) w_le deviceCost[d(l,e)] +
+/// sum_d sum_{j < n_d} deviceCost[d] * j * loadPenalty (w_le = 1 without popularity).
 double PlacementCost(const PlacementProblem& problem, const ExpertPlacement& placement);
 
 /// Why `devices` devices of `slotsPerDevice` slots each (named `slotsName` in the answer) cannot

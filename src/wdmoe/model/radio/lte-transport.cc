@@ -275,6 +275,12 @@ LteTransport::UseLogDistance128(double minDistanceM)
 }
 
 void
+LteTransport::SetDeviceTxPowers(const std::vector<double>& dbm)
+{
+    m_deviceTxPowers = dbm;
+}
+
+void
 LteTransport::Install(Ptr<Node> bs, NodeContainer devices)
 {
     NS_LOG_FUNCTION(this << bs << devices.GetN());
@@ -287,6 +293,12 @@ LteTransport::Install(Ptr<Node> bs, NodeContainer devices)
         // The eNB gives every UE its own sounding-reference-signal slot: at most 320.
         throw std::invalid_argument("LteTransport: 1 to 319 devices, got " +
                                     std::to_string(devices.GetN()));
+    }
+    if (!m_deviceTxPowers.empty() && m_deviceTxPowers.size() != devices.GetN())
+    {
+        throw std::invalid_argument("LteTransport: " + std::to_string(m_deviceTxPowers.size()) +
+                                    " device transmit powers for " +
+                                    std::to_string(devices.GetN()) + " devices");
     }
     // RLC entities are made when a bearer is set up, so only their defaults reach them.
     Config::SetDefault("ns3::LteRlcAm::MaxTxBufferSize", UintegerValue(kRlcBufferBytes));
@@ -401,7 +413,8 @@ LteTransport::InstallRadio(Ptr<Node> bs, NodeContainer devices)
     for (uint32_t i = 0; i < devices.GetN(); ++i)
     {
         Ptr<LteUeNetDevice> ue = DynamicCast<LteUeNetDevice>(m_ueDevices.Get(i));
-        ue->GetPhy()->SetTxPower(m_deviceTxPowerDbm);
+        ue->GetPhy()->SetTxPower(m_deviceTxPowers.empty() ? m_deviceTxPowerDbm
+                                                          : m_deviceTxPowers.at(i));
         ue->GetPhy()->SetNoiseFigure(m_deviceNoiseFigureDb);
         m_deviceOfImsi[ue->GetImsi()] = i;
         ue->GetRrc()->TraceConnectWithoutContext("DrbCreated",

@@ -69,6 +69,9 @@ class LteTransport : public ExpertTransport
     void UseThreeGppUma(double carrierHz);
     /// Path loss: 128.1 + 37.6 log10(d / 1 km) dB, as WdmoeChannel::CreateLogDistance128.
     void UseLogDistance128(double minDistanceM);
+    /// Each UE's own transmit power in dBm, in device order (before Install; empty, the
+    /// default: DeviceTxPowerDbm for every UE; else one entry per device).
+    void SetDeviceTxPowers(const std::vector<double>& dbm);
 
     /**
      * Builds the LTE cell, the EPC, the edge host and the sockets. The nodes keep their
@@ -188,6 +191,7 @@ class LteTransport : public ExpertTransport
     RlcMode m_rlc;
     double m_bsTxPowerDbm;
     double m_deviceTxPowerDbm;
+    std::vector<double> m_deviceTxPowers; ///< per UE (empty: m_deviceTxPowerDbm)
     double m_bsNoiseFigureDb;
     double m_deviceNoiseFigureDb;
     DataRate m_edgeRate;

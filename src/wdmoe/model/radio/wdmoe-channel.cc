@@ -256,6 +256,25 @@ WdmoeChannel::AddDevice(Ptr<MobilityModel> device)
     return static_cast<uint32_t>(m_links.size() - 1);
 }
 
+void
+WdmoeChannel::SetDeviceTxPowerDbm(uint32_t dev, double dbm)
+{
+    NS_LOG_FUNCTION(this << dev << dbm);
+    NS_ABORT_MSG_UNLESS(std::isfinite(dbm), "WdmoeChannel::SetDeviceTxPowerDbm: not finite");
+    DeviceLink& link = GetLink(dev);
+    link.ownTxPower = true;
+    link.txPowerDbm = dbm;
+}
+
+double
+WdmoeChannel::GetDeviceTxPowerDbm(uint32_t dev) const
+{
+    NS_ABORT_MSG_UNLESS(dev < m_links.size(),
+                        "WdmoeChannel::GetDeviceTxPowerDbm: device " << dev << " out of range");
+    const DeviceLink& link = m_links[dev];
+    return link.ownTxPower ? link.txPowerDbm : m_deviceTxPowerDbm;
+}
+
 uint32_t
 WdmoeChannel::GetNDevices() const
 {
@@ -538,7 +557,7 @@ WdmoeChannel::LargeScaleSnr(uint32_t dev, Direction dir, double bandwidthHz)
         return DbToLinear(rxPsdDb - (m_noisePsdDbmPerHz + m_deviceNoiseFigureDb));
     }
     const double noiseDbm = m_noisePsdDbmPerHz + m_bsNoiseFigureDb + 10.0 * std::log10(bandwidthHz);
-    return DbToLinear(m_deviceTxPowerDbm + gainDb - noiseDbm);
+    return DbToLinear(GetDeviceTxPowerDbm(dev) + gainDb - noiseDbm);
 }
 
 void

@@ -157,6 +157,17 @@ class WdmoeChannel : public Object
     uint32_t GetNDevices() const;
 
     /**
+     * Gives one device its own transmit power instead of the DeviceTxPowerDbm attribute (a
+     * cell of phones and Jetsons: each radio its own power class).
+     * \param dev the device index (aborts when out of range)
+     * \param dbm its transmit power in dBm (aborts when not finite)
+     */
+    void SetDeviceTxPowerDbm(uint32_t dev, double dbm);
+
+    /// \return the device's transmit power in dBm: its own, else DeviceTxPowerDbm
+    double GetDeviceTxPowerDbm(uint32_t dev) const;
+
+    /**
      * \param dev the device index
      * \return rx power - tx power in dB (negative) for the current positions: the loss model
      *         plus this channel's shadowing where it applies; fading excluded
@@ -398,6 +409,8 @@ class WdmoeChannel : public Object
         double cachedLossDb{0.0};                 ///< loss model gain at those positions
         bool shadowingDrawn{false};               ///< z drawn yet?
         double shadowingZ{0.0};                   ///< the draw
+        bool ownTxPower{false};                   ///< txPowerDbm set (else the attribute's)
+        double txPowerDbm{0.0};                   ///< its own transmit power (dBm)
         /// Slice rates over subbands already computed, by Direction: the work-conserving pool
         /// re-walks the blocks a transfer was timed over when the shares change, and the BS's
         /// coverage checks ask for the block it last asked for.
