@@ -292,7 +292,7 @@ TEST_CASE("transport seam: through a fixed-delay transport a token takes the han
     helper.SetExpertSlots(8, 8, true);
     // A rule chosen by name, as LteHelper's scheduler by TypeId: WLR at theta 0 drops nothing.
     CHECK_THROWS_WITH(helper.SetSelectionRule("fastest"),
-                      Catch::Contains("known: all, straggler, wlr"));
+                      Catch::Contains("known: all, energy, straggler, wlr"));
     helper.SetSelectionRule("wlr");
     helper.SetSelectionRuleAttribute("Theta", DoubleValue(0.0));
     helper.Install(nodes.Get(0), NodeContainer(nodes.Get(1)));
