@@ -62,13 +62,15 @@ struct Options
     int runs = 15;
     DType dtype = DType::BF16;
     bool scalar = true;
+    bool cached = true;          ///< run the cached regime
+    bool streaming = true;       ///< run the streaming regime
     std::vector<KernelIsa> isas; ///< empty: every vector ISA the CPU has
     double memoryGib = 6.0;
 };
 
 const char* kUsage =
     "usage: %s [--threads N] [--runs N] [--dtype bf16|f16|f32] [--kernel all|avx512|avx2|scalar]\n"
-    "          [--memory-gib G] [--no-scalar]\n"
+    "          [--regime both|cached|streaming] [--memory-gib G] [--no-scalar]\n"
     "  Times the SwiGLU decode kernel on Mixtral experts (d_model %d, d_ff %d) in two regimes,\n"
     "  each against a read-bandwidth probe with the same number of threads:\n"
     "    cached     one 4096 x 14336 matrix (matrix_ms) and one expert (expert_ms) repeated,\n"
@@ -80,6 +82,7 @@ const char* kUsage =
     "  --kernel K      kernel ISA to time (default all: every vector ISA this CPU has)\n"
     "  --memory-gib G  most weight memory to allocate (default 6); fewer streaming experts\n"
     "                  than 4x the cache needs is reported, not hidden\n"
+    "  --regime R      which regimes to run (default both)\n"
     "  --no-scalar     skip the single scalar-kernel run\n";
 
 [[noreturn]] void
@@ -130,6 +133,18 @@ ParseIsaOption(const char* argv0, const std::string& text)
         Fail(argv0, std::string("--kernel ") + text + ": " + e.what());
     }
     return {isa};
+}
+
+/// Sets which regimes run from --regime's value; exits 2 on anything else.
+void
+ParseRegime(const char* argv0, const std::string& text, Options& o)
+{
+    if (text != "both" && text != "cached" && text != "streaming")
+    {
+        Fail(argv0, "--regime wants both, cached or streaming, got '" + text + "'");
+    }
+    o.cached = text != "streaming";
+    o.streaming = text != "cached";
 }
 
 /// Parses argv; exits 0 after --help and 2 on anything it does not understand.
@@ -185,6 +200,10 @@ ParseOptions(int argc, char** argv)
         else if (arg == "--kernel")
         {
             o.isas = ParseIsaOption(argv[0], needValue(i));
+        }
+        else if (arg == "--regime")
+        {
+            ParseRegime(argv[0], needValue(i), o);
         }
         else if (arg == "--no-scalar")
         {
@@ -681,28 +700,47 @@ ScalarCheck(ThreadPool& pool, const Expert& e, KernelIsa isa)
 /// The headline figures (the first ISA's: the widest unless --kernel chose one) and the gain
 /// of each further ISA's figures over the first's.
 void
-PrintHeadline(const std::vector<IsaFigures>& figures)
+PrintHeadline(const Options& opt, const std::vector<IsaFigures>& figures)
 {
     const IsaFigures& head = figures.front();
     std::printf("headline_isa: %s\n", KernelIsaName(head.isa));
-    std::printf("matrix_ms: %.3f\n", head.matrixMs);
-    std::printf("expert_ms: %.3f\n", head.expertMs);
-    std::printf("batch_ms: %.3f\n", head.batchMs);
-    std::printf("stream_expert_gbps: %.2f\n", head.streamExpertGbps);
-    std::printf("stream_read_gbps: %.2f\n", head.streamReadGbps);
-    std::printf("stream_bw_ratio: %.3f\n", head.streamBwRatio);
-    std::printf("target_stream_bw_ratio: 0.90\n");
+    if (opt.cached)
+    {
+        std::printf("matrix_ms: %.3f\n", head.matrixMs);
+        std::printf("expert_ms: %.3f\n", head.expertMs);
+        std::printf("batch_ms: %.3f\n", head.batchMs);
+    }
+    if (opt.streaming)
+    {
+        std::printf("stream_expert_gbps: %.2f\n", head.streamExpertGbps);
+        std::printf("stream_read_gbps: %.2f\n", head.streamReadGbps);
+        std::printf("stream_bw_ratio: %.3f\n", head.streamBwRatio);
+        std::printf("target_stream_bw_ratio: 0.90\n");
+    }
     for (std::size_t i = 1; i < figures.size(); ++i)
     {
         const IsaFigures& other = figures[i];
-        const std::string vs =
-            std::string(KernelIsaName(head.isa)) + "_over_" + KernelIsaName(other.isa);
-        std::printf("matrix_speedup_%s: %.3f\n", vs.c_str(), other.matrixMs / head.matrixMs);
-        std::printf("expert_speedup_%s: %.3f\n", vs.c_str(), other.expertMs / head.expertMs);
-        std::printf("batch_speedup_%s: %.3f\n", vs.c_str(), other.batchMs / head.batchMs);
-        std::printf("stream_speedup_%s: %.3f\n",
-                    vs.c_str(),
-                    head.streamExpertGbps / other.streamExpertGbps);
+        const char* vs = KernelIsaName(other.isa);
+        const char* name = KernelIsaName(head.isa);
+        if (opt.cached)
+        {
+            std::printf("matrix_speedup_%s_over_%s: %.3f\n",
+                        name,
+                        vs,
+                        other.matrixMs / head.matrixMs);
+            std::printf("expert_speedup_%s_over_%s: %.3f\n",
+                        name,
+                        vs,
+                        other.expertMs / head.expertMs);
+            std::printf("batch_speedup_%s_over_%s: %.3f\n", name, vs, other.batchMs / head.batchMs);
+        }
+        if (opt.streaming)
+        {
+            std::printf("stream_speedup_%s_over_%s: %.3f\n",
+                        name,
+                        vs,
+                        head.streamExpertGbps / other.streamExpertGbps);
+        }
     }
 }
 
@@ -713,7 +751,7 @@ main(int argc, char** argv)
 {
     const Options opt = ParseOptions(argc, argv);
     const LastLevelCache llc = wdmoe::bench::DetectLastLevelCache();
-    const int expertCount = StreamingExpertCount(opt, llc);
+    const int expertCount = opt.streaming ? StreamingExpertCount(opt, llc) : 1;
     const double expertBytes = 3.0 * static_cast<double>(MatrixBytes(opt.dtype));
 
     std::printf("threads: %d\n", opt.threads);
@@ -738,24 +776,34 @@ main(int argc, char** argv)
     ThreadPool pool(opt.threads);
 
     std::vector<IsaFigures> figures;
-    std::printf("# cached: one matrix, then one expert, repeated; then a 16-token batch\n");
-    CachedProbe(opt, pool, experts.front());
     for (KernelIsa isa : opt.isas)
     {
         figures.push_back({});
         figures.back().isa = isa;
-        CachedRegime(opt, pool, experts.front(), figures.back());
-        CachedBatch(opt, pool, experts.front(), figures.back());
     }
-    std::printf("# streaming: %d distinct experts per pass, probe over the same bytes\n",
-                expertCount);
-    for (IsaFigures& fig : figures)
+    if (opt.cached)
     {
-        StreamingRegime(opt, pool, experts, fig);
-        std::fflush(stdout);
+        std::printf("# cached: one matrix, then one expert, repeated; then a 16-token batch\n");
+        CachedProbe(opt, pool, experts.front());
+        for (IsaFigures& fig : figures)
+        {
+            CachedRegime(opt, pool, experts.front(), fig);
+            CachedBatch(opt, pool, experts.front(), fig);
+            std::fflush(stdout);
+        }
+    }
+    if (opt.streaming)
+    {
+        std::printf("# streaming: %d distinct experts per pass, probe over the same bytes\n",
+                    expertCount);
+        for (IsaFigures& fig : figures)
+        {
+            StreamingRegime(opt, pool, experts, fig);
+            std::fflush(stdout);
+        }
     }
     std::printf("# headline\n");
-    PrintHeadline(figures);
+    PrintHeadline(opt, figures);
     if (opt.scalar)
     {
         ScalarCheck(pool, experts.front(), figures.front().isa);
