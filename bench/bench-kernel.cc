@@ -762,10 +762,14 @@ main(int argc, char** argv)
     std::printf("llc_source: %s\n", llc.bytes > 0 ? llc.source.c_str() : "none (32 MiB assumed)");
     std::printf("matrix_bytes: %zu\n", MatrixBytes(opt.dtype));
     std::printf("expert_bytes: %.0f\n", expertBytes);
-    std::printf("stream_experts: %d\n", expertCount);
-    std::printf("stream_bytes: %.0f\n", expertCount * expertBytes);
-    std::printf("stream_llc_multiple: %.2f\n",
-                llc.bytes > 0 ? expertCount * expertBytes / static_cast<double>(llc.bytes) : 0.0);
+    if (opt.streaming)
+    {
+        std::printf("stream_experts: %d\n", expertCount);
+        std::printf("stream_bytes: %.0f\n", expertCount * expertBytes);
+        std::printf("stream_llc_multiple: %.2f\n",
+                    llc.bytes > 0 ? expertCount * expertBytes / static_cast<double>(llc.bytes)
+                                  : 0.0);
+    }
     std::fflush(stdout);
 
     std::vector<Expert> experts;
