@@ -49,7 +49,7 @@ struct InputError
 
 const char* kEvalUsage =
     "usage: wdmoe eval MODEL_DIR TEXT_FILE [--dtype f32|bf16|f16] [--max-tokens N]\n"
-    "                  [--window N] [--threads N] [--kernel auto|avx2|scalar]\n"
+    "                  [--window N] [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
     "Teacher-forced evaluation: scores every next token of TEXT_FILE in non-overlapping\n"
     "windows of --window tokens (default: the model's max_position_embeddings) and prints\n"
     "one JSON object with tokens, nll_per_token (nats), perplexity, top1_accuracy,\n"
@@ -57,13 +57,13 @@ const char* kEvalUsage =
 
 const char* kGenerateUsage =
     "usage: wdmoe generate MODEL_DIR \"PROMPT\" [--tokens N] [--dtype f32|bf16|f16]\n"
-    "                      [--threads N] [--kernel auto|avx2|scalar]\n"
+    "                      [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
     "Greedy continuation of PROMPT (default 64 tokens, bounded by the model's context);\n"
     "prints the prompt followed by the continuation.\n";
 
 const char* kCalibrateUsage =
     "usage: wdmoe calibrate MODEL_DIR TEXT_FILE [--window N] [--max-tokens N]\n"
-    "                       [--threads N] [--kernel auto|avx2|scalar]\n"
+    "                       [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
     "AdapMoE's sensitivity calibration of a top-2 model: per layer, the mean increase of the\n"
     "NLL of TEXT_FILE (teacher forcing, non-overlapping windows of --window tokens, default\n"
     "the model's max_position_embeddings) when the second expert is dropped at that layer\n"
@@ -71,7 +71,8 @@ const char* kCalibrateUsage =
     "prints the per-layer table.\n";
 
 const char* kRunUsage =
-    "usage: wdmoe-llm run [CONFIG.json] [--outDir DIR] [--threads N] [--kernel auto|avx2|scalar]\n"
+    "usage: wdmoe-llm run [CONFIG.json] [--outDir DIR] [--threads N]\n"
+    "                     [--kernel auto|avx512|avx2|scalar]\n"
     "The engine alone (no cell): a config's held-out perplexity and a greedy continuation\n"
     "(default configs/engine.json). Prints a table and writes summary.json into --outDir\n"
     "(default results/<config name>/), atomically.\n";
@@ -166,20 +167,11 @@ ModelOptions(const Args& args)
     }
     options.threads = int(IntOption(args, "threads", 0, 0, 1024));
     auto kernel = args.options.find("kernel");
-    if (kernel != args.options.end() && kernel->second != "auto")
+    if (kernel != args.options.end() && kernel->second != "auto" &&
+        !ParseKernelIsa(kernel->second, &options.isa))
     {
-        if (kernel->second == "avx2")
-        {
-            options.isa = KernelIsa::Avx2;
-        }
-        else if (kernel->second == "scalar")
-        {
-            options.isa = KernelIsa::Scalar;
-        }
-        else
-        {
-            throw UsageError{"--kernel expects auto, avx2 or scalar, got '" + kernel->second + "'"};
-        }
+        throw UsageError{"--kernel expects auto, avx512, avx2 or scalar, got '" + kernel->second +
+                         "'"};
     }
     return options;
 }

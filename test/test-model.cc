@@ -302,7 +302,7 @@ TEST_CASE("loader: classic, packed and sharded layouts give identical logits", "
     CHECK(PrefillLogits(*fromBf16, kTinyIds) == PrefillLogits(*rounded, kTinyIds));
 }
 
-TEST_CASE("model: prefill equals token-by-token decode, and both kernels agree", "[model]")
+TEST_CASE("model: prefill equals token-by-token decode, and every kernel agrees", "[model]")
 {
     TinyModel tiny(11);
     TempDir dir;
@@ -317,14 +317,20 @@ TEST_CASE("model: prefill equals token-by-token decode, and both kernels agree",
     {
         REQUIRE(prefill[i] == Approx(decode[i]).margin(1e-5));
     }
-    if (CpuSupportsAvx2())
+    for (KernelIsa isa : {KernelIsa::Avx2, KernelIsa::Avx512})
     {
-        LoadOptions avx2;
-        avx2.isa = KernelIsa::Avx2;
-        auto fast = MixtralModel::Load(dir.Path(), avx2);
+        if (!CpuSupportsIsa(isa))
+        {
+            WARN("Skipped: this CPU cannot run the " << KernelIsaName(isa) << " kernel");
+            continue;
+        }
+        LoadOptions vector;
+        vector.isa = isa;
+        auto fast = MixtralModel::Load(dir.Path(), vector);
         const auto logits = PrefillLogits(*fast, kTinyIds);
         for (std::size_t i = 0; i < prefill.size(); ++i)
         {
+            INFO(KernelIsaName(isa) << " logit " << i);
             REQUIRE(logits[i] == Approx(prefill[i]).margin(1e-4));
         }
     }

@@ -446,7 +446,8 @@ template <DType T>
 static inline int
 HIndex(int r, int dFf)
 {
-    return Avx2UsesPairSplit(T) ? PairSplitIndex(r, dFf) : r;
+    constexpr int block = PairSplitBlock(KernelIsa::Avx2, T);
+    return block != 0 ? PairSplitIndex(r, dFf, block) : r;
 }
 
 template <DType T>

@@ -1,5 +1,5 @@
-// Private to expert-kernel.cc and expert-kernel-avx2.cc: the per-ISA row-range kernels that the
-// threaded driver in expert-kernel.cc hands chunks of rows to.
+// Private to expert-kernel.cc, expert-kernel-avx2.cc and expert-kernel-avx512.cc: the per-ISA
+// row-range kernels that the threaded driver in expert-kernel.cc hands chunks of rows to.
 #ifndef WDMOE_LLM_EXPERT_KERNEL_IMPL_H
 #define WDMOE_LLM_EXPERT_KERNEL_IMPL_H
 
@@ -39,8 +39,8 @@ void DownRowsScalar(const ExpertWeights& w,
 #if defined(__x86_64__) || defined(__i386__)
 #define WDMOE_LLM_HAVE_AVX2_KERNEL 1
 // Defined in expert-kernel-avx2.cc; call only when CpuSupportsAvx2() is true. When
-// Avx2UsesPairSplit(w.dtype), X must be in pair-split order and H is written and read in it;
-// Y is always in natural order.
+// PairSplitBlock(KernelIsa::Avx2, w.dtype) is not 0, X must be in pair-split order of that
+// block and H is written and read in it; Y is always in natural order.
 void GateUpRowsAvx2(const ExpertWeights& w,
                     const float* X,
                     int n,
@@ -53,40 +53,59 @@ void DownRowsAvx2(const ExpertWeights& w,
                   int rowBegin,
                   int rowEnd,
                   float* Y);
+// Defined in expert-kernel-avx512.cc; call only when CpuSupportsAvx512() is true. Pair-split
+// as for AVX2, with the block PairSplitBlock(KernelIsa::Avx512, w.dtype).
+void GateUpRowsAvx512(const ExpertWeights& w,
+                      const float* X,
+                      int n,
+                      int rowBegin,
+                      int rowEnd,
+                      float* H);
+void DownRowsAvx512(const ExpertWeights& w,
+                    const float* H,
+                    int n,
+                    int rowBegin,
+                    int rowEnd,
+                    float* Y);
 #endif
 
-/// The AVX2 bf16 kernels widen sixteen weights at a time into their even- and odd-indexed
-/// halves with one shift and one mask (no shuffles: widening is what limits a single core once
-/// the data streams well), so they want every activation vector (X, and H between the phases)
-/// in the matching "pair-split" order: within each full block of sixteen, the eight
-/// even-indexed elements, then the eight odd-indexed ones; a tail shorter than sixteen stays in
-/// natural order. The other dtypes use natural order.
-inline bool
-Avx2UsesPairSplit(DType t)
+/// The AVX2 and AVX-512 bf16 kernels widen a vector's worth of weights at a time into their
+/// even- and odd-indexed halves with one shift and one mask (no shuffles: widening is what
+/// limits a single core once the data streams well), so they want every activation vector (X,
+/// and H between the phases) in the matching "pair-split" order: within each full block of
+/// `block` elements (16 for AVX2, 32 for AVX-512: two vectors of f32), the even-indexed
+/// elements, then the odd-indexed ones; a tail shorter than a block stays in natural order.
+/// Returns the block for an ISA and dtype, 0 where the kernels use natural order.
+constexpr int
+PairSplitBlock(KernelIsa isa, DType t)
 {
-    return t == DType::BF16;
+    if (t != DType::BF16)
+    {
+        return 0;
+    }
+    return isa == KernelIsa::Avx2 ? 16 : (isa == KernelIsa::Avx512 ? 32 : 0);
 }
 
-/// Where element i of a vector of the given length sits in pair-split order.
+/// Where element i of a vector of the given length sits in pair-split order of that block.
 inline int
-PairSplitIndex(int i, int length)
+PairSplitIndex(int i, int length, int block)
 {
-    const int fullBlocks = length / 16 * 16;
+    const int fullBlocks = length / block * block;
     if (i >= fullBlocks)
     {
         return i;
     }
-    const int lane = i & 15;
-    return (i - lane) + (lane & 1) * 8 + (lane >> 1);
+    const int lane = i % block;
+    return (i - lane) + (lane & 1) * (block / 2) + (lane >> 1);
 }
 
-/// Copies src (length floats) into dst in pair-split order.
+/// Copies src (length floats) into dst in pair-split order of the given block.
 inline void
-PairSplit(const float* src, int length, float* dst)
+PairSplit(const float* src, int length, int block, float* dst)
 {
     for (int i = 0; i < length; ++i)
     {
-        dst[PairSplitIndex(i, length)] = src[i];
+        dst[PairSplitIndex(i, length, block)] = src[i];
     }
 }
 

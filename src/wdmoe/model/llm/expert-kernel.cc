@@ -1,7 +1,8 @@
 // The SwiGLU expert feed-forward network: argument checks, run-time ISA dispatch, the two-phase
-// threaded driver and the portable scalar reference kernel. The AVX2 kernel lives in
-// expert-kernel-avx2.cc, compiled with per-function target attributes so that this library
-// needs no global -mavx2 and still runs on CPUs without it.
+// threaded driver and the portable scalar reference kernel. The AVX2 and AVX-512 kernels live in
+// expert-kernel-avx2.cc and expert-kernel-avx512.cc, compiled with per-function target
+// attributes so that this library needs no global -mavx2 / -mavx512f and still runs on CPUs
+// without them.
 
 #include "expert-kernel.h"
 
@@ -56,13 +57,13 @@ RowsPerChunk(std::size_t rowBytes, int rows, int threads)
     return static_cast<int>(std::max<std::size_t>(perChunk, kRowGranule));
 }
 
+/// Whether aCount floats at a and bCount floats at b share any byte.
 bool
-RangesOverlap(const float* a, const float* b, std::size_t count)
+RangesOverlap(const float* a, std::size_t aCount, const float* b, std::size_t bCount)
 {
     const auto pa = reinterpret_cast<std::uintptr_t>(a);
     const auto pb = reinterpret_cast<std::uintptr_t>(b);
-    const std::size_t bytes = count * sizeof(float);
-    return pa < pb + bytes && pb < pa + bytes;
+    return pa < pb + bCount * sizeof(float) && pb < pa + aCount * sizeof(float);
 }
 
 /// Checks the weights and returns a copy with the row strides resolved (0 -> dense).
@@ -103,67 +104,100 @@ CheckedWeights(const ExpertWeights& w)
     return r;
 }
 
-void
-CheckIsa(KernelIsa isa)
-{
-    if (isa == KernelIsa::Avx2)
-    {
-        if (!CpuSupportsAvx2())
-        {
-            throw std::invalid_argument("ExpertForward: AVX2 kernel requested but this CPU lacks "
-                                        "AVX2/FMA/F16C");
-        }
-    }
-    else if (isa != KernelIsa::Scalar)
-    {
-        throw std::invalid_argument("ExpertForward: unknown kernel ISA");
-    }
-}
-
-/// Runs both phases. The gate/up phase must finish completely before the down phase starts
-/// because every output row needs all of H; ParallelFor returning is that barrier.
-void
-RunExpert(const ExpertWeights& w, const float* X, int n, float* Y, ThreadPool* pool, KernelIsa isa)
+/// The row-range kernels of one ISA.
+struct RowKernels
 {
     detail::GateUpRowsFn gateUp = detail::GateUpRowsScalar;
     detail::DownRowsFn down = detail::DownRowsScalar;
-    bool pairSplit = false;
+};
+
+RowKernels
+KernelsFor(KernelIsa isa)
+{
+    RowKernels k;
 #ifdef WDMOE_LLM_HAVE_AVX2_KERNEL
     if (isa == KernelIsa::Avx2)
     {
-        gateUp = detail::GateUpRowsAvx2;
-        down = detail::DownRowsAvx2;
-        pairSplit = detail::Avx2UsesPairSplit(w.dtype);
+        k.gateUp = detail::GateUpRowsAvx2;
+        k.down = detail::DownRowsAvx2;
     }
+    else if (isa == KernelIsa::Avx512)
+    {
+        k.gateUp = detail::GateUpRowsAvx512;
+        k.down = detail::DownRowsAvx512;
+    }
+#else
+    (void)isa;
 #endif
+    return k;
+}
 
-    // Scratch for H (and the reordered X), reused across calls on the same thread so a decode
-    // step of a small expert does not pay an allocation. Every element of H is written by
-    // phase 1 before phase 2 reads it.
+/// Thread-local scratch of at least `elements` floats, reused across calls on the same thread
+/// so a decode step of a small expert does not pay an allocation.
+float*
+Scratch(std::size_t elements)
+{
     thread_local std::vector<float> scratch;
+    if (scratch.size() < elements)
+    {
+        scratch.resize(elements);
+    }
+    return scratch.data();
+}
+
+/// Copies the n vectors of X ([n][length]) into dst in pair-split order of the block, once per
+/// call rather than per chunk (the kernels read X once per row group); returns dst.
+const float*
+PairSplitRows(const float* X, int n, int length, int block, float* dst)
+{
+    for (int t = 0; t < n; ++t)
+    {
+        const std::size_t offset = static_cast<std::size_t>(t) * static_cast<std::size_t>(length);
+        detail::PairSplit(X + offset, length, block, dst + offset);
+    }
+    return dst;
+}
+
+/// Runs fn(begin, end) over [0, rows) in chunks of rows of rowBytes each, on the pool when
+/// there is one with more than one thread and the work is large enough to pay for waking it.
+template <typename RowRangeFn>
+void
+ForRowChunks(int rows, std::size_t rowBytes, std::size_t work, ThreadPool* pool, RowRangeFn fn)
+{
+    const int threads = pool == nullptr ? 1 : pool->Size();
+    if (threads <= 1 || work < kMinParallelBytes)
+    {
+        fn(0, rows);
+        return;
+    }
+    const int chunkRows = RowsPerChunk(rowBytes, rows, threads);
+    const int chunks = (rows + chunkRows - 1) / chunkRows;
+    pool->ParallelFor(chunks, [&](int chunk, int) {
+        const int begin = chunk * chunkRows;
+        fn(begin, std::min(begin + chunkRows, rows));
+    });
+}
+
+/// Runs both phases. The gate/up phase must finish completely before the down phase starts
+/// because every output row needs all of H; ForRowChunks returning is that barrier.
+void
+RunExpert(const ExpertWeights& w, const float* X, int n, float* Y, ThreadPool* pool, KernelIsa isa)
+{
+    const RowKernels kernels = KernelsFor(isa);
+    const int splitBlock = detail::PairSplitBlock(isa, w.dtype);
     const std::size_t hElements = static_cast<std::size_t>(n) * static_cast<std::size_t>(w.dFf);
     const std::size_t xElements =
-        pairSplit ? static_cast<std::size_t>(n) * static_cast<std::size_t>(w.dModel) : 0;
-    if (scratch.size() < hElements + xElements)
-    {
-        scratch.resize(hElements + xElements);
-    }
-    float* H = scratch.data();
+        splitBlock != 0 ? static_cast<std::size_t>(n) * static_cast<std::size_t>(w.dModel) : 0;
+    // Every element of H is written by phase 1 before phase 2 reads it.
+    float* H = Scratch(hElements + xElements);
 #ifndef NDEBUG
     // Debug builds poison H so that a kernel leaving an element unwritten produces NaN instead
     // of silently reusing a previous call's value. Small next to the weights it stands beside.
     std::fill(H, H + hElements, std::numeric_limits<float>::quiet_NaN());
 #endif
-    if (pairSplit)
+    if (splitBlock != 0)
     {
-        // Reordered once per call, not per chunk: the kernels read X once per row group.
-        float* split = H + hElements;
-        for (int t = 0; t < n; ++t)
-        {
-            const std::size_t offset = static_cast<std::size_t>(t) * w.dModel;
-            detail::PairSplit(X + offset, w.dModel, split + offset);
-        }
-        X = split;
+        X = PairSplitRows(X, n, w.dModel, splitBlock, H + hElements);
     }
 
     const std::size_t elemSize = DTypeSize(w.dtype);
@@ -171,32 +205,14 @@ RunExpert(const ExpertWeights& w, const float* X, int n, float* Y, ThreadPool* p
     const std::size_t downRowBytes = static_cast<std::size_t>(w.dFf) * elemSize;
     const std::size_t totalBytes = gateUpRowBytes * static_cast<std::size_t>(w.dFf) +
                                    downRowBytes * static_cast<std::size_t>(w.dModel);
-
     // Decode streams the weights once; a batch also does n times the arithmetic on them (the
     // re-reads hit the cache), so weigh the threshold by n.
     const std::size_t work = totalBytes * static_cast<std::size_t>(n);
-    const int threads = pool == nullptr ? 1 : pool->Size();
-    if (threads <= 1 || work < kMinParallelBytes)
-    {
-        gateUp(w, X, n, 0, w.dFf, H);
-        down(w, H, n, 0, w.dModel, Y);
-        return;
-    }
-
-    const int gateUpChunkRows = RowsPerChunk(gateUpRowBytes, w.dFf, threads);
-    const int gateUpChunks = (w.dFf + gateUpChunkRows - 1) / gateUpChunkRows;
-    pool->ParallelFor(gateUpChunks, [&](int chunk, int) {
-        const int begin = chunk * gateUpChunkRows;
-        const int end = std::min(begin + gateUpChunkRows, w.dFf);
-        gateUp(w, X, n, begin, end, H);
+    ForRowChunks(w.dFf, gateUpRowBytes, work, pool, [&](int begin, int end) {
+        kernels.gateUp(w, X, n, begin, end, H);
     });
-
-    const int downChunkRows = RowsPerChunk(downRowBytes, w.dModel, threads);
-    const int downChunks = (w.dModel + downChunkRows - 1) / downChunkRows;
-    pool->ParallelFor(downChunks, [&](int chunk, int) {
-        const int begin = chunk * downChunkRows;
-        const int end = std::min(begin + downChunkRows, w.dModel);
-        down(w, H, n, begin, end, Y);
+    ForRowChunks(w.dModel, downRowBytes, work, pool, [&](int begin, int end) {
+        kernels.down(w, H, n, begin, end, Y);
     });
 }
 
@@ -314,9 +330,69 @@ CpuSupportsAvx2()
 #endif
 }
 
+bool
+CpuSupportsAvx512()
+{
+#ifdef WDMOE_LLM_HAVE_AVX2_KERNEL
+    // Read from CPUID and XCR0 directly rather than __builtin_cpu_supports, whose AVX-512 answer
+    // depends on the compiler version's idea of the OS check. The CPU side: FMA and F16C (leaf
+    // 1), AVX-512 F (leaf 7 EBX bit 16), BW (30) and VL (31). The OS side: OSXSAVE (leaf 1 ECX
+    // bit 27) and XCR0 with SSE, AVX, opmask, ZMM_Hi256 and Hi16_ZMM state enabled (0xE6): a
+    // kernel that does not save the ZMM registers on a context switch would corrupt them.
+    static const bool supported = [] {
+        unsigned eax = 0;
+        unsigned ebx = 0;
+        unsigned ecx = 0;
+        unsigned edx = 0;
+        if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0)
+        {
+            return false;
+        }
+        const bool osxsave = (ecx & (1u << 27)) != 0;
+        const bool fmaF16c = (ecx & (1u << 12)) != 0 && (ecx & (1u << 29)) != 0;
+        if (!osxsave || !fmaF16c || __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0)
+        {
+            return false;
+        }
+        const unsigned avx512FBwVl = (1u << 16) | (1u << 30) | (1u << 31);
+        if ((ebx & avx512FBwVl) != avx512FBwVl)
+        {
+            return false;
+        }
+        unsigned xcr0Low = 0;
+        unsigned xcr0High = 0;
+        __asm__ volatile("xgetbv" : "=a"(xcr0Low), "=d"(xcr0High) : "c"(0));
+        constexpr unsigned kZmmState = 0xE6;
+        return (xcr0Low & kZmmState) == kZmmState;
+    }();
+    return supported;
+#else
+    return false;
+#endif
+}
+
+bool
+CpuSupportsIsa(KernelIsa isa)
+{
+    switch (isa)
+    {
+    case KernelIsa::Scalar:
+        return true;
+    case KernelIsa::Avx2:
+        return CpuSupportsAvx2();
+    case KernelIsa::Avx512:
+        return CpuSupportsAvx512();
+    }
+    return false;
+}
+
 KernelIsa
 BestKernelIsa()
 {
+    if (CpuSupportsAvx512())
+    {
+        return KernelIsa::Avx512;
+    }
     return CpuSupportsAvx2() ? KernelIsa::Avx2 : KernelIsa::Scalar;
 }
 
@@ -329,20 +405,63 @@ KernelIsaName(KernelIsa isa)
         return "scalar";
     case KernelIsa::Avx2:
         return "avx2";
+    case KernelIsa::Avx512:
+        return "avx512";
     }
     return "unknown";
+}
+
+bool
+ParseKernelIsa(const std::string& name, KernelIsa* isa)
+{
+    for (KernelIsa candidate : {KernelIsa::Scalar, KernelIsa::Avx2, KernelIsa::Avx512})
+    {
+        if (name == KernelIsaName(candidate))
+        {
+            *isa = candidate;
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+CheckKernelIsaSupported(KernelIsa isa)
+{
+    switch (isa)
+    {
+    case KernelIsa::Scalar:
+        return;
+    case KernelIsa::Avx2:
+        if (!CpuSupportsAvx2())
+        {
+            throw std::invalid_argument("the avx2 expert kernel was requested but this CPU lacks "
+                                        "AVX2, FMA or F16C (or the OS does not save YMM state)");
+        }
+        return;
+    case KernelIsa::Avx512:
+        if (!CpuSupportsAvx512())
+        {
+            throw std::invalid_argument(
+                "the avx512 expert kernel was requested but this CPU lacks AVX-512 F/BW/VL, FMA "
+                "or F16C (or the OS does not save the ZMM and opmask state)");
+        }
+        return;
+    }
+    throw std::invalid_argument("unknown expert kernel ISA " +
+                                std::to_string(static_cast<int>(isa)));
 }
 
 void
 ExpertForward(const ExpertWeights& w, const float* x, float* y, ThreadPool* pool, KernelIsa isa)
 {
     const ExpertWeights checked = CheckedWeights(w);
-    CheckIsa(isa);
+    CheckKernelIsaSupported(isa);
     if (x == nullptr || y == nullptr)
     {
         throw std::invalid_argument("ExpertForward: null x or y");
     }
-    if (RangesOverlap(x, y, static_cast<std::size_t>(w.dModel)))
+    if (RangesOverlap(x, static_cast<std::size_t>(w.dModel), y, static_cast<std::size_t>(w.dModel)))
     {
         throw std::invalid_argument("ExpertForward: y overlaps x");
     }
@@ -358,7 +477,7 @@ ExpertForwardBatch(const ExpertWeights& w,
                    KernelIsa isa)
 {
     const ExpertWeights checked = CheckedWeights(w);
-    CheckIsa(isa);
+    CheckKernelIsaSupported(isa);
     if (n < 0)
     {
         throw std::invalid_argument("ExpertForwardBatch: negative token count " +
@@ -374,11 +493,52 @@ ExpertForwardBatch(const ExpertWeights& w,
         throw std::invalid_argument("ExpertForwardBatch: null X or Y");
     }
     const std::size_t count = static_cast<std::size_t>(n) * static_cast<std::size_t>(w.dModel);
-    if (RangesOverlap(X, Y, count))
+    if (RangesOverlap(X, count, Y, count))
     {
         throw std::invalid_argument("ExpertForwardBatch: Y overlaps X");
     }
     RunExpert(checked, X, n, Y, pool, isa);
+}
+
+void
+MatrixVectorForward(const MatrixWeights& m,
+                    const float* x,
+                    float* y,
+                    ThreadPool* pool,
+                    KernelIsa isa)
+{
+    // The down phase of the expert kernels on its own: an expert whose w2 is this matrix
+    // (d_model = rows, d_ff = cols). w1 and w3 are never read; they point at the matrix only
+    // so that the argument checks see no null pointer.
+    ExpertWeights w;
+    w.dtype = m.dtype;
+    w.w1 = m.data;
+    w.w3 = m.data;
+    w.w2 = m.data;
+    w.dModel = m.rows;
+    w.dFf = m.cols;
+    w.w2RowStride = m.rowStride;
+    const ExpertWeights checked = CheckedWeights(w);
+    CheckKernelIsaSupported(isa);
+    if (x == nullptr || y == nullptr)
+    {
+        throw std::invalid_argument("MatrixVectorForward: null x or y");
+    }
+    if (RangesOverlap(x, static_cast<std::size_t>(m.cols), y, static_cast<std::size_t>(m.rows)))
+    {
+        throw std::invalid_argument("MatrixVectorForward: y overlaps x");
+    }
+    const RowKernels kernels = KernelsFor(isa);
+    const int splitBlock = detail::PairSplitBlock(isa, m.dtype);
+    if (splitBlock != 0)
+    {
+        x = PairSplitRows(x, 1, m.cols, splitBlock, Scratch(static_cast<std::size_t>(m.cols)));
+    }
+    const std::size_t rowBytes = static_cast<std::size_t>(m.cols) * DTypeSize(m.dtype);
+    const std::size_t work = rowBytes * static_cast<std::size_t>(m.rows);
+    ForRowChunks(m.rows, rowBytes, work, pool, [&](int begin, int end) {
+        kernels.down(checked, x, 1, begin, end, y);
+    });
 }
 
 } // namespace llm

@@ -5,6 +5,7 @@
 #include "dtype.h"
 
 #include <cstddef>
+#include <string>
 
 namespace wdmoe
 {
@@ -34,16 +35,28 @@ enum class KernelIsa
 {
     Scalar, ///< portable reference, any CPU
     Avx2,   ///< AVX2 + FMA + F16C, chosen at run time
+    Avx512, ///< AVX-512 F + BW + VL (with FMA and F16C), chosen at run time
 };
 
 /// True when this CPU has AVX2, FMA and F16C (and the OS saves YMM state).
 bool CpuSupportsAvx2();
-/// Avx2 when the CPU supports it, else Scalar.
+/// True when this CPU has AVX-512 F, BW and VL, FMA and F16C, and the OS saves the opmask and
+/// ZMM state (XCR0 bits 1, 2, 5, 6 and 7).
+bool CpuSupportsAvx512();
+/// Whether this CPU can run the given ISA's kernel (Scalar: always).
+bool CpuSupportsIsa(KernelIsa isa);
+/// The fastest kernel this CPU supports: Avx512, else Avx2, else Scalar.
 KernelIsa BestKernelIsa();
 const char* KernelIsaName(KernelIsa isa);
+/// Parses "scalar", "avx2" or "avx512" (not "auto": callers choose what that means); false for
+/// anything else. Does not check the CPU (CheckKernelIsaSupported does).
+bool ParseKernelIsa(const std::string& name, KernelIsa* isa);
+/// Throws std::invalid_argument naming the ISA and the missing CPU features when this CPU
+/// cannot run it (or when isa is not a KernelIsa value).
+void CheckKernelIsaSupported(KernelIsa isa);
 
 /// Decode: one token. x and y hold d_model floats (y may not alias x). pool may be null
-/// (single-threaded). Throws std::invalid_argument when isa is Avx2 on a CPU without it.
+/// (single-threaded). Throws std::invalid_argument when the CPU lacks the ISA asked for.
 void ExpertForward(const ExpertWeights& w,
                    const float* x,
                    float* y,
@@ -58,6 +71,25 @@ void ExpertForwardBatch(const ExpertWeights& w,
                         float* Y,
                         ThreadPool* pool,
                         KernelIsa isa);
+
+/// One stored matrix [rows][cols], row-major, at any alignment, with a row stride in elements
+/// (0 means cols).
+struct MatrixWeights
+{
+    DType dtype = DType::F32;
+    const void* data = nullptr;
+    int rows = 0;
+    int cols = 0;
+    std::size_t rowStride = 0;
+};
+
+/// y = W x for one vector: x holds cols floats, y rows floats (no overlap). The expert kernels'
+/// down phase on its own (same ISAs, threading and accuracy); errors as ExpertForward's.
+void MatrixVectorForward(const MatrixWeights& m,
+                         const float* x,
+                         float* y,
+                         ThreadPool* pool,
+                         KernelIsa isa);
 
 } // namespace llm
 } // namespace wdmoe

@@ -147,11 +147,7 @@ MixtralModel::Load(const std::string& modelDir, const LoadOptions& options)
     std::unique_ptr<MixtralModel> model(new MixtralModel());
     model->m_dir = modelDir;
     model->m_config = ModelConfig::Load(modelDir + "/config.json");
-    if (options.isa == KernelIsa::Avx2 && !CpuSupportsAvx2())
-    {
-        throw std::invalid_argument("the AVX2 expert kernel was requested but this CPU lacks "
-                                    "AVX2, FMA or F16C");
-    }
+    CheckKernelIsaSupported(options.isa);
     model->m_isa = options.isa;
     model->m_pool = std::make_unique<ThreadPool>(options.threads);
     model->m_store = std::make_shared<WeightStore>(WeightStore::Open(modelDir));
