@@ -2,6 +2,7 @@
 // field, in bounded time and memory, or, where the input is legitimate, a run that works.
 #include "error-message.h"
 #include "evaluation.h"
+#include "expert-kernel.h"
 #include "json-config.h"
 #include "json-input.h"
 #include "mixtral-model.h"
@@ -92,6 +93,30 @@ WriteTinyModel(const TempDir& dir,
 } // namespace
 
 // --------------------------------------------------------------------------------- JSON
+
+TEST_CASE("bad input: model.kernel names an ISA this CPU has", "[bad-input][config]")
+{
+    ScenarioFixture f;
+    const std::string path = f.Write();
+    CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(path, {"model.kernel=sse4"}); }),
+               Catch::StartsWith(path + ": field \"model.kernel\" must be \"auto\", "
+                                        "\"avx512\", \"avx2\" or \"scalar\", got \"sse4\""));
+    CHECK(ScenarioConfig::Load(path, {"model.kernel=scalar"}).kernel ==
+          wdmoe::llm::KernelIsa::Scalar);
+    CHECK(ScenarioConfig::Load(path).kernel == wdmoe::llm::BestKernelIsa());
+    if (!wdmoe::llm::CpuSupportsAvx512())
+    {
+        CHECK_THAT(ErrorOf([&] { ScenarioConfig::Load(path, {"model.kernel=avx512"}); }),
+                   Catch::StartsWith(path + ": field \"model.kernel\"") &&
+                       Catch::Contains("avx512"));
+    }
+    else
+    {
+        WARN("this CPU has AVX-512: the refusal of an absent ISA is not exercised here");
+        CHECK(ScenarioConfig::Load(path, {"model.kernel=avx512"}).kernel ==
+              wdmoe::llm::KernelIsa::Avx512);
+    }
+}
 
 TEST_CASE("bad input: a number too large for a double names the file, in every reader",
           "[bad-input][json]")

@@ -44,7 +44,7 @@ void
 ReadModel(const JsonConfigReader& root, ScenarioConfig& c)
 {
     const JsonConfigReader model = root.Object("model");
-    model.AllowOnly({"path", "dtype", "threads"});
+    model.AllowOnly({"path", "dtype", "threads", "kernel"});
     c.modelDir = root.PathRelativeToFile(model.String("path"));
     if (model.Has("dtype"))
     {
@@ -58,6 +58,23 @@ ReadModel(const JsonConfigReader& root, ScenarioConfig& c)
         c.dtype = parsed;
     }
     c.threads = int(model.Integer("threads", 1, 0, 256));
+    const std::string kernel = model.String("kernel", "auto");
+    wdmoe::llm::KernelIsa isa = wdmoe::llm::BestKernelIsa();
+    if (kernel != "auto" && !wdmoe::llm::ParseKernelIsa(kernel, &isa))
+    {
+        model.Fail("kernel",
+                   "must be \"auto\", \"avx512\", \"avx2\" or \"scalar\", got " +
+                       QuoteForMessage(kernel));
+    }
+    try
+    {
+        wdmoe::llm::CheckKernelIsaSupported(isa);
+    }
+    catch (const std::invalid_argument& e)
+    {
+        model.Fail("kernel", e.what());
+    }
+    c.kernel = isa;
 }
 
 void

@@ -7,6 +7,7 @@
 #include "bandwidth-slices.h"
 #include "device-groups.h"
 #include "dtype.h"
+#include "expert-kernel.h"
 #include "expert-selection.h"
 #include "link-to-system-mapping.h"
 #include "moe-inference-app.h"
@@ -101,6 +102,9 @@ struct ScenarioConfig
     std::string modelDir;
     std::optional<wdmoe::llm::DType> dtype; ///< none: the file's
     int threads = 1;
+    /// "model.kernel": the expert kernels' instruction set ("auto": the widest this CPU has).
+    /// The ISAs sum in different orders, so accuracy figures differ in their last digits.
+    wdmoe::llm::KernelIsa kernel = wdmoe::llm::BestKernelIsa();
 
     // workload: teacher-forced scoring of a text
     std::string textPath;

@@ -133,6 +133,7 @@ LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root)
     ScenarioInputs in;
     wdmoe::llm::LoadOptions options;
     options.threads = c.threads;
+    options.isa = c.kernel;
     if (c.dtype)
     {
         options.overrideDType = true;
