@@ -34,6 +34,10 @@ struct ScenarioInputs
 /// The inputs of config c; errors name c's file and field (root).
 ScenarioInputs LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root);
 
+/// Serving: the BS memory for the requests' KV caches, floor(serving.kv_memory_fraction x the
+/// BS profile's memory) bytes.
+double KvMemoryBytes(const ScenarioConfig& c, const ScenarioInputs& in);
+
 /// Expert slots of a device from the config: kept in memory, and hosted on storage.
 std::pair<int, int> ExpertSlots(const ScenarioConfig& c,
                                 const JsonConfigReader& root,

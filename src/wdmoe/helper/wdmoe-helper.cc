@@ -8,6 +8,7 @@
 #include "ns3/mobility-model.h"
 #include "ns3/simulator.h"
 
+#include <optional>
 #include <stdexcept>
 
 namespace ns3
@@ -56,6 +57,7 @@ struct WdmoeHelper::Cell
     std::vector<int> tokens;
     int promptTokens = 0;
     int scoredTokens = 0;
+    std::optional<ServingWorkload> requests; ///< serving instead of the single stream
     CostModel cost = CostModel::Mixtral8x7B();
     ComputeProfile bsProfile;
     ComputeProfile deviceProfile;
@@ -142,6 +144,14 @@ WdmoeHelper::SetWorkload(const std::vector<int>& tokens, int promptTokens, int s
     m_cell->tokens = tokens;
     m_cell->promptTokens = promptTokens;
     m_cell->scoredTokens = scoredTokens;
+    m_cell->requests.reset();
+}
+
+void
+WdmoeHelper::SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload)
+{
+    m_cell->tokens = tokens;
+    m_cell->requests = workload;
 }
 
 void
@@ -276,7 +286,14 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
         link->SetAccessOverhead(m_access);
     }
     c.bs->SetModel(c.model);
-    c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
+    if (c.requests)
+    {
+        c.bs->SetRequests(c.tokens, *c.requests);
+    }
+    else
+    {
+        c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
+    }
     c.bs->SetCosts(c.cost, c.bsProfile);
     c.bs->SetPolicy(c.policy);
     if (m_selectionFactory.IsTypeIdSet())
@@ -354,6 +371,7 @@ WdmoeHelper::AssignStreams(int64_t stream)
     {
         used += link->AssignStreams(stream + used);
     }
+    used += m_bs->AssignStreams(stream + used);
     return used;
 }
 

@@ -57,6 +57,9 @@ class WdmoeHelper
     /// The model that runs and routes, and the tokens it scores (teacher forcing).
     void SetModel(std::shared_ptr<wdmoe::llm::MixtralModel> model);
     void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
+    /// Serving instead of the single stream: requests over the tokens (MoeInferenceApp::
+    /// SetRequests; the batch and KV memory are the BS attributes MaxBatch and KvMemoryBytes).
+    void SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload);
     /// The architecture every expert, hidden state and attention is priced as.
     void SetCostModel(const CostModel& cost);
     void SetBsProfile(const ComputeProfile& profile);
@@ -86,8 +89,8 @@ class WdmoeHelper
     ApplicationContainer Install(Ptr<Node> bs, NodeContainer devices);
 
     /// Fixed random streams for the channel (3 per device, then the loss model's), then the
-    /// link's HARQ draws (2 per device, only with HARQ); returns how many were used. Call after
-    /// Install.
+    /// link's HARQ draws (2 per device, only with HARQ), then the BS's request arrivals (1, only
+    /// serving Poisson arrivals); returns how many were used. Call after Install.
     int64_t AssignStreams(int64_t stream);
 
     Ptr<WdmoeChannel> GetChannel() const { return m_channel; }

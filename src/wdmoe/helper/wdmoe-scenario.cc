@@ -15,6 +15,7 @@
 #include "scenario-inputs.h"
 #include "scenario-summary.h"
 #include "scenario-warnings.h"
+#include "serving-summary.h"
 #include "wdmoe-channel.h"
 #include "wdmoe-helper.h"
 #include "wdmoe-stats-collector.h"
@@ -118,7 +119,16 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetTransportAttribute("HintAirtime", BooleanValue(c.hintAirtime));
     helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
     helper.SetModel(in.model);
-    helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);
+    if (c.serving)
+    {
+        helper.SetBsAttribute("MaxBatch", UintegerValue(c.serving->maxBatch));
+        helper.SetBsAttribute("KvMemoryBytes", DoubleValue(KvMemoryBytes(c, in)));
+        helper.SetRequests(in.tokens, c.serving->workload);
+    }
+    else
+    {
+        helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);
+    }
     helper.SetCostModel(in.cost);
     helper.SetBsProfile(in.bsProfile);
     helper.SetDeviceProfile(in.deviceProfile);
@@ -303,6 +313,10 @@ WdmoeScenario::Collect() const
         {"sim_speed", wallSeconds > 0 ? simulatedSeconds / wallSeconds : 0.0}};
     result.tokensCsv = m_state->stats.TokensCsv();
     result.transfersCsv = m_state->stats.TransfersCsv();
+    if (c.serving)
+    {
+        result.requestsCsv = RequestsCsv(m_state->stats.Requests());
+    }
     result.records = m_state->stats.Tokens();
     return result;
 }
@@ -313,6 +327,10 @@ WriteScenarioResult(const ScenarioResult& result, const std::string& outDir)
     CreateResultDirectory(outDir);
     WriteFileAtomically(outDir + "/tokens.csv", result.tokensCsv);
     WriteFileAtomically(outDir + "/transfers.csv", result.transfersCsv);
+    if (!result.requestsCsv.empty())
+    {
+        WriteFileAtomically(outDir + "/requests.csv", result.requestsCsv);
+    }
     WriteFileAtomically(outDir + "/summary.json", result.summary.dump(2) + "\n");
     if (!result.traceDir.empty())
     {

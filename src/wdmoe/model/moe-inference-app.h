@@ -3,6 +3,7 @@
 #ifndef WDMOE_MOE_INFERENCE_APP_H
 #define WDMOE_MOE_INFERENCE_APP_H
 
+#include "batch-step.h"
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "expert-device-app.h"
@@ -13,6 +14,8 @@
 #include "inference-records.h"
 #include "latency-predictor.h"
 #include "layer-work.h"
+#include "request-scheduler.h"
+#include "serving-workload.h"
 
 #include "ns3/application.h"
 #include "ns3/event-id.h"
@@ -54,6 +57,14 @@ class MoeInferenceApp : public Application
     /// Teacher forcing over `tokens`: windows of promptTokens prefill + decode steps until the
     /// context is full, until scoredTokens predictions have been scored.
     void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
+    /// Serving instead: many requests over `tokens` (each its own window), batched per step up
+    /// to the MaxBatch attribute, admitted while the KvMemoryBytes attribute holds their KV
+    /// cache (RequestScheduler). Call after SetModel and SetCosts (the priced model's KV bytes
+    /// per token), instead of SetWorkload.
+    void SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload);
+    /// The Poisson arrivals' stream; returns the streams used (1 when serving Poisson arrivals,
+    /// else 0, so that a run without them draws nothing new).
+    int64_t AssignStreams(int64_t stream);
     /// The devices (device d is transport device d and predictor device d), what they host,
     /// and the BS's latency predictions. Connects itself to the devices' answers.
     void SetCell(Ptr<ExpertTransport> transport,
@@ -69,7 +80,8 @@ class MoeInferenceApp : public Application
 
     const InferencePolicy& Policy() const { return m_policy; }
 
-    /// True once every prediction of the workload has been scored.
+    /// True once every prediction of the workload has been scored (serving: every request has
+    /// arrived and finished).
     bool Finished() const { return m_finished; }
 
     typedef void (*TokenTracedCallback)(uint32_t index, Time latency);
@@ -77,6 +89,8 @@ class MoeInferenceApp : public Application
     typedef void (*LayerStatsTracedCallback)(uint32_t layer, const LayerStats& stats);
     typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
     typedef void (*ExchangeTracedCallback)(const ExchangeRecord& record);
+    typedef void (*RequestTracedCallback)(const RequestRecord& record);
+    typedef void (*StepTracedCallback)(const StepRecord& record);
 
   protected:
     void DoDispose() override;
@@ -96,6 +110,8 @@ class MoeInferenceApp : public Application
     };
 
     void StartPass();
+    /// Serving: a request arrived; an idle BS starts a step.
+    void OnArrival();
     void StartLayer();
     void DispatchLayer();
     /// Gating's candidates for every token of the pass, each on its holder (DeviceFor).
@@ -132,9 +148,20 @@ class MoeInferenceApp : public Application
     InferencePolicy m_policy;
     std::unique_ptr<wdmoe::llm::RoutingPolicy> m_gating;
 
-    // State of the pass in flight
-    std::unique_ptr<wdmoe::llm::TeacherForcedStream> m_stream;
-    TokenRecord m_current;
+    // The workload: one teacher-forced stream (m_single), or served requests (m_serving)
+    std::unique_ptr<Lane> m_single;
+    bool m_servingOn = false;
+    std::vector<int> m_requestTokens;
+    ServingWorkload m_workload;
+    RequestScheduler m_serving;
+    Ptr<ExponentialRandomVariable> m_interarrival;
+    uint32_t m_maxBatch = 8;
+    double m_kvMemoryBytes = 0;
+    bool m_idle = false; ///< serving: no request to run; the next arrival starts a step
+
+    // State of the step in flight (its passes, one per lane)
+    BatchStep m_step;
+    TokenRecord m_current; ///< the step's timing (shared by its passes) and phase
     Time m_dispatchAt;
     uint32_t m_generation = 0; ///< bumps at every layer; stale events compare against it
     LayerWork m_work;
@@ -156,6 +183,8 @@ class MoeInferenceApp : public Application
     TracedCallback<uint32_t, uint32_t, uint32_t> m_droppedTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_hintTrace;
     TracedCallback<const ExchangeRecord&> m_exchangeTrace;
+    TracedCallback<const RequestRecord&> m_requestTrace;
+    TracedCallback<const StepRecord&> m_stepTrace;
 };
 
 } // namespace ns3
