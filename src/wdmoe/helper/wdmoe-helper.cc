@@ -224,6 +224,31 @@ WdmoeHelper::SetCacheAllocation(CacheAllocationRule rule, const wdmoe::llm::Rout
     m_cell->routingProfile = profile;
 }
 
+void
+WdmoeHelper::ConfigureBsApp()
+{
+    Cell& c = *m_cell;
+    c.bs->SetModel(c.model);
+    if (c.requests)
+    {
+        c.bs->SetRequests(c.tokens, *c.requests);
+    }
+    else
+    {
+        c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
+    }
+    c.bs->SetCosts(c.cost, c.bsProfile);
+    c.bs->SetPolicy(c.policy);
+    if (m_selectionFactory.IsTypeIdSet())
+    {
+        c.bs->SetSelectionRule(m_selectionFactory.Create<ExpertSelectionRule>());
+    }
+    if (m_allocationFactory.IsTypeIdSet())
+    {
+        c.bs->SetAllocationRule(m_allocationFactory.Create<BandwidthAllocationRule>());
+    }
+}
+
 ApplicationContainer
 WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
 {
@@ -285,25 +310,7 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
         link->SetChannel(c.channel, m_band);
         link->SetAccessOverhead(m_access);
     }
-    c.bs->SetModel(c.model);
-    if (c.requests)
-    {
-        c.bs->SetRequests(c.tokens, *c.requests);
-    }
-    else
-    {
-        c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
-    }
-    c.bs->SetCosts(c.cost, c.bsProfile);
-    c.bs->SetPolicy(c.policy);
-    if (m_selectionFactory.IsTypeIdSet())
-    {
-        c.bs->SetSelectionRule(m_selectionFactory.Create<ExpertSelectionRule>());
-    }
-    if (m_allocationFactory.IsTypeIdSet())
-    {
-        c.bs->SetAllocationRule(m_allocationFactory.Create<BandwidthAllocationRule>());
-    }
+    ConfigureBsApp();
     bs->AddApplication(c.bs);
     // Before the applications start (their start events come later at time 0).
     Simulator::ScheduleWithContext(bs->GetId(), Seconds(0), &WdmoeHelper::SetUp, m_cell);

@@ -105,6 +105,9 @@ class WdmoeHelper
 
   private:
     struct Cell; ///< what the time-0 set-up needs and makes
+    /// The BS application of Install: the model, the workload (stream or requests), the costs
+    /// and the policy with the program's rule objects.
+    void ConfigureBsApp();
     static void SetUp(std::shared_ptr<Cell> cell);
 
     ObjectFactory m_channelFactory;

@@ -251,8 +251,10 @@ MoeInferenceApp::OnArrival()
 {
     if (m_idle)
     {
+        // After the events already due now: requests arriving at the same instant start
+        // together.
         m_idle = false;
-        StartPass();
+        Simulator::ScheduleNow(&MoeInferenceApp::StartPass, this);
     }
 }
 
