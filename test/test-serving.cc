@@ -56,9 +56,10 @@ RunCountingDispatch(const std::string& config, ScenarioResult& result)
 
 } // namespace
 
-TEST_CASE("Admission reserves each request's whole KV footprint, to the byte, first come first "
-          "served",
-          "[serving]")
+TEST_CASE(
+    "serving: admission reserves each request's whole KV footprint, to the byte, first come first "
+    "served",
+    "[serving]")
 {
     // Mixtral-8x7B in 16 bits: 32 layers x 2 (K, V) x 8 KV heads x 128 x 2 bytes per token.
     REQUIRE(CostModel::Mixtral8x7B().KvBytesPerToken() == 131072.0);
@@ -96,9 +97,10 @@ TEST_CASE("Admission reserves each request's whole KV footprint, to the byte, fi
     CHECK_THROWS_WITH(fifo.Push(3, 4 * footprint), Catch::Contains("more than the"));
 }
 
-TEST_CASE("A batch's attention reads the weights once and adds FLOPs and KV reads; one pass is "
-          "BsLayerSeconds",
-          "[serving]")
+TEST_CASE(
+    "serving: a batch's attention reads the weights once and adds FLOPs and KV reads; one pass is "
+    "BsLayerSeconds",
+    "[serving]")
 {
     const CostModel m = CostModel::Mixtral8x7B();
     ComputeProfile bs;
@@ -111,7 +113,7 @@ TEST_CASE("A batch's attention reads the weights once and adds FLOPs and KV read
           Approx(bs.RooflineSeconds(flops, bytes)).epsilon(1e-12));
 }
 
-TEST_CASE("One request served alone reproduces the single stream", "[serving]")
+TEST_CASE("serving: one request served alone reproduces the single stream", "[serving]")
 {
     ScenarioFixture single;
     const std::string singleCsv = RunScenario(ScenarioConfig::Load(single.Write())).tokensCsv;
@@ -135,8 +137,9 @@ TEST_CASE("One request served alone reproduces the single stream", "[serving]")
     CHECK(served.summary["serving"]["output_tokens"] == 6);
 }
 
-TEST_CASE("Requests are served in the documented order: first come first served, prefill-first",
-          "[serving]")
+TEST_CASE(
+    "serving: requests are served in the documented order: first come first served, prefill-first",
+    "[serving]")
 {
     // A arrives at 0; B and C arrive while A decodes. With a batch of 2, B's prefill runs
     // alone (A's decoding pauses), then A and B decode together; C waits until A leaves.
@@ -178,7 +181,7 @@ TEST_CASE("Requests are served in the documented order: first come first served,
     CHECK(std::stod(requests[2].at("admitted_s")) == std::stod(requests[1].at("finished_s")));
 }
 
-TEST_CASE("Two requests decoding together read each expert once; each keeps its NLL alone",
+TEST_CASE("serving: two requests decoding together read each expert once; each keeps its NLL alone",
           "[serving]")
 {
     ScenarioFixture together;
@@ -235,7 +238,8 @@ TEST_CASE("Two requests decoding together read each expert once; each keeps its 
     }
 }
 
-TEST_CASE("Poisson arrivals with deterministic service wait as M/D/1 at light load", "[serving]")
+TEST_CASE("serving: Poisson arrivals with deterministic service wait as M/D/1 at light load",
+          "[serving]")
 {
     // One-token prompts asking for one token: every request is one prefill step of one token,
     // on one device over a static channel, and a batch of one serves them one at a time.
@@ -287,7 +291,7 @@ TEST_CASE("Poisson arrivals with deterministic service wait as M/D/1 at light lo
     CHECK(std::abs(mean - expected) < 3 * stderrMean);
 }
 
-TEST_CASE("Serving configs are checked", "[serving]")
+TEST_CASE("serving: configs are checked", "[serving]")
 {
     ScenarioFixture f;
     TraceRequests(f, "0,8,6\n", 1);

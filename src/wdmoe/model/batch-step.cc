@@ -146,16 +146,33 @@ BatchStep::Done() const
     return PassOf(0).Done();
 }
 
-void
-BatchStep::Finish()
+StepRecord
+BatchStep::Finish(const TokenRecord& timing)
 {
+    StepRecord step;
+    step.phase = timing.phase;
+    step.requests = int(m_lanes.size());
+    step.tokens = Tokens();
+    step.start = timing.start;
+    step.duration = timing.latency;
+    step.bsCompute = timing.bsCompute;
     for (Lane* lane : m_lanes)
     {
-        const wdmoe::llm::PassScore score = lane->stream->FinishPass(lane->record.routedLikeTopK);
-        lane->record.nll = score.nll;
-        lane->record.kl = score.kl;
-        lane->record.agreesWithTopK = score.agreesWithTopK;
+        TokenRecord& r = lane->record;
+        const wdmoe::llm::PassScore score = lane->stream->FinishPass(r.routedLikeTopK);
+        r.nll = score.nll;
+        r.kl = score.kl;
+        r.agreesWithTopK = score.agreesWithTopK;
+        r.start = timing.start;
+        r.latency = timing.latency;
+        r.bsCompute = timing.bsCompute;
+        r.downlink = timing.downlink;
+        r.load = timing.load;
+        r.deviceCompute = timing.deviceCompute;
+        r.uplink = timing.uplink;
+        r.waiting = timing.waiting;
     }
+    return step;
 }
 
 } // namespace ns3

@@ -80,8 +80,10 @@ class BatchStep
     /// Each lane runs its share of `decisions` and moves to the next layer.
     void RunExperts(const std::vector<wdmoe::llm::RoutingDecision>& decisions);
     bool Done() const;
-    /// After the last layer: each lane's prediction scored into its record.
-    void Finish();
+    /// After the last layer: each lane's prediction scored into its record, and the step's
+    /// timing (start, latency and its breakdown, from `timing`) copied into every lane's
+    /// record, since the passes ran together. Returns the step's own record.
+    StepRecord Finish(const TokenRecord& timing);
 
   private:
     wdmoe::llm::LayerStepper& PassOf(std::size_t lane) const;

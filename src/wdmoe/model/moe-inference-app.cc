@@ -578,40 +578,19 @@ MoeInferenceApp::AccountDevices()
 std::vector<RoutingDecision>
 MoeInferenceApp::ReturnedExperts()
 {
-    // Keep the experts whose device came back, in the decision's order; renormalise the
-    // weights of a token that lost some (one that lost none keeps its weights bit for bit).
-    std::vector<RoutingDecision> final(m_decisions.size());
-    for (std::size_t token = 0; token < m_decisions.size(); ++token)
+    std::vector<bool> returned;
+    for (const Exchange& x : m_exchange)
     {
-        const RoutingDecision& chosen = m_decisions[token];
-        RoutingDecision& kept = final[token];
-        for (std::size_t k = 0; k < chosen.experts.size(); ++k)
-        {
-            if (m_exchange[m_deviceOf[token][k]].returned)
-            {
-                kept.experts.push_back(chosen.experts[k]);
-                kept.weights.push_back(chosen.weights[k]);
-            }
-        }
+        returned.push_back(x.returned);
+    }
+    std::vector<RoutingDecision> final = KeepReturned(m_decisions, m_deviceOf, returned);
+    for (std::size_t token = 0; token < final.size(); ++token)
+    {
         TokenRecord& record = m_step.RecordOf(int(token));
-        record.expertsRun += int(kept.experts.size());
-        m_layer.expertsRun += m_current.phase == PassPhase::DECODE ? kept.experts.size() : 0;
-        if (kept.experts.empty())
-        {
-            ++record.emptyLayers; // the residual stream alone goes on
-        }
-        else if (kept.experts.size() < chosen.experts.size())
-        {
-            float sum = 0;
-            for (float w : kept.weights)
-            {
-                sum += w;
-            }
-            for (float& w : kept.weights)
-            {
-                w /= sum;
-            }
-        }
+        const std::size_t kept = final[token].experts.size();
+        record.expertsRun += int(kept);
+        m_layer.expertsRun += m_current.phase == PassPhase::DECODE ? kept : 0;
+        record.emptyLayers += kept == 0; // the residual stream alone goes on
     }
     return final;
 }
@@ -639,28 +618,12 @@ MoeInferenceApp::FinishLayer()
 void
 MoeInferenceApp::FinishPass()
 {
-    m_step.Finish();
     m_current.latency = Simulator::Now() - m_current.start;
-    StepRecord step;
-    step.phase = m_current.phase;
-    step.requests = int(m_step.Lanes());
-    step.tokens = m_step.Tokens();
-    step.start = m_current.start;
-    step.duration = m_current.latency;
-    step.bsCompute = m_current.bsCompute;
+    const StepRecord step = m_step.Finish(m_current);
     std::vector<Lane*> lanes;
     for (std::size_t i = 0; i < m_step.Lanes(); ++i)
     {
-        // The step's timing is every pass's: they ran together.
-        TokenRecord& r = m_step.LaneAt(i).record;
-        r.start = m_current.start;
-        r.latency = m_current.latency;
-        r.bsCompute = m_current.bsCompute;
-        r.downlink = m_current.downlink;
-        r.load = m_current.load;
-        r.deviceCompute = m_current.deviceCompute;
-        r.uplink = m_current.uplink;
-        r.waiting = m_current.waiting;
+        const TokenRecord& r = m_step.LaneAt(i).record;
         m_tokenLatencyTrace(m_tokensDone++, r.latency);
         m_tokenTrace(r);
         lanes.push_back(&m_step.LaneAt(i));
