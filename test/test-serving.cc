@@ -98,8 +98,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "serving: a batch's attention reads the weights once and adds FLOPs and KV reads; one pass is "
-    "BsLayerSeconds",
+    "serving: a batch's attention reads the weights once and adds FLOPs and KV reads, and one "
+    "pass is BsLayerSeconds",
     "[serving]")
 {
     const CostModel m = CostModel::Mixtral8x7B();
@@ -181,8 +181,9 @@ TEST_CASE(
     CHECK(std::stod(requests[2].at("admitted_s")) == std::stod(requests[1].at("finished_s")));
 }
 
-TEST_CASE("serving: two requests decoding together read each expert once; each keeps its NLL alone",
-          "[serving]")
+TEST_CASE(
+    "serving: two requests decoding together read each expert once and each keeps its NLL alone",
+    "[serving]")
 {
     ScenarioFixture together;
     TraceRequests(together, "0,8,6\n0,8,6\n", 2);

@@ -99,8 +99,8 @@ CheckRequestsKvFit(const ScenarioConfig& c, const JsonConfigReader& root, const 
     if (need > budget)
     {
         root.Fail("serving.kv_memory_fraction",
-                  "leaves " + std::to_string(budget) + " bytes of " + c.bsProfile +
-                      "'s memory for KV caches, less than the " + std::to_string(need) +
+                  "leaves " + std::to_string((long long)budget) + " bytes of " + c.bsProfile +
+                      "'s memory for KV caches, less than the " + std::to_string((long long)need) +
                       " bytes of a request of " + std::to_string(longest) + " tokens");
     }
 }

@@ -283,6 +283,11 @@ WdmoeScenario::Collect() const
     {
         throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
     }
+    if (c.serving && m_state->stats.Requests().empty())
+    {
+        m_state->root.Fail("workload.requests.duration_s",
+                           "let no request arrive (the first Poisson arrival came after it)");
+    }
     std::vector<std::string> warnings = in.model->Notes();
     for (const std::string& w : FailureWarnings(c.failures, helper.GetPlacement()))
     {

@@ -24,8 +24,9 @@ RequestQueue::Push(int id, double bytes)
     {
         // It could never be admitted: the queue would wait for it forever.
         throw std::invalid_argument("request " + std::to_string(id) + " needs " +
-                                    std::to_string(bytes) + " bytes of KV memory, more than the " +
-                                    std::to_string(m_budget) + " bytes of the budget");
+                                    std::to_string((long long)bytes) +
+                                    " bytes of KV memory, more than the " +
+                                    std::to_string((long long)m_budget) + " bytes of the budget");
     }
     m_waiting.emplace_back(id, bytes);
 }
