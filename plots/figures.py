@@ -382,6 +382,8 @@ def serving_vs_rate(sweep):
     if "ttft_p50_ms" not in sweep.rows[0]:
         raise NotPlottable("sweep.csv has no serving columns (its points serve no requests)")
     panels, note = _split_other_axes(sweep, RATE_AXIS, panels_allowed=False)
+    # Percentiles over replicates are plain means: sweep-means.csv has no intervals for them.
+    note = note.replace("; error bars: 95 % intervals across them", "")
     where = panels[0][1]
     fig, (ttft_ax, tpot_ax) = new_figure(
         _title("Time to first token and time per output token vs offered load", note),

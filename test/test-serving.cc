@@ -318,3 +318,42 @@ TEST_CASE("serving: configs are checked", "[serving]")
     f.config["serving"] = {{"max_batch", 2}};
     CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()), Catch::Contains("needs workload.requests"));
 }
+
+TEST_CASE("serving: Poisson prompt and output lengths drawn uniformly from min to max", "[serving]")
+{
+    ScenarioFixture f;
+    const int count = 400;
+    f.config["workload"] = {{"text", "text.txt"},
+                            {"requests",
+                             {{"arrivals", "poisson"},
+                              {"rate_per_s", 1000},
+                              {"count", count},
+                              {"prompt_tokens", {{"min", 2}, {"max", 6}}},
+                              {"output_tokens", {{"min", 1}, {"max", 3}}}}}};
+    const auto rows = ParseCsv(RunScenario(ScenarioConfig::Load(f.Write())).requestsCsv);
+    REQUIRE(rows.size() == std::size_t(count));
+    std::map<int, int> prompts, outputs;
+    double promptMean = 0, outputMean = 0;
+    for (const auto& r : rows)
+    {
+        ++prompts[std::stoi(r.at("prompt_tokens"))];
+        ++outputs[std::stoi(r.at("output_tokens"))];
+        promptMean += std::stod(r.at("prompt_tokens")) / count;
+        outputMean += std::stod(r.at("output_tokens")) / count;
+    }
+    // Every whole number of each range occurs, nothing outside it.
+    CHECK(prompts.size() == 5);
+    CHECK(prompts.begin()->first == 2);
+    CHECK(prompts.rbegin()->first == 6);
+    CHECK(outputs.size() == 3);
+    CHECK(outputs.begin()->first == 1);
+    CHECK(outputs.rbegin()->first == 3);
+    // Uniform: means 4 and 2, standard deviations sqrt(2) and sqrt(2/3) per draw; four
+    // standard errors of the mean of 400 draws.
+    CHECK(std::abs(promptMean - 4) < 4 * std::sqrt(2.0 / count));
+    CHECK(std::abs(outputMean - 2) < 4 * std::sqrt(2.0 / 3 / count));
+
+    f.config["workload"]["requests"]["prompt_tokens"] = {{"min", 6}, {"max", 2}};
+    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
+                      Catch::Contains("workload.requests.prompt_tokens.max"));
+}

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 
 namespace ns3
 {
@@ -64,6 +65,28 @@ ParseTraceLine(const std::string& path, int line, const std::string& text)
                       QuoteForMessage(text));
     }
     return spec;
+}
+
+/// A Poisson request's length: a whole number (fixed; second 0), or {"min": a, "max": b}, drawn
+/// uniformly from the whole numbers a..b.
+std::pair<int, int>
+ReadLength(const JsonConfigReader& r, const std::string& key, int fallback)
+{
+    if (!r.Has(key) || !r.Json().at(key).is_object())
+    {
+        return {int(r.Integer(key, fallback, 1, 1 << 20)), 0};
+    }
+    const JsonConfigReader range = r.Object(key);
+    range.AllowOnly({"min", "max"});
+    for (const char* bound : {"min", "max"})
+    {
+        if (!range.Has(bound))
+        {
+            range.Fail(bound, "is required (lengths are drawn uniformly from min to max)");
+        }
+    }
+    const int low = int(range.Integer("min", 1, 1, 1 << 20));
+    return {low, int(range.Integer("max", low, low, 1 << 20))};
 }
 
 } // namespace
@@ -158,8 +181,8 @@ ReadServing(const JsonConfigReader& root, const JsonConfigReader& workload)
         w.ratePerS = r.Number("rate_per_s", 1, 1e-9, 1e9);
         w.count = int(r.Integer("count", 0, 1, 1 << 24));
         w.duration = Seconds(r.Number("duration_s", 0, 1e-9, 1e9));
-        w.promptTokens = int(r.Integer("prompt_tokens", 32, 1, 1 << 20));
-        w.outputTokens = int(r.Integer("output_tokens", 16, 1, 1 << 20));
+        std::tie(w.promptTokens, w.promptMax) = ReadLength(r, "prompt_tokens", 32);
+        std::tie(w.outputTokens, w.outputMax) = ReadLength(r, "output_tokens", 16);
     }
     else
     {
@@ -187,7 +210,8 @@ LongestRequestTokens(const ServingWorkload& workload)
 {
     if (workload.poisson)
     {
-        return workload.promptTokens + workload.outputTokens;
+        return std::max(workload.promptTokens, workload.promptMax) +
+               std::max(workload.outputTokens, workload.outputMax);
     }
     int longest = 0;
     for (const RequestSpec& r : workload.trace)

@@ -89,8 +89,9 @@ class WdmoeHelper
     ApplicationContainer Install(Ptr<Node> bs, NodeContainer devices);
 
     /// Fixed random streams for the channel (3 per device, then the loss model's), then the
-    /// link's HARQ draws (2 per device, only with HARQ), then the BS's request arrivals (1, only
-    /// serving Poisson arrivals); returns how many were used. Call after Install.
+    /// link's HARQ draws (2 per device, only with HARQ), then the BS's serving draws (3: arrival
+    /// gaps, prompt and output lengths; only serving); returns how many were used. Call after
+    /// Install.
     int64_t AssignStreams(int64_t stream);
 
     Ptr<WdmoeChannel> GetChannel() const { return m_channel; }

@@ -102,7 +102,9 @@ MoeInferenceApp::GetTypeId()
 }
 
 MoeInferenceApp::MoeInferenceApp()
-    : m_interarrival(CreateObject<ExponentialRandomVariable>())
+    : m_interarrival(CreateObject<ExponentialRandomVariable>()),
+      m_promptLengths(CreateObject<UniformRandomVariable>()),
+      m_outputLengths(CreateObject<UniformRandomVariable>())
 {
 }
 
@@ -113,6 +115,9 @@ MoeInferenceApp::DoDispose()
 {
     m_single.reset();
     m_serving = RequestScheduler();
+    m_interarrival = nullptr;
+    m_promptLengths = nullptr;
+    m_outputLengths = nullptr;
     m_model.reset();
     m_transport = nullptr;
     m_devices.clear();
@@ -159,7 +164,9 @@ MoeInferenceApp::AssignStreams(int64_t stream)
         return 0;
     }
     m_interarrival->SetStream(stream);
-    return 1;
+    m_promptLengths->SetStream(stream + 1);
+    m_outputLengths->SetStream(stream + 2);
+    return 3;
 }
 
 void
@@ -241,7 +248,7 @@ MoeInferenceApp::StartApplication()
                         m_kvMemoryBytes > 0 ? m_kvMemoryBytes
                                             : std::numeric_limits<double>::infinity(),
                         m_cost.KvBytesPerToken());
-    m_serving.SetInterarrival(m_interarrival);
+    m_serving.SetRandomVariables(m_interarrival, m_promptLengths, m_outputLengths);
     m_idle = true;
     m_serving.Start(MakeCallback(&MoeInferenceApp::OnArrival, this));
 }

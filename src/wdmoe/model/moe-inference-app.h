@@ -43,7 +43,9 @@ namespace ns3
 /// policies decide the experts and the band split, and every device used gets one
 /// ExpertRequest through the transport (its ExpertDeviceApp loads, computes and answers); the
 /// layer ends when every answer is back or the deadline passes (missing experts are dropped and
-/// the remaining weights renormalised).
+/// the remaining weights renormalised). Serving many requests (SetRequests), a step batches
+/// the running requests' passes (BatchStep): every layer's expert work of all their tokens is
+/// grouped per device into that one ExpertRequest.
 class MoeInferenceApp : public Application
 {
   public:
@@ -59,11 +61,11 @@ class MoeInferenceApp : public Application
     void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
     /// Serving instead: many requests over `tokens` (each its own window), batched per step up
     /// to the MaxBatch attribute, admitted while the KvMemoryBytes attribute holds their KV
-    /// cache (RequestScheduler). Call after SetModel and SetCosts (the priced model's KV bytes
-    /// per token), instead of SetWorkload.
+    /// cache (RequestScheduler, set up when the application starts, with SetCosts's KV bytes per
+    /// token). Call after SetModel, instead of SetWorkload.
     void SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload);
-    /// The Poisson arrivals' stream; returns the streams used (1 when serving Poisson arrivals,
-    /// else 0, so that a run without them draws nothing new).
+    /// The serving draws' streams (Poisson gaps, prompt lengths, output lengths); returns the
+    /// streams used (3 when serving, else 0, so that a run without requests draws nothing new).
     int64_t AssignStreams(int64_t stream);
     /// The devices (device d is transport device d and predictor device d), what they host,
     /// and the BS's latency predictions. Connects itself to the devices' answers.
@@ -155,6 +157,8 @@ class MoeInferenceApp : public Application
     ServingWorkload m_workload;
     RequestScheduler m_serving;
     Ptr<ExponentialRandomVariable> m_interarrival;
+    Ptr<UniformRandomVariable> m_promptLengths;
+    Ptr<UniformRandomVariable> m_outputLengths;
     uint32_t m_maxBatch = 8;
     double m_kvMemoryBytes = 0;
     bool m_idle = false; ///< serving: no request to run; the next arrival starts a step

@@ -29,9 +29,19 @@ RequestScheduler::Configure(std::shared_ptr<wdmoe::llm::MixtralModel> model,
 }
 
 void
-RequestScheduler::SetInterarrival(Ptr<ExponentialRandomVariable> gaps)
+RequestScheduler::SetRandomVariables(Ptr<ExponentialRandomVariable> gaps,
+                                     Ptr<UniformRandomVariable> promptLengths,
+                                     Ptr<UniformRandomVariable> outputLengths)
 {
     m_gaps = gaps;
+    m_promptLengths = promptLengths;
+    m_outputLengths = outputLengths;
+}
+
+int
+RequestScheduler::Length(Ptr<UniformRandomVariable> draw, int low, int high) const
+{
+    return high > low ? int(draw->GetInteger(uint32_t(low), uint32_t(high))) : low;
 }
 
 double
@@ -71,8 +81,8 @@ RequestScheduler::ScheduleNextPoisson()
     m_lastArrival = at;
     RequestSpec spec;
     spec.arrival = at;
-    spec.promptTokens = m_workload.promptTokens;
-    spec.outputTokens = m_workload.outputTokens;
+    spec.promptTokens = Length(m_promptLengths, m_workload.promptTokens, m_workload.promptMax);
+    spec.outputTokens = Length(m_outputLengths, m_workload.outputTokens, m_workload.outputMax);
     Simulator::Schedule(at - Simulator::Now(), &RequestScheduler::Arrive, this, spec);
 }
 

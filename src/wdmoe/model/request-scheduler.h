@@ -45,8 +45,11 @@ class RequestScheduler
                    std::size_t maxBatch,
                    double kvBudgetBytes,
                    double kvBytesPerToken);
-    /// The Poisson process's gaps (its Mean is set to 1 / rate here).
-    void SetInterarrival(Ptr<ExponentialRandomVariable> gaps);
+    /// The Poisson process's gaps (its Mean is set to 1 / rate here) and the draws of uniform
+    /// prompt and output lengths.
+    void SetRandomVariables(Ptr<ExponentialRandomVariable> gaps,
+                            Ptr<UniformRandomVariable> promptLengths,
+                            Ptr<UniformRandomVariable> outputLengths);
     /// Schedules the arrivals; `arrived` is called after each (the BS starts a step if idle).
     void Start(Callback<void> arrived);
 
@@ -77,7 +80,12 @@ class RequestScheduler
     ServingWorkload m_workload;
     double m_kvBytesPerToken = 0;
     RequestQueue m_queue;
+    /// A length of [low, high]: low when high <= low, else drawn uniformly.
+    int Length(Ptr<UniformRandomVariable> draw, int low, int high) const;
+
     Ptr<ExponentialRandomVariable> m_gaps;
+    Ptr<UniformRandomVariable> m_promptLengths;
+    Ptr<UniformRandomVariable> m_outputLengths;
     Callback<void> m_arrived;
     Time m_lastArrival;
     int m_arrivals = 0;

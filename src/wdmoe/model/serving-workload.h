@@ -21,8 +21,9 @@ struct RequestSpec
 };
 
 /// Where the requests come from: a Poisson process at ratePerS (count requests, or every
-/// arrival before duration when count is 0), each with promptTokens and outputTokens; or a
-/// trace of requests in arrival order.
+/// arrival before duration when count is 0), each with promptTokens and outputTokens (or, when
+/// promptMax (outputMax) is above it, a length drawn uniformly from the whole numbers
+/// promptTokens..promptMax); or a trace of requests in arrival order.
 struct ServingWorkload
 {
     bool poisson = true;
@@ -31,6 +32,8 @@ struct ServingWorkload
     Time duration;
     int promptTokens = 16;
     int outputTokens = 16;
+    int promptMax = 0; ///< above promptTokens: uniform lengths promptTokens..promptMax
+    int outputMax = 0; ///< above outputTokens: uniform lengths outputTokens..outputMax
     std::vector<RequestSpec> trace;
 };
 
