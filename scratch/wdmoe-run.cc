@@ -87,7 +87,7 @@ PrintServing(const nlohmann::ordered_json& v)
         {
             devices += d.get<double>() / double(v["utilisation"]["devices"].size());
         }
-        std::printf("  utilisation       BS %.3f  devices (mean) %.3f  band %.3f\n",
+        std::printf("  utilisation       BS %.5f  devices (mean) %.5f  band %.3f\n",
                     v["utilisation"]["bs"].get<double>(),
                     devices,
                     v["utilisation"]["band"].get<double>());
