@@ -22,6 +22,7 @@ DEVICES_AXIS = "devices.count"
 BANDWIDTH_AXIS = "cell.bandwidth_mhz"
 MEMORY_AXIS = "devices.memory_fraction"
 THRESHOLD_AXIS = "policy.adaptive_threshold"
+RATE_AXIS = "workload.requests.rate_per_s"
 
 
 class NotPlottable(Exception):
@@ -387,4 +388,52 @@ def experts_perplexity_vs_threshold(sweep):
         _plot_line(ppl_ax, xs, ys, cis, marker="o", label=label)
     ppl_ax.set_ylabel("perplexity of the scored text (lower is better)")
     ppl_ax.legend(fontsize="small")
+    return fig
+
+
+def tpot_knee(xs, p99s):
+    """The offered load at which TPOT p99 first reaches twice its value at the lightest load
+    (None when it never does within the sweep)."""
+    for x, y in zip(xs, p99s):
+        if y >= 2 * p99s[0]:
+            return x
+    return None
+
+
+def serving_vs_rate(sweep):
+    """TTFT and TPOT, p50 (solid) and p99 (dashed), against the offered load in requests per
+    second, one colour per policy; a dotted line marks each policy's knee (TPOT p99 twice its
+    value at the lightest load)."""
+    _require_axis(sweep, RATE_AXIS)
+    if "ttft_p50_ms" not in sweep.rows[0]:
+        raise NotPlottable("sweep.csv has no serving columns (its points serve no requests)")
+    panels, note = _split_other_axes(sweep, RATE_AXIS, panels_allowed=False)
+    # Percentiles over replicates are plain means: sweep-means.csv has no intervals for them.
+    note = note.replace("; error bars: 95 % intervals across them", "")
+    where = panels[0][1]
+    fig, (ttft_ax, tpot_ax) = new_figure(
+        _title("Time to first token and time per output token vs offered load", note),
+        sweep.points, 2)
+    colours = {}
+    for ax, name in ((ttft_ax, "ttft"), (tpot_ax, "tpot")):
+        for quantile, style in (("p50", "-"), ("p99", "--")):
+            for label, (xs, ys, _) in _lines(sweep, RATE_AXIS, where,
+                                              f"{name}_{quantile}_ms").items():
+                line = _plot_line(ax, xs, [y / 1e3 for y in ys], [None] * len(xs), marker="o",
+                                  linestyle=style, color=colours.get(label),
+                                  label=f"{label}: {quantile}")
+                colours.setdefault(label, line.get_color())
+                knee = tpot_knee(xs, ys) if (name, quantile) == ("tpot", "p99") else None
+                if knee is not None:
+                    ax.axvline(knee, color=colours[label], linestyle=":",
+                               label=f"{label}: knee {knee:g}/s")
+        rates = sweep.values(RATE_AXIS)
+        if rates[0] > 0 and rates[-1] / rates[0] > 10:
+            ax.set_xscale("log")  # loads spanning decades
+        ax.set_xlabel("offered load (requests/s)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    ttft_ax.set_ylabel("time to first token (s)")
+    tpot_ax.set_ylabel("time per output token (s)")
     return fig

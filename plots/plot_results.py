@@ -40,7 +40,8 @@ def figure_plan(kind, results):
                                            "total bandwidth (MHz)")),
             ("cache-vs-memory.png", lambda: figures.cache_vs_memory(results)),
             ("experts-perplexity-vs-threshold.png",
-             lambda: figures.experts_perplexity_vs_threshold(results))]
+             lambda: figures.experts_perplexity_vs_threshold(results)),
+            ("serving-vs-load.png", lambda: figures.serving_vs_rate(results))]
 
 
 def main(argv):

@@ -42,6 +42,58 @@ PrintWarnings(const ScenarioResult& result)
     }
 }
 
+/// A latency's percentiles from summary.json ("-" when no request had one).
+void
+PrintPercentiles(const char* name, const nlohmann::ordered_json& p)
+{
+    if (p.is_null())
+    {
+        std::printf("  %-18s -\n", name);
+        return;
+    }
+    std::printf("  %-18s mean %.3f  p50 %.3f  p90 %.3f  p99 %.3f\n",
+                name,
+                p["mean"].get<double>(),
+                p["p50"].get<double>(),
+                p["p90"].get<double>(),
+                p["p99"].get<double>());
+}
+
+/// summary.json's "serving": the requests' latencies, throughput and utilisation.
+void
+PrintServing(const nlohmann::ordered_json& v)
+{
+    std::printf("  serving     %zu requests (%s, max batch %u, %s), output %lld tokens in "
+                "%.3f s\n",
+                v["requests"].get<std::size_t>(),
+                v["arrivals"].get<std::string>().c_str(),
+                v["max_batch"].get<unsigned>(),
+                v["prefill"].get<std::string>().c_str(),
+                v["output_tokens"].get<long long>(),
+                v["span_s"].get<double>());
+    std::printf("  throughput        %.3f output tokens/s  %.4f requests/s  mean decode batch "
+                "%.2f\n",
+                v["throughput_tokens_per_s"].get<double>(),
+                v["throughput_requests_per_s"].get<double>(),
+                v["decode_batch_mean"].get<double>());
+    PrintPercentiles("queueing ms", v["queueing_ms"]);
+    PrintPercentiles("TTFT ms", v["ttft_ms"]);
+    PrintPercentiles("TPOT ms", v["tpot_ms"]);
+    PrintPercentiles("end-to-end ms", v["e2e_ms"]);
+    if (!v["utilisation"].is_null())
+    {
+        double devices = 0;
+        for (const auto& d : v["utilisation"]["devices"])
+        {
+            devices += d.get<double>() / double(v["utilisation"]["devices"].size());
+        }
+        std::printf("  utilisation       BS %.5f  devices (mean) %.5f  band %.3f\n",
+                    v["utilisation"]["bs"].get<double>(),
+                    devices,
+                    v["utilisation"]["band"].get<double>());
+    }
+}
+
 /// Every policy of a comparison over its runs; prints the table and writes policies.json,
 /// policies.csv and <policy>/run-<R>/ folders.
 int
@@ -206,6 +258,10 @@ main(int argc, char** argv)
             std::printf("  workload    tuning: the text the policy was fitted on may be scored "
                         "(for choosing knobs; not a result)\n");
         }
+        if (config.serving)
+        {
+            PrintServing(s["serving"]);
+        }
         std::printf("  token latency ms  mean %.3f  p50 %.3f  p95 %.3f  p99 %.3f\n",
                     s["latency_ms"]["mean"].get<double>(),
                     s["latency_ms"]["p50"].get<double>(),
@@ -243,8 +299,9 @@ main(int argc, char** argv)
         }
         std::printf("  speed       %.0f simulated s per wall s\n",
                     s["timing"]["sim_speed"].get<double>());
-        std::printf("  results     %s/summary.json, tokens.csv, devices.csv%s\n",
+        std::printf("  results     %s/summary.json, tokens.csv, devices.csv%s%s\n",
                     outDir.c_str(),
+                    config.serving ? ", requests.csv" : "",
                     result.traceFiles.empty() ? "" : ", lte-traces/");
         return 0;
     }

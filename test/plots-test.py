@@ -27,17 +27,21 @@ EXPECTED = {
     "sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png"],
     "memory-sweep": ["cache-vs-memory.png"],
     "threshold-sweep": ["experts-perplexity-vs-threshold.png"],
+    "serving-sweep": ["serving-vs-load.png"],
 }
 # ... and the figures it skips there, one stderr line each (the sweep lacks their axis; the
 # committed comparison ran without energy.enabled).
 NOT_MADE = {
     "run": [],
     "policies": ["energy-vs-latency.png"],
-    "sweep": ["cache-vs-memory.png", "experts-perplexity-vs-threshold.png"],
+    "sweep": ["cache-vs-memory.png", "experts-perplexity-vs-threshold.png",
+              "serving-vs-load.png"],
     "memory-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png",
-                     "experts-perplexity-vs-threshold.png"],
+                     "experts-perplexity-vs-threshold.png", "serving-vs-load.png"],
     "threshold-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png",
-                        "cache-vs-memory.png"],
+                        "cache-vs-memory.png", "serving-vs-load.png"],
+    "serving-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png",
+                      "cache-vs-memory.png", "experts-perplexity-vs-threshold.png"],
 }
 FIGURE_PX = (1000, 640)  # plots/figures.py: FIGURE_SIZE_IN x FIGURE_DPI
 MIN_PNG_BYTES = 10_000  # a figure with axes, lines and text; an empty canvas is far smaller
@@ -190,7 +194,39 @@ def check_figure_data(root, tmp):
                     wrong.append(f"{metric} of {label} at {x}: {y} vs {want}")
     check(f"cache-vs-memory: {compared} points are sweep.csv means over the runs "
           f"({'; '.join(wrong) or 'all'})", compared == 8 and not wrong)
+    check_serving_figure_data(figures, wdmoe_results, data)
     figures.plt.close("all")
+
+
+def check_serving_figure_data(figures, wdmoe_results, data):
+    """serving-vs-load plots sweep.csv's TTFT and TPOT percentiles in seconds, and its knee is
+    the first load whose TPOT p99 is twice that of the lightest load (worked out here)."""
+    folder = os.path.join(data, "serving-sweep")
+    _, sweep = wdmoe_results.load(folder)
+    fig = figures.serving_vs_rate(sweep)
+    rate = "workload.requests.rate_per_s"
+    compared, wrong, knees = 0, [], {}
+    for ax, metric in zip(fig.axes, ("ttft", "tpot")):
+        for label, line in data_lines(ax):
+            policy, what = label.rsplit(": ", 1)
+            if what.startswith("knee"):
+                knees[policy] = line.get_xdata()[0]
+                continue
+            for x, y in zip(line.get_xdata(), line.get_ydata()):
+                want = sweep_means(folder, f"{metric}_{what}_ms", {"policy": policy, rate: x})
+                compared += 1
+                if want is None or abs(y - want / 1e3) > 1e-9 * abs(want):
+                    wrong.append(f"{metric} {what} of {policy} at {x}: {y} vs {want}")
+    check(f"serving-vs-load: {compared} points are sweep.csv's percentiles "
+          f"({'; '.join(wrong) or 'all'})", compared == 24 and not wrong)
+    with open(os.path.join(folder, "sweep.csv"), newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: float(r[rate]))
+    expected = {}
+    for policy in {r["policy"] for r in rows}:
+        p99 = [(float(r[rate]), float(r["tpot_p99_ms"])) for r in rows if r["policy"] == policy]
+        expected[policy] = next((x for x, y in p99 if y >= 2 * p99[0][1]), None)
+    check(f"serving-vs-load: the knees are where TPOT p99 doubles ({knees} vs {expected})",
+          knees == {p: x for p, x in expected.items() if x is not None} and knees)
 
 
 def check_no_simulation(root, tmp):

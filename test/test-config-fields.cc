@@ -81,16 +81,16 @@ struct FieldsFixture : ScenarioFixture
     }
 };
 
-/// The keys the reader accepts in the object at `dotted` ("" for the top level), read from the
-/// error an unknown key gets.
+/// The keys the reader accepts in the object at `dotted` ("" for the top level, set where it
+/// applies by `context`), read from the error an unknown key gets.
 std::set<std::string>
-AcceptedKeys(FieldsFixture& f, const std::string& dotted)
+AcceptedKeys(FieldsFixture& f, const std::string& dotted, std::vector<std::string> context = {})
 {
-    const std::string set = (dotted.empty() ? "" : dotted + ".") + "no_such_key=1";
+    context.push_back((dotted.empty() ? "" : dotted + ".") + "no_such_key=1");
     std::string message;
     try
     {
-        ScenarioConfig::Load(f.Write(), {set});
+        ScenarioConfig::Load(f.Write(), context);
     }
     catch (const std::exception& e)
     {
@@ -125,6 +125,11 @@ const std::vector<std::string> kDpContext = {"policy.cache_allocation=dp",
                                              "policy.adaptive_threshold=0.05",
                                              "policy.prefetch=true",
                                              "devices.memory_fraction=0.15"};
+
+/// Where "serving" applies: served requests instead of the single stream.
+const std::vector<std::string> kServingContext = {
+    R"(workload={"text": "text.txt", "requests": {"arrivals": "poisson", "rate_per_s": 50, )"
+    R"("count": 4, "prompt_tokens": 6, "output_tokens": 4}})"};
 
 /// For every accepted key: a change of its value that must show in the results.
 const std::map<std::string, Change>&
@@ -219,17 +224,25 @@ Changes()
         // The summary gains its "energy"; a battery this small switches the devices off.
         {"energy.enabled", {{}, "true"}},
         {"energy.battery_wh", {{"energy.enabled=true", "cell.layer_deadline_ms=50"}, "1e-6"}},
+        // Another request in the workload; the batch; a KV memory for one request at a time.
+        {"workload.requests",
+         {kServingContext,
+          R"({"arrivals": "poisson", "rate_per_s": 50, "count": 5, "prompt_tokens": 6, )"
+          R"("output_tokens": 4})"}},
+        {"serving.max_batch", {kServingContext, "1"}},
+        {"serving.kv_memory_fraction", {kServingContext, "2e-5"}}, // 1.6 MB: one 1.18 MB request
     };
     return changes;
 }
 
-/// Fields that by design change no result.
-const std::map<std::string, std::string>&
+/// Fields that by design change no result (set where they apply).
+const std::map<std::string, Change>&
 Inert()
 {
-    static const std::map<std::string, std::string> inert = {
-        {"description", R"("another description")"},
-        {"model.threads", "2"}, // kernel threads: speed only, the same numbers
+    static const std::map<std::string, Change> inert = {
+        {"description", {{}, R"("another description")"}},
+        {"model.threads", {{}, "2"}}, // kernel threads: speed only, the same numbers
+        {"serving.prefill", {kServingContext, R"("prefill-first")"}}, // the only rule so far
     };
     return inert;
 }
@@ -246,10 +259,13 @@ TEST_CASE("config fields: every accepted key changes the results (or is inert by
         accepted.insert(key);
     }
     for (const char* object :
-         {"model", "workload", "cell", "bs", "devices", "placement", "policy", "lte", "energy"})
+         {"model", "workload", "cell", "bs", "devices", "placement", "policy", "lte", "energy",
+          "serving"})
     {
         accepted.erase(object);
-        for (const std::string& key : AcceptedKeys(f, object))
+        const bool serving = std::string(object) == "serving";
+        for (const std::string& key :
+             AcceptedKeys(f, object, serving ? kServingContext : std::vector<std::string>()))
         {
             accepted.insert(std::string(object) + "." + key);
         }
@@ -272,10 +288,12 @@ TEST_CASE("config fields: every accepted key changes the results (or is inert by
         changed.push_back(key + "=" + change.value);
         CHECK(f.Results(change.context) != f.Results(changed));
     }
-    for (const auto& [key, value] : Inert())
+    for (const auto& [key, change] : Inert())
     {
-        INFO(key << " = " << value);
-        CHECK(f.Results({}) == f.Results({key + "=" + value}));
+        INFO(key << " = " << change.value);
+        std::vector<std::string> changed = change.context;
+        changed.push_back(key + "=" + change.value);
+        CHECK(f.Results(change.context) == f.Results(changed));
     }
 }
 
@@ -314,5 +332,42 @@ TEST_CASE("config fields: every key of an inline cost model changes the priced c
     {
         INFO("cost_model." << key << " = " << value.dump());
         CHECK(f.Results({"cost_model." + key + "=" + value.dump()}) != reference);
+    }
+}
+
+TEST_CASE("config fields: every key of workload.requests changes the results", "[config]")
+{
+    FieldsFixture f;
+    wdmoe::test::WriteFile(f.dir.File("requests.csv"),
+                           "arrival_s,prompt_tokens,output_tokens\n0,6,4\n0.01,5,3\n");
+    wdmoe::test::WriteFile(f.dir.File("requests2.csv"),
+                           "arrival_s,prompt_tokens,output_tokens\n0,6,4\n0.5,5,3\n");
+    const std::string poisson = kServingContext[0];
+    const std::string trace = R"(workload={"text": "text.txt", "requests": {"arrivals": "trace", )"
+                              R"("trace": "requests.csv"}})";
+    const std::string duration =
+        R"(workload={"text": "text.txt", "requests": {"arrivals": "poisson", "rate_per_s": 50, )"
+        R"("duration_s": 0.5, "prompt_tokens": 6, "output_tokens": 4}})";
+    // key -> (the sets of one run, the sets of the other)
+    const std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>>
+        changes = {
+            {"arrivals", {{poisson}, {trace}}},
+            {"rate_per_s", {{poisson}, {poisson, "workload.requests.rate_per_s=1"}}},
+            {"count", {{poisson}, {poisson, "workload.requests.count=3"}}},
+            {"duration_s", {{duration}, {duration, "workload.requests.duration_s=0.2"}}},
+            {"prompt_tokens", {{poisson}, {poisson, "workload.requests.prompt_tokens=5"}}},
+            {"output_tokens", {{poisson}, {poisson, "workload.requests.output_tokens=3"}}},
+            {"trace", {{trace}, {trace, R"(workload.requests.trace="requests2.csv")"}}},
+        };
+    std::set<std::string> listed;
+    for (const auto& [key, sets] : changes)
+    {
+        listed.insert(key);
+    }
+    CHECK(AcceptedKeys(f, "workload.requests", kServingContext) == listed);
+    for (const auto& [key, sets] : changes)
+    {
+        INFO(key);
+        CHECK(f.Results(sets.first) != f.Results(sets.second));
     }
 }

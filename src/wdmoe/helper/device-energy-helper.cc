@@ -74,6 +74,7 @@ void
 DeviceEnergyHelper::ConnectPasses(Ptr<MoeInferenceApp> bs)
 {
     bs->TraceConnectWithoutContext("TokenDone", MakeCallback(&DeviceEnergyHelper::PassDone, this));
+    m_perRequest = true;
 }
 
 double
@@ -159,8 +160,11 @@ DeviceEnergyHelper::Summary(std::size_t outputTokens, double batteryJ) const
     s["per_output_token_j"] = (compute + radio) * perToken;
     s["per_output_token_compute_j"] = compute * perToken;
     s["per_output_token_radio_j"] = radio * perToken;
-    s["per_request_mean_j"] = requests.empty() ? 0.0 : requestSum / double(requests.size());
-    s["per_request"] = requests;
+    if (m_perRequest)
+    {
+        s["per_request_mean_j"] = requests.empty() ? 0.0 : requestSum / double(requests.size());
+        s["per_request"] = requests;
+    }
     s["per_device"] = devices;
     return s;
 }

@@ -71,6 +71,7 @@ class DeviceEnergyHelper
     std::vector<Ptr<ExpertDeviceEnergyModel>> m_models;
     std::vector<Ptr<DeviceBattery>> m_batteries;
     std::map<int, double> m_requestJ; ///< by request index
+    bool m_perRequest = false;        ///< ConnectPasses was called: energy per request is reported
     double m_accountedJ = 0;          ///< device energy already given to a request
 };
 

@@ -81,13 +81,21 @@ void
 ReadWorkload(const JsonConfigReader& root, ScenarioConfig& c)
 {
     const JsonConfigReader workload = root.Object("workload");
-    workload.AllowOnly({"text", "prompt_tokens", "scored_tokens", "text_per_run", "purpose"});
+    workload.AllowOnly(
+        {"text", "prompt_tokens", "scored_tokens", "text_per_run", "purpose", "requests"});
+    c.serving = ReadServing(root, workload);
     c.textPath = root.PathRelativeToFile(workload.String("text"));
     c.promptTokens = int(workload.Integer("prompt_tokens", 64, 1, 1 << 20));
     c.scoredTokens = int(workload.Integer("scored_tokens", 256, 1, 1 << 24));
     c.disjointTextPerRun =
         workload.Choice("text_per_run", "same", {"same", "disjoint"}) == "disjoint";
     c.tuning = workload.Choice("purpose", "evaluation", {"evaluation", "tuning"}) == "tuning";
+    if (c.serving && c.disjointTextPerRun)
+    {
+        workload.Fail("text_per_run",
+                      "must be \"same\" with workload.requests (the requests take consecutive "
+                      "windows of the text)");
+    }
 }
 
 /// "cell.access": the abstract link's slots, uplink grant, HARQ and packet headers; every
@@ -850,7 +858,8 @@ ScenarioConfig::FromJson(const std::string& path,
                     "run",
                     "transport",
                     "lte",
-                    "energy"});
+                    "energy",
+                    "serving"});
     root.String("description", "");
     ReadModel(root, c);
     ReadWorkload(root, c);
@@ -862,6 +871,12 @@ ScenarioConfig::FromJson(const std::string& path,
     ReadEnergy(root, c);
     const JsonConfigReader policy = PolicyReader(root, c, policyField);
     ReadPolicy(root, policy, c);
+    if (c.serving && c.policy.prefetch)
+    {
+        policy.Fail("prefetch",
+                    "predicts from one token's gate and is not defined for a batch of served "
+                    "requests (workload.requests)");
+    }
     c.policy.name = c.PolicyName();
     ReadModelFolderNeeds(root, policy, c);
     c.seed = uint32_t(root.Integer("seed", 1, 1, 0xffffffffLL));

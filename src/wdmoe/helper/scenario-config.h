@@ -12,6 +12,7 @@
 #include "link-to-system-mapping.h"
 #include "moe-inference-app.h"
 #include "priced-model.h"
+#include "serving-config.h"
 #include "tdd-pattern.h"
 
 #include <nlohmann/json.hpp>
@@ -118,6 +119,9 @@ struct ScenarioConfig
     /// calibration or profile text the policy was fitted on; "tuning" scores such a text on
     /// purpose, to choose policy knobs on the calibration text (DESIGN.md section 8).
     bool tuning = false;
+    /// "workload.requests" and "serving": many requests served with continuous batching
+    /// instead of the single stream (prompt_tokens and scored_tokens then unused and refused)
+    std::optional<ServingConfig> serving;
 
     // model that is priced: "self", a preset, or inline dimensions, over all its layers or
     // only the routed ones

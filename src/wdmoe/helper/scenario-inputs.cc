@@ -61,6 +61,50 @@ TextStart(const ScenarioConfig& c)
                : 0;
 }
 
+/// Every request's window (prompt + output tokens) must fit the text and the model's context
+/// (a request that re-prefilled a second window in the middle of a decode batch is not modelled).
+void
+CheckRequestsFit(const ScenarioConfig& c,
+                 const JsonConfigReader& root,
+                 std::size_t textTokens,
+                 int context)
+{
+    const ServingWorkload& w = c.serving->workload;
+    const std::string field =
+        w.poisson ? "workload.requests.output_tokens" : "workload.requests.trace";
+    const int longest = LongestRequestTokens(w);
+    if (std::size_t(longest) > textTokens)
+    {
+        root.Fail(field,
+                  "asks for a request of " + std::to_string(longest) + " prompt + output tokens; " +
+                      c.textPath + " has " + std::to_string(textTokens));
+    }
+    if (longest > context)
+    {
+        root.Fail(field,
+                  "asks for a request of " + std::to_string(longest) +
+                      " prompt + output tokens, beyond the model's context of " +
+                      std::to_string(context));
+    }
+}
+
+/// The KV memory of the BS must hold the longest request on its own.
+void
+CheckRequestsKvFit(const ScenarioConfig& c, const JsonConfigReader& root, const ScenarioInputs& in)
+{
+    const ServingWorkload& w = c.serving->workload;
+    const int longest = LongestRequestTokens(w);
+    const double need = RequestKvTokens(longest, 0) * in.cost.KvBytesPerToken();
+    const double budget = KvMemoryBytes(c, in);
+    if (need > budget)
+    {
+        root.Fail("serving.kv_memory_fraction",
+                  "leaves " + std::to_string((long long)budget) + " bytes of " + c.bsProfile +
+                      "'s memory for KV caches, less than the " + std::to_string((long long)need) +
+                      " bytes of a request of " + std::to_string(longest) + " tokens");
+    }
+}
+
 /// The text's tokens from where run c.run starts, checked against the workload and the model.
 std::vector<int>
 ScoredTokens(const ScenarioConfig& c,
@@ -69,6 +113,11 @@ ScoredTokens(const ScenarioConfig& c,
              int context)
 {
     const std::size_t textStart = TextStart(c);
+    if (c.serving)
+    {
+        CheckRequestsFit(c, root, allTokens.size(), context);
+        return allTokens;
+    }
     if (textStart + c.promptTokens + c.scoredTokens > allTokens.size())
     {
         root.Fail(c.disjointTextPerRun ? "workload.text_per_run" : "workload.scored_tokens",
@@ -170,7 +219,17 @@ LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root)
     {
         in.deviceProfiles.push_back(groupProfiles[d.group]);
     }
+    if (c.serving)
+    {
+        CheckRequestsKvFit(c, root, in);
+    }
     return in;
+}
+
+double
+KvMemoryBytes(const ScenarioConfig& c, const ScenarioInputs& in)
+{
+    return std::floor(c.serving->kvMemoryFraction * in.bsProfile.memoryBytes);
 }
 
 DeviceSlots

@@ -43,6 +43,10 @@ struct DeviceSlots
 /// The inputs of config c; errors name c's file and field (root).
 ScenarioInputs LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root);
 
+/// Serving: the BS memory for the requests' KV caches, floor(serving.kv_memory_fraction x the
+/// BS profile's memory) bytes.
+double KvMemoryBytes(const ScenarioConfig& c, const ScenarioInputs& in);
+
 /// Expert slots of every device from the config; devices that cannot hold the model together
 /// fail "devices" (or "devices.storage_slots").
 DeviceSlots ExpertSlots(const ScenarioConfig& c,

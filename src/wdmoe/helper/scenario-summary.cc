@@ -4,6 +4,7 @@
 #include "cost-model-json.h"
 #include "expert-selection-rule.h"
 #include "priced-model.h"
+#include "serving-summary.h"
 
 #include <cmath>
 
@@ -154,6 +155,14 @@ ScenarioSummary(const ScenarioConfig& c,
                  slotsOf.empty() ? std::vector<int>() : slotsOf[0],
                  !ran.selectionRule->KeepsEveryCandidate());
     stats.DropsAndAccuracy(s, warnings);
+    if (c.serving)
+    {
+        s["serving"] = ServingSummary(*c.serving,
+                                      KvMemoryBytes(c, in),
+                                      in.cost.KvBytesPerToken(),
+                                      stats,
+                                      slotsOf.size());
+    }
     return s;
 }
 

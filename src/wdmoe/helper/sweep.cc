@@ -63,6 +63,34 @@ SummaryCells(const nlohmann::json& s)
     return cells.str();
 }
 
+/// The serving columns of sweep.csv (only when the points serve requests).
+const char* const kServingColumns =
+    ",throughput_tokens_per_s,throughput_requests_per_s,queueing_p50_ms,queueing_p99_ms,"
+    "ttft_p50_ms,ttft_p99_ms,tpot_p50_ms,tpot_p99_ms,e2e_p50_ms,e2e_p99_ms";
+
+/// A point's serving cells, each after a comma (a percentile no request had is empty).
+std::string
+ServingCells(const nlohmann::json& s)
+{
+    const nlohmann::json& v = s.at("serving");
+    std::ostringstream cells;
+    cells.precision(9);
+    cells << "," << v.at("throughput_tokens_per_s").get<double>() << ","
+          << v.at("throughput_requests_per_s").get<double>();
+    for (const char* latency : {"queueing_ms", "ttft_ms", "tpot_ms", "e2e_ms"})
+    {
+        for (const char* p : {"p50", "p99"})
+        {
+            cells << ",";
+            if (v.at(latency).is_object())
+            {
+                cells << v[latency].at(p).get<double>();
+            }
+        }
+    }
+    return cells.str();
+}
+
 } // namespace
 
 std::vector<std::string>
@@ -475,7 +503,14 @@ MergeSweepCsv(const Sweep& sweep)
     }
     csv << ",results,policy_name,decode_tokens,latency_mean_ms,latency_p50_ms,latency_p95_ms,"
            "latency_p99_ms,experts_per_token_layer,cache_hit_rate,prefetch_accuracy,perplexity,"
-           "kl_divergence\n";
+           "kl_divergence";
+    // A sweep of serving cells (every point's summary has "serving") adds their figures.
+    bool serving = !summaries.empty();
+    for (const nlohmann::json& s : summaries)
+    {
+        serving = serving && s.contains("serving");
+    }
+    csv << (serving ? kServingColumns : "") << "\n";
     for (std::size_t i = 0; i < sweep.points.size(); ++i)
     {
         csv << i;
@@ -483,7 +518,8 @@ MergeSweepCsv(const Sweep& sweep)
         {
             csv << "," << Cell(field.second);
         }
-        csv << "," << sweep.PointDirectory(i) << "," << SummaryCells(summaries[i]) << "\n";
+        csv << "," << sweep.PointDirectory(i) << "," << SummaryCells(summaries[i])
+            << (serving ? ServingCells(summaries[i]) : "") << "\n";
     }
     return csv.str();
 }

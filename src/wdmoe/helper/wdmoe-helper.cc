@@ -9,6 +9,7 @@
 #include "ns3/mobility-model.h"
 #include "ns3/simulator.h"
 
+#include <optional>
 #include <stdexcept>
 
 namespace ns3
@@ -57,6 +58,7 @@ struct WdmoeHelper::Cell
     std::vector<int> tokens;
     int promptTokens = 0;
     int scoredTokens = 0;
+    std::optional<ServingWorkload> requests; ///< serving instead of the single stream
     CostModel cost = CostModel::Mixtral8x7B();
     ComputeProfile bsProfile;
     ComputeProfile deviceProfile;
@@ -168,6 +170,14 @@ WdmoeHelper::SetWorkload(const std::vector<int>& tokens, int promptTokens, int s
     m_cell->tokens = tokens;
     m_cell->promptTokens = promptTokens;
     m_cell->scoredTokens = scoredTokens;
+    m_cell->requests.reset();
+}
+
+void
+WdmoeHelper::SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload)
+{
+    m_cell->tokens = tokens;
+    m_cell->requests = workload;
 }
 
 void
@@ -305,6 +315,31 @@ WdmoeHelper::CheckCell(const Cell& c, uint32_t devices)
     }
 }
 
+void
+WdmoeHelper::ConfigureBsApp()
+{
+    Cell& c = *m_cell;
+    c.bs->SetModel(c.model);
+    if (c.requests)
+    {
+        c.bs->SetRequests(c.tokens, *c.requests);
+    }
+    else
+    {
+        c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
+    }
+    c.bs->SetCosts(c.cost, c.bsProfile);
+    c.bs->SetPolicy(c.policy);
+    if (m_selectionFactory.IsTypeIdSet())
+    {
+        c.bs->SetSelectionRule(m_selectionFactory.Create<ExpertSelectionRule>());
+    }
+    if (m_allocationFactory.IsTypeIdSet())
+    {
+        c.bs->SetAllocationRule(m_allocationFactory.Create<BandwidthAllocationRule>());
+    }
+}
+
 ApplicationContainer
 WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
 {
@@ -358,18 +393,7 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
         link->SetChannel(c.channel, m_band);
         link->SetAccessOverhead(m_access);
     }
-    c.bs->SetModel(c.model);
-    c.bs->SetWorkload(c.tokens, c.promptTokens, c.scoredTokens);
-    c.bs->SetCosts(c.cost, c.bsProfile);
-    c.bs->SetPolicy(c.policy);
-    if (m_selectionFactory.IsTypeIdSet())
-    {
-        c.bs->SetSelectionRule(m_selectionFactory.Create<ExpertSelectionRule>());
-    }
-    if (m_allocationFactory.IsTypeIdSet())
-    {
-        c.bs->SetAllocationRule(m_allocationFactory.Create<BandwidthAllocationRule>());
-    }
+    ConfigureBsApp();
     bs->AddApplication(c.bs);
     // Before the applications start (their start events come later at time 0).
     Simulator::ScheduleWithContext(bs->GetId(), Seconds(0), &WdmoeHelper::SetUp, m_cell);
@@ -486,6 +510,7 @@ WdmoeHelper::AssignStreams(int64_t stream)
     {
         used += link->AssignStreams(stream + used);
     }
+    used += m_bs->AssignStreams(stream + used);
     return used;
 }
 

@@ -58,6 +58,9 @@ class WdmoeHelper
     /// The model that runs and routes, and the tokens it scores (teacher forcing).
     void SetModel(std::shared_ptr<wdmoe::llm::MixtralModel> model);
     void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
+    /// Serving instead of the single stream: requests over the tokens (MoeInferenceApp::
+    /// SetRequests; the batch and KV memory are the BS attributes MaxBatch and KvMemoryBytes).
+    void SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload);
     /// The architecture every expert, hidden state and attention is priced as.
     void SetCostModel(const CostModel& cost);
     void SetBsProfile(const ComputeProfile& profile);
@@ -101,7 +104,8 @@ class WdmoeHelper
     ApplicationContainer Install(Ptr<Node> bs, NodeContainer devices);
 
     /// Fixed random streams for the channel (3 per device, then the loss model's), then the
-    /// link's HARQ draws (2 per device, only with HARQ); returns how many were used. Call after
+    /// link's HARQ draws (2 per device, only with HARQ), then the BS's serving draws (3: arrival
+    /// gaps, prompt and output lengths; only serving); returns how many were used. Call after
     /// Install.
     int64_t AssignStreams(int64_t stream);
 
@@ -127,6 +131,9 @@ class WdmoeHelper
     /// Throws std::invalid_argument for a cell Install cannot build (no model, per-device
     /// settings of another size, too little room for the model).
     static void CheckCell(const Cell& c, uint32_t devices);
+    /// The BS application of Install: the model, the workload (stream or requests), the costs
+    /// and the policy with the program's rule objects.
+    void ConfigureBsApp();
     static void SetUp(std::shared_ptr<Cell> cell);
     /// The placement's problem: capacities, per-device costs, popularity where the rule uses it.
     static PlacementProblem PlacementProblemOf(const Cell& c, const LatencyPredictor& predictor);

@@ -3,8 +3,8 @@
 #include "cell-mobility.h"
 #include "compute-profile.h"
 #include "cost-model.h"
-#include "device-energy-helper.h"
 #include "device-activity.h"
+#include "device-energy-helper.h"
 #include "expert-device-app.h"
 #include "expert-placement.h"
 #include "json-config.h"
@@ -17,6 +17,7 @@
 #include "scenario-inputs.h"
 #include "scenario-summary.h"
 #include "scenario-warnings.h"
+#include "serving-summary.h"
 #include "wdmoe-channel.h"
 #include "wdmoe-helper.h"
 #include "wdmoe-stats-collector.h"
@@ -139,7 +140,16 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetTransportAttribute("HintAirtime", BooleanValue(c.hintAirtime));
     helper.SetBsAttribute("LayerDeadline", TimeValue(Seconds(c.layerDeadlineS)));
     helper.SetModel(in.model);
-    helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);
+    if (c.serving)
+    {
+        helper.SetBsAttribute("MaxBatch", UintegerValue(c.serving->maxBatch));
+        helper.SetBsAttribute("KvMemoryBytes", DoubleValue(KvMemoryBytes(c, in)));
+        helper.SetRequests(in.tokens, c.serving->workload);
+    }
+    else
+    {
+        helper.SetWorkload(in.tokens, c.promptTokens, c.scoredTokens);
+    }
     helper.SetCostModel(in.cost);
     helper.SetBsProfile(in.bsProfile);
     helper.SetDeviceProfiles(in.deviceProfiles);
@@ -248,7 +258,12 @@ InstallEnergy(const ScenarioConfig& c,
         txPowerW.push_back(std::pow(10.0, (dbm - 30) / 10));
     }
     energy->Install(apps, helper.GetTransport(), txPowerW, BatteryJoules(c));
-    energy->ConnectPasses(helper.GetBsApp());
+    if (!c.serving)
+    {
+        // One request at a time: the energy between passes is its own. Batched steps share
+        // their energy among requests, which this split would not attribute.
+        energy->ConnectPasses(helper.GetBsApp());
+    }
     return energy;
 }
 
@@ -353,6 +368,11 @@ WdmoeScenario::Collect() const
     {
         throw std::runtime_error(c.file + ": the simulation ended before every token was scored");
     }
+    if (c.serving && m_state->stats.Requests().empty())
+    {
+        m_state->root.Fail("workload.requests.duration_s",
+                           "let no request arrive (the first Poisson arrival came after it)");
+    }
     std::vector<std::string> warnings = in.model->Notes();
     for (const std::string& w : FailureWarnings(c.failures, helper.GetPlacement()))
     {
@@ -389,6 +409,10 @@ WdmoeScenario::Collect() const
     result.tokensCsv = m_state->stats.TokensCsv();
     result.transfersCsv = m_state->stats.TransfersCsv();
     result.devicesCsv = m_state->activity.Csv(c, helper, m_state->slots, Seconds(simulatedSeconds));
+    if (c.serving)
+    {
+        result.requestsCsv = RequestsCsv(m_state->stats.Requests());
+    }
     result.records = m_state->stats.Tokens();
     return result;
 }
@@ -400,6 +424,10 @@ WriteScenarioResult(const ScenarioResult& result, const std::string& outDir)
     WriteFileAtomically(outDir + "/tokens.csv", result.tokensCsv);
     WriteFileAtomically(outDir + "/transfers.csv", result.transfersCsv);
     WriteFileAtomically(outDir + "/devices.csv", result.devicesCsv);
+    if (!result.requestsCsv.empty())
+    {
+        WriteFileAtomically(outDir + "/requests.csv", result.requestsCsv);
+    }
     WriteFileAtomically(outDir + "/summary.json", result.summary.dump(2) + "\n");
     if (!result.traceDir.empty())
     {

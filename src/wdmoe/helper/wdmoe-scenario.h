@@ -25,6 +25,7 @@ struct ScenarioResult
     std::string tokensCsv;
     std::string transfersCsv;         ///< every exchange's transfer times
     std::string devicesCsv;           ///< each device's profile, experts held, utilisation
+    std::string requestsCsv;          ///< serving: every request (empty otherwise)
     std::vector<TokenRecord> records; ///< the rows of tokens.csv
     /// With lte.pcap or lte.netanim: the folder the trace files were written to
     /// (ScenarioConfig::traceDir) and their names in it; empty otherwise.
@@ -72,8 +73,8 @@ class WdmoeScenario
 /// The folder of a run's LTE trace files inside its results folder.
 inline const char* const kLteTraceFolder = "lte-traces";
 
-/// Writes tokens.csv, transfers.csv, devices.csv and then summary.json into outDir, each
-/// atomically; then, with trace files, renames their folder to outDir/lte-traces (replacing an
+/// Writes tokens.csv, transfers.csv, devices.csv, requests.csv (serving) and then summary.json
+/// into outDir, each atomically; then, with trace files, renames their folder to outDir/lte-traces (replacing an
 /// older one).
 void WriteScenarioResult(const ScenarioResult& result, const std::string& outDir);
 

@@ -48,6 +48,10 @@ WdmoeStatsCollector::Connect()
                                   MakeCallback(&WdmoeStatsCollector::PrefetchHint, this));
     Config::ConnectWithoutContext(std::string(kApp) + "ExchangeDone",
                                   MakeCallback(&WdmoeStatsCollector::ExchangeDone, this));
+    Config::ConnectWithoutContext(std::string(kApp) + "RequestDone",
+                                  MakeCallback(&WdmoeStatsCollector::RequestDone, this));
+    Config::ConnectWithoutContext(std::string(kApp) + "StepDone",
+                                  MakeCallback(&WdmoeStatsCollector::StepDone, this));
 }
 
 void
@@ -88,6 +92,18 @@ WdmoeStatsCollector::ExchangeDone(const ExchangeRecord& record)
 {
     // The pass in flight finishes next: its record will be m_tokens[m_tokens.size()].
     m_exchanges.emplace_back(m_tokens.size(), record);
+}
+
+void
+WdmoeStatsCollector::RequestDone(const RequestRecord& record)
+{
+    m_requests.push_back(record);
+}
+
+void
+WdmoeStatsCollector::StepDone(const StepRecord& record)
+{
+    m_steps.push_back(record);
 }
 
 long long

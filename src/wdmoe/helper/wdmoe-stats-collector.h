@@ -5,6 +5,7 @@
 #define WDMOE_STATS_COLLECTOR_H
 
 #include "inference-records.h"
+#include "serving-workload.h"
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -36,9 +37,22 @@ class WdmoeStatsCollector
     void LayerDone(uint32_t layer, const LayerStats& stats);
     void PrefetchHint(uint32_t layer, uint32_t expert, uint32_t device);
     void ExchangeDone(const ExchangeRecord& record);
+    void RequestDone(const RequestRecord& record);
+    void StepDone(const StepRecord& record);
 
     /// Every token (and prefill) in the order they finished.
     const std::vector<TokenRecord>& Tokens() const { return m_tokens; }
+
+    /// Serving: every request in the order they finished, and every step of the BS.
+    const std::vector<RequestRecord>& Requests() const { return m_requests; }
+
+    const std::vector<StepRecord>& Steps() const { return m_steps; }
+
+    /// Every exchange that came back, in arrival order, with its token record's index.
+    const std::vector<std::pair<std::size_t, ExchangeRecord>>& Exchanges() const
+    {
+        return m_exchanges;
+    }
 
     /// Decode statistics per layer, summed over the run.
     const std::vector<LayerStats>& PerLayer() const { return m_perLayer; }
@@ -69,6 +83,8 @@ class WdmoeStatsCollector
     std::vector<TokenRecord> m_tokens;
     std::vector<std::pair<std::size_t, ExchangeRecord>> m_exchanges; ///< (pass, exchange)
     std::vector<LayerStats> m_perLayer;
+    std::vector<RequestRecord> m_requests;
+    std::vector<StepRecord> m_steps;
 };
 
 } // namespace ns3

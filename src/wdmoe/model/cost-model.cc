@@ -70,13 +70,44 @@ double
 CostModel::AttentionGateBytes(int tokens, int context) const
 {
     CheckTokens(tokens, context);
-    const double weights =
-        (static_cast<double>(dModel) * (2.0 * heads * headDim + 2.0 * kvHeads * headDim) +
-         static_cast<double>(dModel) * experts) *
-        weightBytesPerParam;
-    const double kvCache =
-        (static_cast<double>(context) + tokens) * 2.0 * kvHeads * headDim * activationBits / 8.0;
-    return weights + kvCache;
+    return AttentionGateWeightBytes() + LayerKvBytes(static_cast<double>(context) + tokens);
+}
+
+double
+CostModel::AttentionGateWeightBytes() const
+{
+    return (static_cast<double>(dModel) * (2.0 * heads * headDim + 2.0 * kvHeads * headDim) +
+            static_cast<double>(dModel) * experts) *
+           weightBytesPerParam;
+}
+
+double
+CostModel::LayerKvBytes(double tokens) const
+{
+    return tokens * 2.0 * kvHeads * headDim * activationBits / 8.0;
+}
+
+double
+CostModel::KvBytesPerToken() const
+{
+    return layers * LayerKvBytes(1);
+}
+
+double
+CostModel::BsBatchLayerSeconds(const ComputeProfile& bs,
+                               const std::vector<std::pair<int, int>>& passes) const
+{
+    // Weights read once for the batch; FLOPs and each pass's KV cache reads add up. One pass:
+    // 0 + x is x, so the sums are BsLayerSeconds's terms bit for bit.
+    double flops = 0;
+    double kvCache = 0;
+    for (const auto& [tokens, context] : passes)
+    {
+        CheckTokens(tokens, context);
+        flops += AttentionGateFlops(tokens, context);
+        kvCache += LayerKvBytes(static_cast<double>(context) + tokens);
+    }
+    return bs.RooflineSeconds(flops, AttentionGateWeightBytes() + kvCache);
 }
 
 double

@@ -8,6 +8,7 @@
 #define WDMOE_COST_MODEL_H
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ns3
@@ -65,8 +66,20 @@ struct CostModel
     ///       * weightBytesPerParam                         projection and gate weights, once
     ///   + (context + tokens) * 2 * kvHeads * headDim * activationBits / 8     the KV cache
     double AttentionGateBytes(int tokens, int context) const;
+    /// The projection and gate weights of one layer: the first term of AttentionGateBytes.
+    double AttentionGateWeightBytes() const;
+    /// One layer's keys and values of `tokens` tokens: tokens * 2 * kvHeads * headDim *
+    /// activationBits / 8 (the second term of AttentionGateBytes).
+    double LayerKvBytes(double tokens) const;
+    /// The KV-cache bytes one token holds at the BS over every priced layer:
+    /// layers * LayerKvBytes(1) (Mixtral-8x7B in 16 bits: 32 * 2 * 8 * 128 * 2 = 131,072).
+    double KvBytesPerToken() const;
     /// Roofline time of AttentionGateFlops/Bytes on the base station's profile.
     double BsLayerSeconds(const ComputeProfile& bs, int tokens, int context) const;
+    /// The same for a batch of passes (tokens, context) of different requests: their FLOPs and
+    /// KV-cache reads add up, the weights are read once. One pass: exactly BsLayerSeconds.
+    double BsBatchLayerSeconds(const ComputeProfile& bs,
+                               const std::vector<std::pair<int, int>>& passes) const;
     /// The LM head for `tokens` tokens (not part of DESIGN.md's per-token sum; offered for
     /// callers that want it): roofline of 2 * tokens * dModel * vocab FLOPs over
     /// dModel * vocab * weightBytesPerParam bytes.

@@ -77,6 +77,20 @@ struct ExchangeRecord
     Time sentAt;     ///< when the BS sent the request
     Time downlink;   ///< Send of the request to its arrival at the device
     Time uplink;     ///< Send of the answer to its arrival at the BS
+    Time answeredAt; ///< when the device sent the answer (the uplink's Send)
+    Time compute;    ///< the device's computation of the request
+};
+
+/// One step of the BS: the passes it ran together (one per request in the batch; the single
+/// stream's steps are its passes).
+struct StepRecord
+{
+    PassPhase phase = PassPhase::DECODE;
+    int requests = 0; ///< passes in the step
+    int tokens = 0;   ///< tokens fed, summed over its passes
+    Time start;
+    Time duration;
+    Time bsCompute; ///< attention, gates and LM head at the BS
 };
 
 } // namespace ns3

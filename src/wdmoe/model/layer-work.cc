@@ -50,4 +50,38 @@ GroupByDevice(const std::vector<wdmoe::llm::RoutingDecision>& decisions,
     return work;
 }
 
+std::vector<wdmoe::llm::RoutingDecision>
+KeepReturned(const std::vector<wdmoe::llm::RoutingDecision>& decisions,
+             const std::vector<std::vector<int>>& deviceOf,
+             const std::vector<bool>& returned)
+{
+    std::vector<wdmoe::llm::RoutingDecision> final(decisions.size());
+    for (std::size_t token = 0; token < decisions.size(); ++token)
+    {
+        const wdmoe::llm::RoutingDecision& chosen = decisions[token];
+        wdmoe::llm::RoutingDecision& kept = final[token];
+        for (std::size_t k = 0; k < chosen.experts.size(); ++k)
+        {
+            if (returned[deviceOf[token][k]])
+            {
+                kept.experts.push_back(chosen.experts[k]);
+                kept.weights.push_back(chosen.weights[k]);
+            }
+        }
+        if (!kept.experts.empty() && kept.experts.size() < chosen.experts.size())
+        {
+            float sum = 0;
+            for (float w : kept.weights)
+            {
+                sum += w;
+            }
+            for (float& w : kept.weights)
+            {
+                w /= sum;
+            }
+        }
+    }
+    return final;
+}
+
 } // namespace ns3

@@ -30,6 +30,14 @@ LayerWork GroupByDevice(const std::vector<wdmoe::llm::RoutingDecision>& decision
                         const std::vector<std::vector<int>>& deviceOf,
                         std::size_t devices);
 
+/// The decisions with only the experts whose device came back (returned[device]), in each
+/// decision's order; the weights of a token that lost some are renormalised to sum to one (a
+/// token that lost none keeps its weights bit for bit; one that lost all has none).
+std::vector<wdmoe::llm::RoutingDecision> KeepReturned(
+    const std::vector<wdmoe::llm::RoutingDecision>& decisions,
+    const std::vector<std::vector<int>>& deviceOf,
+    const std::vector<bool>& returned);
+
 } // namespace ns3
 
 #endif

@@ -9,6 +9,7 @@
 #include "ns3/nstime.h"
 #include "ns3/simulator.h"
 #include "ns3/trace-source-accessor.h"
+#include "ns3/uinteger.h"
 
 #include <algorithm>
 #include <cmath>
@@ -40,6 +41,17 @@ MoeInferenceApp::GetTypeId()
                           TimeValue(Seconds(0)),
                           MakeTimeAccessor(&MoeInferenceApp::m_deadline),
                           MakeTimeChecker(Seconds(0)))
+            .AddAttribute("MaxBatch",
+                          "Serving: most requests running at once (the batch of a decode step)",
+                          UintegerValue(8),
+                          MakeUintegerAccessor(&MoeInferenceApp::m_maxBatch),
+                          MakeUintegerChecker<uint32_t>(1))
+            .AddAttribute("KvMemoryBytes",
+                          "Serving: the BS memory for the requests' KV caches; a request waits "
+                          "for admission until its whole footprint fits (0: unlimited)",
+                          DoubleValue(0),
+                          MakeDoubleAccessor(&MoeInferenceApp::m_kvMemoryBytes),
+                          MakeDoubleChecker<double>(0))
             .AddTraceSource("TokenLatency",
                             "A token (or prefill) finished: its index and latency",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_tokenLatencyTrace),
@@ -76,17 +88,36 @@ MoeInferenceApp::GetTypeId()
                             "A device's answer of the layer in flight reached the BS: its "
                             "downlink and uplink transfer times (the rows of transfers.csv)",
                             MakeTraceSourceAccessor(&MoeInferenceApp::m_exchangeTrace),
-                            "ns3::MoeInferenceApp::ExchangeTracedCallback");
+                            "ns3::MoeInferenceApp::ExchangeTracedCallback")
+            .AddTraceSource("RequestDone",
+                            "Serving: a request gave its last output token (the rows of "
+                            "requests.csv)",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_requestTrace),
+                            "ns3::MoeInferenceApp::RequestTracedCallback")
+            .AddTraceSource("StepDone",
+                            "A step of the BS finished: its passes, tokens, duration and BS time",
+                            MakeTraceSourceAccessor(&MoeInferenceApp::m_stepTrace),
+                            "ns3::MoeInferenceApp::StepTracedCallback");
     return tid;
 }
 
-MoeInferenceApp::MoeInferenceApp() = default;
+MoeInferenceApp::MoeInferenceApp()
+    : m_interarrival(CreateObject<ExponentialRandomVariable>()),
+      m_promptLengths(CreateObject<UniformRandomVariable>()),
+      m_outputLengths(CreateObject<UniformRandomVariable>())
+{
+}
+
 MoeInferenceApp::~MoeInferenceApp() = default;
 
 void
 MoeInferenceApp::DoDispose()
 {
-    m_stream.reset();
+    m_single.reset();
+    m_serving = RequestScheduler();
+    m_interarrival = nullptr;
+    m_promptLengths = nullptr;
+    m_outputLengths = nullptr;
     m_model.reset();
     m_transport = nullptr;
     m_devices.clear();
@@ -106,10 +137,36 @@ void
 MoeInferenceApp::SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens)
 {
     NS_ABORT_MSG_IF(!m_model, "MoeInferenceApp needs SetModel before SetWorkload");
-    m_stream = std::make_unique<wdmoe::llm::TeacherForcedStream>(*m_model,
-                                                                 tokens,
-                                                                 promptTokens,
-                                                                 scoredTokens);
+    m_single = std::make_unique<Lane>();
+    m_single->request = -1;
+    m_single->stream = std::make_unique<wdmoe::llm::TeacherForcedStream>(*m_model,
+                                                                         tokens,
+                                                                         promptTokens,
+                                                                         scoredTokens);
+    m_servingOn = false;
+}
+
+void
+MoeInferenceApp::SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload)
+{
+    NS_ABORT_MSG_IF(!m_model, "MoeInferenceApp needs SetModel before SetRequests");
+    m_single.reset();
+    m_servingOn = true;
+    m_requestTokens = tokens;
+    m_workload = workload;
+}
+
+int64_t
+MoeInferenceApp::AssignStreams(int64_t stream)
+{
+    if (!m_servingOn)
+    {
+        return 0;
+    }
+    m_interarrival->SetStream(stream);
+    m_promptLengths->SetStream(stream + 1);
+    m_outputLengths->SetStream(stream + 2);
+    return 3;
 }
 
 void
@@ -157,8 +214,12 @@ MoeInferenceApp::SetAllocationRule(Ptr<BandwidthAllocationRule> rule)
 void
 MoeInferenceApp::StartApplication()
 {
-    NS_ABORT_MSG_IF(!m_stream || !m_transport,
-                    "MoeInferenceApp needs SetModel, SetWorkload and SetCell before it starts");
+    NS_ABORT_MSG_IF((!m_single && !m_servingOn) || !m_transport,
+                    "MoeInferenceApp needs SetModel, SetWorkload (or SetRequests) and SetCell "
+                    "before it starts");
+    NS_ABORT_MSG_IF(m_servingOn && m_policy.prefetch,
+                    "prefetch predicts from one token's gate: it is not defined for a batch of "
+                    "served requests");
     for (const Ptr<ExpertDeviceApp>& d : m_devices)
     {
         NS_ABORT_MSG_IF(d->HasSwitchOff() && !m_deadline.IsStrictlyPositive(),
@@ -175,7 +236,33 @@ MoeInferenceApp::StartApplication()
     m_policy.selectionRule = SelectionRuleOf(m_policy);
     m_policy.allocationRule = AllocationRuleOf(m_policy);
     m_prediction.assign(layers, {});
-    StartPass();
+    if (!m_servingOn)
+    {
+        StartPass();
+        return;
+    }
+    m_serving.Configure(m_model,
+                        m_requestTokens,
+                        m_workload,
+                        m_maxBatch,
+                        m_kvMemoryBytes > 0 ? m_kvMemoryBytes
+                                            : std::numeric_limits<double>::infinity(),
+                        m_cost.KvBytesPerToken());
+    m_serving.SetRandomVariables(m_interarrival, m_promptLengths, m_outputLengths);
+    m_idle = true;
+    m_serving.Start(MakeCallback(&MoeInferenceApp::OnArrival, this));
+}
+
+void
+MoeInferenceApp::OnArrival()
+{
+    if (m_idle)
+    {
+        // After the events already due now: requests arriving at the same instant start
+        // together.
+        m_idle = false;
+        Simulator::ScheduleNow(&MoeInferenceApp::StartPass, this);
+    }
 }
 
 void
@@ -187,16 +274,23 @@ MoeInferenceApp::StopApplication()
 void
 MoeInferenceApp::StartPass()
 {
-    // A new request (context window) when the cache cannot take one more token: prefill the
-    // prompt, then one decode step per scored token.
-    const LayerStepper& pass = m_stream->StartPass();
+    // The single stream: a new window when the cache cannot take one more token (prefill the
+    // prompt), else one decode step. Serving: the scheduler's next step, or idle until the
+    // next arrival.
+    std::vector<Lane*> lanes{m_single.get()};
+    if (m_servingOn)
+    {
+        lanes = m_serving.NextStep();
+        if (lanes.empty())
+        {
+            m_idle = true;
+            return;
+        }
+    }
+    m_step.Start(lanes);
     m_current = TokenRecord();
-    m_current.phase = m_stream->PassIsPrefill() ? PassPhase::PREFILL : PassPhase::DECODE;
-    m_current.request = m_stream->Window();
-    m_current.tokensFed = m_stream->TokensFed();
-    m_current.position = m_stream->LastPosition();
+    m_current.phase = m_step.IsPrefill() ? PassPhase::PREFILL : PassPhase::DECODE;
     m_current.start = Simulator::Now();
-    NS_ASSERT(pass.Tokens() == m_current.tokensFed);
     StartLayer();
 }
 
@@ -204,9 +298,8 @@ void
 MoeInferenceApp::StartLayer()
 {
     ++m_generation;
-    LayerStepper& pass = m_stream->Pass();
-    pass.Attend(); // real attention + router at the BS
-    const Time bs = Seconds(m_cost.BsLayerSeconds(m_bs, pass.Tokens(), pass.FirstPosition()));
+    m_step.Attend(); // real attention + router at the BS
+    const Time bs = Seconds(m_step.BsLayerSeconds(m_cost, m_bs));
     m_current.bsCompute += bs;
     Simulator::Schedule(bs, &MoeInferenceApp::DispatchLayer, this);
 }
@@ -228,7 +321,7 @@ MoeInferenceApp::DeviceFor(int layer, int expert) const
 double
 MoeInferenceApp::PredictRoundTrip(uint32_t device, const DeviceWork& work, double share) const
 {
-    return m_predictor.DeviceRoundTrip(device, work, m_stream->Pass().Layer(), share);
+    return m_predictor.DeviceRoundTrip(device, work, m_step.Layer(), share);
 }
 
 WorkEnergy
@@ -239,7 +332,7 @@ MoeInferenceApp::EnergyPrediction() const
         return WorkEnergy();
     }
     return [this](uint32_t d, const DeviceWork& w, double share) {
-        return m_predictor.DeviceEnergy(d, w, m_stream->Pass().Layer(), share);
+        return m_predictor.DeviceEnergy(d, w, m_step.Layer(), share);
     };
 }
 
@@ -248,8 +341,8 @@ MoeInferenceApp::SendPrefetchHints()
 {
     // AdapMoE's prediction: the next layer's gate on this layer's MoE input; the holders of
     // the predicted experts that are not resident get a hint and start loading.
-    const int next = m_stream->Pass().Layer() + 1;
-    m_prediction[next] = m_stream->PredictNextLayerExperts();
+    const int next = m_step.Layer() + 1;
+    m_prediction[next] = m_step.LaneAt(0).stream->PredictNextLayerExperts();
     for (int e : m_prediction[next])
     {
         const int d = DeviceFor(next, e);
@@ -268,17 +361,17 @@ MoeInferenceApp::SendPrefetchHints()
 void
 MoeInferenceApp::GateTokens()
 {
-    const LayerStepper& pass = m_stream->Pass();
-    const int n = pass.Tokens();
+    const int n = m_step.Tokens();
+    const int layer = m_step.Layer();
     m_decisions.assign(n, RoutingDecision());
     m_deviceOf.assign(n, {});
     // Gating decides the candidates; each goes to its least loaded replica.
     for (int i = 0; i < n; ++i)
     {
-        m_gating->Decide(pass.Request(i), m_decisions[i]);
+        m_gating->Decide(m_step.Request(i), m_decisions[i]);
         for (int e : m_decisions[i].experts)
         {
-            m_deviceOf[i].push_back(DeviceFor(pass.Layer(), e));
+            m_deviceOf[i].push_back(DeviceFor(layer, e));
         }
     }
 }
@@ -286,24 +379,30 @@ MoeInferenceApp::GateTokens()
 void
 MoeInferenceApp::DecideDecode(LayerStats& stats)
 {
-    const int layer = m_stream->Pass().Layer();
-    ++stats.tokenLayers;
-    stats.singleExpert += m_decisions[0].experts.size() == 1;
-    if (!m_policy.selectionRule->KeepsEveryCandidate())
+    // Every decode token of the step (one per request) is selected for on its own: the rule
+    // prices the token's experts as if they were the layer's only work.
+    const int layer = m_step.Layer();
+    for (int i = 0; i < m_step.Tokens(); ++i)
     {
+        ++stats.tokenLayers;
+        stats.singleExpert += m_decisions[i].experts.size() == 1;
+        if (m_policy.selectionRule->KeepsEveryCandidate())
+        {
+            continue;
+        }
         const DecodeSelection selection = SelectDecodeExperts(
             m_policy,
-            m_decisions[0],
-            m_deviceOf[0],
+            m_decisions[i],
+            m_deviceOf[i],
             uint32_t(layer),
             m_devices.size(),
             [this](uint32_t d, const DeviceWork& w, double share) {
                 return PredictRoundTrip(d, w, share);
             },
             EnergyPrediction());
-        m_current.jointIterations += selection.rounds;
-        m_decisions[0] = selection.decision;
-        m_deviceOf[0] = selection.deviceOf;
+        m_step.RecordOf(i).jointIterations += selection.rounds;
+        m_decisions[i] = selection.decision;
+        m_deviceOf[i] = selection.deviceOf;
     }
     if (m_policy.prefetch && layer > 0)
     {
@@ -355,7 +454,7 @@ MoeInferenceApp::SendRequests()
                            return PredictRoundTrip(d, w, share);
                        });
     m_transport->SetShares(m_work.active, shares);
-    const int layer = m_stream->Pass().Layer();
+    const int layer = m_step.Layer();
     m_pending = 0;
     m_exchange.assign(m_devices.size(), Exchange());
     for (uint32_t d : m_work.active)
@@ -403,6 +502,8 @@ MoeInferenceApp::OnAnswer(uint32_t device, ExpertRequestPtr request)
     record.sentAt = x.sentAt;
     record.downlink = x.downlink;
     record.uplink = x.uplink;
+    record.answeredAt = request->answeredAt;
+    record.compute = request->compute;
     m_exchangeTrace(record);
     for (int e : request->work.experts)
     {
@@ -417,13 +518,16 @@ MoeInferenceApp::OnAnswer(uint32_t device, ExpertRequestPtr request)
 void
 MoeInferenceApp::LoseDevice(uint32_t device, const char* reason)
 {
-    const int layer = m_stream->Pass().Layer();
+    const int layer = m_step.Layer();
     NS_LOG_LOGIC("layer " << layer << ": device " << device << " lost (" << reason << ")");
     for (int e : m_work.plans[device].experts)
     {
         m_droppedTrace(layer, e, device);
     }
-    m_current.expertsDropped += int(m_work.items[device].size());
+    for (const auto& [token, expert] : m_work.items[device])
+    {
+        ++m_step.RecordOf(token).expertsDropped;
+    }
 }
 
 void
@@ -460,8 +564,10 @@ MoeInferenceApp::AccountDevices()
     {
         if (x.request)
         {
-            m_current.cacheHits += x.request->hits;
-            m_current.cacheMisses += x.request->misses;
+            // A batched request's memory figures count once, with the first request it served.
+            TokenRecord& first = m_step.RecordOf(m_work.items[&x - m_exchange.data()][0].first);
+            first.cacheHits += x.request->hits;
+            first.cacheMisses += x.request->misses;
             stats.cacheHits += decode ? x.request->hits : 0;
             stats.cacheMisses += decode ? x.request->misses : 0;
         }
@@ -492,39 +598,19 @@ MoeInferenceApp::AccountDevices()
 std::vector<RoutingDecision>
 MoeInferenceApp::ReturnedExperts()
 {
-    // Keep the experts whose device came back, in the decision's order; renormalise the
-    // weights of a token that lost some (one that lost none keeps its weights bit for bit).
-    std::vector<RoutingDecision> final(m_decisions.size());
-    for (std::size_t token = 0; token < m_decisions.size(); ++token)
+    std::vector<bool> returned;
+    for (const Exchange& x : m_exchange)
     {
-        const RoutingDecision& chosen = m_decisions[token];
-        RoutingDecision& kept = final[token];
-        for (std::size_t k = 0; k < chosen.experts.size(); ++k)
-        {
-            if (m_exchange[m_deviceOf[token][k]].returned)
-            {
-                kept.experts.push_back(chosen.experts[k]);
-                kept.weights.push_back(chosen.weights[k]);
-            }
-        }
-        m_current.expertsRun += int(kept.experts.size());
-        m_layer.expertsRun += m_current.phase == PassPhase::DECODE ? kept.experts.size() : 0;
-        if (kept.experts.empty())
-        {
-            ++m_current.emptyLayers; // the residual stream alone goes on
-        }
-        else if (kept.experts.size() < chosen.experts.size())
-        {
-            float sum = 0;
-            for (float w : kept.weights)
-            {
-                sum += w;
-            }
-            for (float& w : kept.weights)
-            {
-                w /= sum;
-            }
-        }
+        returned.push_back(x.returned);
+    }
+    std::vector<RoutingDecision> final = KeepReturned(m_decisions, m_deviceOf, returned);
+    for (std::size_t token = 0; token < final.size(); ++token)
+    {
+        TokenRecord& record = m_step.RecordOf(int(token));
+        const std::size_t kept = final[token].experts.size();
+        record.expertsRun += int(kept);
+        m_layer.expertsRun += m_current.phase == PassPhase::DECODE ? kept : 0;
+        record.emptyLayers += kept == 0; // the residual stream alone goes on
     }
     return final;
 }
@@ -536,16 +622,15 @@ MoeInferenceApp::FinishLayer()
     const std::vector<RoutingDecision> final = ReturnedExperts();
     const Time accounted = AccountDevices();
     m_current.waiting += (Simulator::Now() - m_dispatchAt) - accounted; // e.g. a deadline wait
-    LayerStepper& pass = m_stream->Pass();
-    m_layerTrace(uint32_t(pass.Layer()), m_layer);
-    m_current.routedLikeTopK = m_current.routedLikeTopK && m_stream->RoutesLikeTopK(final);
-    pass.RunExperts(final);
-    if (!pass.Done())
+    m_layerTrace(uint32_t(m_step.Layer()), m_layer);
+    m_step.NoteTopK(final);
+    m_step.RunExperts(final);
+    if (!m_step.Done())
     {
         StartLayer();
         return;
     }
-    const Time head = Seconds(m_cost.LmHeadSeconds(m_bs, pass.Tokens()));
+    const Time head = Seconds(m_step.LmHeadSeconds(m_cost, m_bs));
     m_current.bsCompute += head;
     Simulator::Schedule(head, &MoeInferenceApp::FinishPass, this);
 }
@@ -553,14 +638,25 @@ MoeInferenceApp::FinishLayer()
 void
 MoeInferenceApp::FinishPass()
 {
-    const wdmoe::llm::PassScore score = m_stream->FinishPass(m_current.routedLikeTopK);
-    m_current.nll = score.nll;
-    m_current.kl = score.kl;
-    m_current.agreesWithTopK = score.agreesWithTopK;
     m_current.latency = Simulator::Now() - m_current.start;
-    m_tokenLatencyTrace(m_tokensDone++, m_current.latency);
-    m_tokenTrace(m_current);
-    if (m_stream->Finished())
+    const StepRecord step = m_step.Finish(m_current);
+    std::vector<Lane*> lanes;
+    for (std::size_t i = 0; i < m_step.Lanes(); ++i)
+    {
+        const TokenRecord& r = m_step.LaneAt(i).record;
+        m_tokenLatencyTrace(m_tokensDone++, r.latency);
+        m_tokenTrace(r);
+        lanes.push_back(&m_step.LaneAt(i));
+    }
+    m_stepTrace(step);
+    if (m_servingOn)
+    {
+        for (const RequestRecord& r : m_serving.StepDone(lanes))
+        {
+            m_requestTrace(r);
+        }
+    }
+    if (m_servingOn ? m_serving.Finished() : m_single->stream->Finished())
     {
         m_finished = true;
         Simulator::Stop(); // other objects (a random walk) would keep the event queue busy

@@ -3,6 +3,7 @@
 #ifndef WDMOE_MOE_INFERENCE_APP_H
 #define WDMOE_MOE_INFERENCE_APP_H
 
+#include "batch-step.h"
 #include "compute-profile.h"
 #include "cost-model.h"
 #include "decode-selection.h"
@@ -14,6 +15,8 @@
 #include "inference-records.h"
 #include "latency-predictor.h"
 #include "layer-work.h"
+#include "request-scheduler.h"
+#include "serving-workload.h"
 
 #include "ns3/application.h"
 #include "ns3/event-id.h"
@@ -41,7 +44,9 @@ namespace ns3
 /// policies decide the experts and the band split, and every device used gets one
 /// ExpertRequest through the transport (its ExpertDeviceApp loads, computes and answers); the
 /// layer ends when every answer is back or the deadline passes (missing experts are dropped and
-/// the remaining weights renormalised).
+/// the remaining weights renormalised). Serving many requests (SetRequests), a step batches
+/// the running requests' passes (BatchStep): every layer's expert work of all their tokens is
+/// grouped per device into that one ExpertRequest.
 class MoeInferenceApp : public Application
 {
   public:
@@ -55,6 +60,14 @@ class MoeInferenceApp : public Application
     /// Teacher forcing over `tokens`: windows of promptTokens prefill + decode steps until the
     /// context is full, until scoredTokens predictions have been scored.
     void SetWorkload(const std::vector<int>& tokens, int promptTokens, int scoredTokens);
+    /// Serving instead: many requests over `tokens` (each its own window), batched per step up
+    /// to the MaxBatch attribute, admitted while the KvMemoryBytes attribute holds their KV
+    /// cache (RequestScheduler, set up when the application starts, with SetCosts's KV bytes per
+    /// token). Call after SetModel, instead of SetWorkload.
+    void SetRequests(const std::vector<int>& tokens, const ServingWorkload& workload);
+    /// The serving draws' streams (Poisson gaps, prompt lengths, output lengths); returns the
+    /// streams used (3 when serving, else 0, so that a run without requests draws nothing new).
+    int64_t AssignStreams(int64_t stream);
     /// The devices (device d is transport device d and predictor device d), what they host,
     /// and the BS's latency predictions. Connects itself to the devices' answers.
     void SetCell(Ptr<ExpertTransport> transport,
@@ -70,7 +83,8 @@ class MoeInferenceApp : public Application
 
     const InferencePolicy& Policy() const { return m_policy; }
 
-    /// True once every prediction of the workload has been scored.
+    /// True once every prediction of the workload has been scored (serving: every request has
+    /// arrived and finished).
     bool Finished() const { return m_finished; }
 
     typedef void (*TokenTracedCallback)(uint32_t index, Time latency);
@@ -78,6 +92,8 @@ class MoeInferenceApp : public Application
     typedef void (*LayerStatsTracedCallback)(uint32_t layer, const LayerStats& stats);
     typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
     typedef void (*ExchangeTracedCallback)(const ExchangeRecord& record);
+    typedef void (*RequestTracedCallback)(const RequestRecord& record);
+    typedef void (*StepTracedCallback)(const StepRecord& record);
 
   protected:
     void DoDispose() override;
@@ -97,6 +113,8 @@ class MoeInferenceApp : public Application
     };
 
     void StartPass();
+    /// Serving: a request arrived; an idle BS starts a step.
+    void OnArrival();
     void StartLayer();
     void DispatchLayer();
     /// Gating's candidates for every token of the pass, each on its holder (DeviceFor).
@@ -136,9 +154,22 @@ class MoeInferenceApp : public Application
     InferencePolicy m_policy;
     std::unique_ptr<wdmoe::llm::RoutingPolicy> m_gating;
 
-    // State of the pass in flight
-    std::unique_ptr<wdmoe::llm::TeacherForcedStream> m_stream;
-    TokenRecord m_current;
+    // The workload: one teacher-forced stream (m_single), or served requests (m_serving)
+    std::unique_ptr<Lane> m_single;
+    bool m_servingOn = false;
+    std::vector<int> m_requestTokens;
+    ServingWorkload m_workload;
+    RequestScheduler m_serving;
+    Ptr<ExponentialRandomVariable> m_interarrival;
+    Ptr<UniformRandomVariable> m_promptLengths;
+    Ptr<UniformRandomVariable> m_outputLengths;
+    uint32_t m_maxBatch = 8;
+    double m_kvMemoryBytes = 0;
+    bool m_idle = false; ///< serving: no request to run; the next arrival starts a step
+
+    // State of the step in flight (its passes, one per lane)
+    BatchStep m_step;
+    TokenRecord m_current; ///< the step's timing (shared by its passes) and phase
     Time m_dispatchAt;
     uint32_t m_generation = 0; ///< bumps at every layer; stale events compare against it
     LayerWork m_work;
@@ -160,6 +191,8 @@ class MoeInferenceApp : public Application
     TracedCallback<uint32_t, uint32_t, uint32_t> m_droppedTrace;
     TracedCallback<uint32_t, uint32_t, uint32_t> m_hintTrace;
     TracedCallback<const ExchangeRecord&> m_exchangeTrace;
+    TracedCallback<const RequestRecord&> m_requestTrace;
+    TracedCallback<const StepRecord&> m_stepTrace;
 };
 
 } // namespace ns3
