@@ -49,7 +49,7 @@ struct PlacementProblem
      * weight_i = popularity[i] / mean(popularity) (so equal popularity is the per-device cost
      * exactly), and PlaceChannelAware ranks the pairs by it.
      */
-    std::vector<double> popularity;
+    std::vector<double> popularity = {};
 };
 
 /**
