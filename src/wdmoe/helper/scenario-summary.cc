@@ -72,6 +72,40 @@ DeviceGroupsJson(const ScenarioConfig& c)
 
 /// summary.json: the config, the models, the cell, then the collector's statistics. `ran` is
 /// the BS application's policy as it ran: its rule objects, the config's or the program's own.
+/// summary.json's "policy": the rules that ran and the knobs in force.
+nlohmann::ordered_json
+PolicySummary(const ScenarioConfig& c, const InferencePolicy& ran)
+{
+    const InferencePolicy& policy = c.policy;
+    nlohmann::ordered_json s;
+    s = {
+        {"name", policy.name},
+        {"gating", ran.gating},
+        {"adaptive_threshold", policy.adaptiveThreshold},
+        {"selection", ExpertSelectionRule::NameOf(ran.selectionRule)},
+        {"allocation", ran.Joint() ? "joint" : BandwidthAllocationRule::NameOf(ran.allocationRule)},
+        {"cache_allocation", c.cacheAllocation},
+        {"prefetch", policy.prefetch}};
+    if (policy.selection == SelectionRule::STRAGGLER)
+    {
+        // The bounds in force (their defaults may change between versions).
+        s["straggler_weight_max"] = policy.straggler.weightMax;
+        s["straggler_gain_min"] = policy.straggler.gainMin;
+        s["straggler_tradeoff"] = policy.straggler.tradeoff;
+        s["straggler_layer_weights"] = c.stragglerLayerWeights;
+    }
+    if (policy.selection == SelectionRule::ENERGY)
+    {
+        s["energy_weight_min"] = policy.energy.weightMin;
+        s["energy_latency_slack"] = policy.energy.latencySlack;
+    }
+    if (!policy.stragglerLayerScale.empty())
+    {
+        s["straggler_layer_scale"] = policy.stragglerLayerScale;
+    }
+    return s;
+}
+
 nlohmann::ordered_json
 ScenarioSummary(const ScenarioConfig& c,
                 const ScenarioInputs& in,
@@ -81,7 +115,6 @@ ScenarioSummary(const ScenarioConfig& c,
                 const std::vector<std::string>& warnings,
                 const InferencePolicy& ran)
 {
-    const InferencePolicy& policy = c.policy;
     nlohmann::ordered_json s;
     s["config"] = c.file;
     s["config_echo"] = c.echo;
@@ -126,31 +159,7 @@ ScenarioSummary(const ScenarioConfig& c,
     s["text_start_token"] = in.textStart;
     s["workload_purpose"] = c.tuning ? "tuning" : "evaluation";
     stats.Latency(s);
-    s["policy"] = {
-        {"name", policy.name},
-        {"gating", ran.gating},
-        {"adaptive_threshold", policy.adaptiveThreshold},
-        {"selection", ExpertSelectionRule::NameOf(ran.selectionRule)},
-        {"allocation", ran.Joint() ? "joint" : BandwidthAllocationRule::NameOf(ran.allocationRule)},
-        {"cache_allocation", c.cacheAllocation},
-        {"prefetch", policy.prefetch}};
-    if (policy.selection == SelectionRule::STRAGGLER)
-    {
-        // The bounds in force (their defaults may change between versions).
-        s["policy"]["straggler_weight_max"] = policy.straggler.weightMax;
-        s["policy"]["straggler_gain_min"] = policy.straggler.gainMin;
-        s["policy"]["straggler_tradeoff"] = policy.straggler.tradeoff;
-        s["policy"]["straggler_layer_weights"] = c.stragglerLayerWeights;
-    }
-    if (policy.selection == SelectionRule::ENERGY)
-    {
-        s["policy"]["energy_weight_min"] = policy.energy.weightMin;
-        s["policy"]["energy_latency_slack"] = policy.energy.latencySlack;
-    }
-    if (!policy.stragglerLayerScale.empty())
-    {
-        s["policy"]["straggler_layer_scale"] = policy.stragglerLayerScale;
-    }
+    s["policy"] = PolicySummary(c, ran);
     stats.Decode(s,
                  slotsOf.empty() ? std::vector<int>() : slotsOf[0],
                  !ran.selectionRule->KeepsEveryCandidate());
