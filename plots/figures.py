@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 
-from wdmoe_results import REPLICATE_AXES, axis_value, sort_key  # noqa: E402
+from wdmoe_results import REPLICATE_AXES, axis_value, sort_key, tpot_knee  # noqa: E402
 
 # Every figure has the same pixel size, whatever its panels (the tests check it).
 FIGURE_SIZE_IN = (10.0, 6.4)
@@ -389,15 +389,6 @@ def experts_perplexity_vs_threshold(sweep):
     ppl_ax.set_ylabel("perplexity of the scored text (lower is better)")
     ppl_ax.legend(fontsize="small")
     return fig
-
-
-def tpot_knee(xs, p99s):
-    """The offered load at which TPOT p99 first reaches twice its value at the lightest load
-    (None when it never does within the sweep)."""
-    for x, y in zip(xs, p99s):
-        if y >= 2 * p99s[0]:
-            return x
-    return None
 
 
 def serving_vs_rate(sweep):

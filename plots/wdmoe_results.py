@@ -176,6 +176,15 @@ class Sweep:
         return sorted({axis_value(r[axis]) for r in self.rows}, key=sort_key)
 
 
+def tpot_knee(xs, p99s):
+    """The offered load at which TPOT p99 first reaches twice its value at the lightest load
+    (None when it never does within the sweep): the knee of the serving figure and report."""
+    for x, y in zip(xs, p99s):
+        if y >= 2 * p99s[0]:
+            return x
+    return None
+
+
 def sort_key(value):
     return (0, value, "") if isinstance(value, float) else (1, 0, value)
 

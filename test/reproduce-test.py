@@ -34,17 +34,24 @@ EXPECTED_FIGURES = {
     "wdmoe-bandwidth": ["latency-vs-bandwidth.png"],
     "adapmoe-threshold": ["experts-perplexity-vs-threshold.png"],
     "adapmoe-memory": ["cache-vs-memory.png"],
+    "serving-load": ["serving-vs-load.png"],
 }
+RATE_AXIS = "workload.requests.rate_per_s"
 # The report's first table column -> the sweep axis it shows.
 X_COLUMNS = {"devices": "devices.count", "bandwidth (MHz)": "cell.bandwidth_mhz",
-             "T": "policy.adaptive_threshold", "memory fraction": "devices.memory_fraction"}
+             "T": "policy.adaptive_threshold", "memory fraction": "devices.memory_fraction",
+             "load (requests/s)": RATE_AXIS}
 # The report's value columns -> (sweep.csv column or summary.<field>, scale of the printed value).
 VALUE_COLUMNS = {"mean latency (ms) [95 % CI]": ("latency_mean_ms", 1), "p95 latency (ms)":
                  ("latency_p95_ms", 1), "experts / token-layer": ("experts_per_token_layer", 1),
                  "perplexity": ("perplexity", 1), "cache hit rate": ("cache_hit_rate", 1),
                  "prefetch accuracy": ("prefetch_accuracy", 100),
                  "single-expert decisions": ("summary.single_expert_rate", 100),
-                 "KL (nats)": ("kl_divergence", 1)}
+                 "KL (nats)": ("kl_divergence", 1),
+                 "TTFT p50 (s)": ("ttft_p50_ms", 1e-3), "TTFT p99 (s)": ("ttft_p99_ms", 1e-3),
+                 "TPOT p50 (s)": ("tpot_p50_ms", 1e-3), "TPOT p99 (s)": ("tpot_p99_ms", 1e-3),
+                 "throughput (requests/s)": ("throughput_requests_per_s", 1),
+                 "energy per output token (J)": ("summary.energy.per_output_token_j", 1)}
 # Columns that are a change of means against a baseline row: (value column, baseline {axis: value}).
 CHANGE_COLUMNS = {"experts vs T = 0": ("experts_per_token_layer",
                                        {"policy.adaptive_threshold": 0.0})}
@@ -80,7 +87,7 @@ def check_policies(root, _bin_dir, _tmp):
     shared = comparison.get("policy", {})
     expected = {e["name"]: dict(shared, **e) for e in comparison["policies"]}
     sweeps = paper_sweeps(root)
-    check("configs/paper has the four reproductions' sweeps",
+    check("configs/paper has the five reproductions' sweeps",
           sorted(sweeps) == sorted(EXPECTED_FIGURES))
     for name, (path, sweep) in sweeps.items():
         values = sweep.get("axes", {}).get("policy", [])
@@ -203,11 +210,43 @@ def printed(cell):
     return float(m.group(1)), 0.5 * 10 ** -len(m.group(2) or "") + 1e-9
 
 
+def summary_field(summary, dotted):
+    """A summary.json field by its dotted path ("energy.per_output_token_j"); None if absent."""
+    for part in dotted.split("."):
+        if not isinstance(summary, dict) or part not in summary:
+            return None
+        summary = summary[part]
+    return summary
+
+
+def check_knees(out, text):
+    """The serving section's knee table: per policy the load at which TPOT p99 first reaches
+    twice its value at the lightest load, computed here from sweep.csv."""
+    section = text.split("## Serving many users")[1].split("\n## ")[0]
+    block = [line for line in section.splitlines() if line.startswith("| ")]
+    header_at = next(i for i, line in enumerate(block) if "knee (requests/s)" in line)
+    header = [c.strip() for c in block[header_at].strip("|").split("|")]
+    rows = [dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+            for line in block[header_at + 2:]]  # after the header's separator row
+    csv_rows = read_csv(os.path.join(out, "serving-load", "sweep.csv"))
+    policies = sorted({r["policy"] for r in csv_rows})
+    check(f"serving-load: a knee row per policy ({len(rows)} for {len(policies)})",
+          sorted(r["policy"] for r in rows) == policies)
+    for row in rows:
+        points = sorted((float(r[RATE_AXIS]), float(r["tpot_p99_ms"])) for r in csv_rows
+                        if r["policy"] == row["policy"])
+        knee = next((x for x, y in points if y >= 2 * points[0][1]), None)
+        want = f"{knee:g}" if knee is not None else f"beyond {points[-1][0]:g}"
+        check(f"serving-load: {row['policy']}'s knee {row['knee (requests/s)']} is sweep.csv's "
+              f"({want})", row["knee (requests/s)"] == want)
+
+
 def mean_of(csv_rows, summaries, where, key):
     values = []
     for row in csv_rows:
         if all(number(row[a]) == v for a, v in where.items()):
-            v = summaries[row["point"]].get(key[8:]) if key.startswith("summary.") else row[key]
+            v = row[key] if not key.startswith("summary.") else summary_field(
+                summaries[row["point"]], key[len("summary."):])
             if v not in (None, ""):
                 values.append(float(v))
     return sum(values) / len(values) if values else None
@@ -315,6 +354,7 @@ def check_quick(root, bin_dir, tmp):
     check("report.md has a table for every sweep", sorted(tables) == sorted(EXPECTED_FIGURES))
     for name, rows in tables.items():
         check_table(name, out, rows)
+    check_knees(out, text)
     for anchor in ("25 % fewer activated experts", "25.8 %", "87 %", "1.35x", "WDMoE: large"):
         check(f"report.md has the papers' anchor '{anchor}'", anchor in text)
 

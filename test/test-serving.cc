@@ -54,6 +54,40 @@ RunCountingDispatch(const std::string& config, ScenarioResult& result)
     return byStep;
 }
 
+/// A run's steps as "phase:tokens/requests" (trace StepDone), and the time each ended.
+std::vector<std::string>
+RunCountingSteps(const std::string& config, ScenarioResult& result, std::vector<double>& ends)
+{
+    std::vector<std::pair<std::string, double>> steps;
+    result = RunScenario(ScenarioConfig::Load(config), [&](Ptr<MoeInferenceApp> bs) {
+        bs->TraceConnectWithoutContext(
+            "StepDone",
+            MakeCallback(+[](std::vector<std::pair<std::string, double>>* out,
+                             const StepRecord& step) {
+                out->emplace_back(
+                    std::string(PassPhaseName(step.phase)) + ":" + std::to_string(step.tokens) +
+                        "/" + std::to_string(step.requests) + "/" + std::to_string(step.decodes),
+                    (step.start + step.duration).GetSeconds());
+            }).Bind(&steps));
+    });
+    std::vector<std::string> names;
+    ends.clear();
+    for (const auto& [name, end] : steps)
+    {
+        names.push_back(name);
+        ends.push_back(end);
+    }
+    return names;
+}
+
+/// Chunked prefill with a budget of chunkTokens tokens per step.
+void
+Chunked(nlohmann::json& config, int chunkTokens)
+{
+    config["serving"]["prefill"] = "chunked";
+    config["serving"]["chunk_tokens"] = chunkTokens;
+}
+
 } // namespace
 
 TEST_CASE(
@@ -356,4 +390,152 @@ TEST_CASE("serving: Poisson prompt and output lengths drawn uniformly from min t
     f.config["workload"]["requests"]["prompt_tokens"] = {{"min", 6}, {"max", 2}};
     CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
                       Catch::Contains("workload.requests.prompt_tokens.max"));
+}
+
+TEST_CASE("serving: chunked prefill serves the running decodes first and the budget's rest in "
+          "prompt chunks, in the order worked out by hand",
+          "[serving][chunked]")
+{
+    // A and B arrive together, 8-token prompts asking for 3 tokens; a batch of 2, a budget of 4
+    // tokens per step. Step 1: A's prompt 0-3 (B gets nothing of the budget); step 2: A's 4-7,
+    // its first token; step 3: A decodes (1 token) and B prefills 3; step 4: the same, and A
+    // leaves after its third token; step 5: B's last 2 prompt tokens, its first token; steps 6
+    // and 7: B decodes.
+    ScenarioFixture f;
+    TraceRequests(f, "0,8,3\n0,8,3\n", 2);
+    Chunked(f.config, 4);
+    ScenarioResult r;
+    std::vector<double> ends;
+    const auto steps = RunCountingSteps(f.Write(), r, ends);
+    const std::vector<std::string> expected = {"prefill:4/1/0",
+                                               "prefill:4/1/0",
+                                               "mixed:4/2/1",
+                                               "mixed:4/2/1",
+                                               "prefill:2/1/0",
+                                               "decode:1/1/1",
+                                               "decode:1/1/1"};
+    CHECK(steps == expected);
+    // tokens.csv has the scored tokens only: a prompt's first output token comes with its
+    // last chunk.
+    std::vector<std::string> order;
+    for (const auto& row : ParseCsv(r.tokensCsv))
+    {
+        order.push_back(row.at("phase").substr(0, 1) + row.at("request") + "@" +
+                        row.at("position") + "x" + row.at("tokens_fed"));
+    }
+    CHECK(order ==
+          std::vector<std::string>{"p0@7x4", "d0@8x1", "d0@9x1", "p1@7x2", "d1@8x1", "d1@9x1"});
+    // TTFT runs to the end of the last chunk's step (both arrived at 0).
+    const auto requests = ParseCsv(r.requestsCsv);
+    REQUIRE(requests.size() == 2);
+    REQUIRE(ends.size() == 7);
+    CHECK(std::stod(requests[0].at("ttft_ms")) == Approx(ends[1] * 1e3).epsilon(1e-7));
+    CHECK(std::stod(requests[1].at("ttft_ms")) == Approx(ends[4] * 1e3).epsilon(1e-7));
+    CHECK(std::stod(requests[0].at("e2e_ms")) == Approx(ends[3] * 1e3).epsilon(1e-7));
+    CHECK(std::stod(requests[1].at("e2e_ms")) == Approx(ends[6] * 1e3).epsilon(1e-7));
+    CHECK(r.summary["serving"]["prefill"] == "chunked");
+    CHECK(r.summary["serving"]["chunk_tokens"] == 4);
+    // Decode passes per step with any: A alone, A, A, B, B (steps 3-7).
+    CHECK(r.summary["serving"]["decode_batch_mean"] == Approx(1.0));
+}
+
+TEST_CASE("serving: chunked prefill keeps every step within its token budget and feeds each "
+          "token once",
+          "[serving][chunked]")
+{
+    ScenarioFixture f;
+    const int count = 60;
+    f.config["workload"] = {{"text", "text.txt"},
+                            {"requests",
+                             {{"arrivals", "poisson"},
+                              {"rate_per_s", 1000},
+                              {"count", count},
+                              {"prompt_tokens", {{"min", 1}, {"max", 12}}},
+                              {"output_tokens", {{"min", 1}, {"max", 4}}}}}};
+    f.config["serving"] = {{"max_batch", 3}};
+    Chunked(f.config, 5);
+    ScenarioResult r;
+    std::vector<double> ends;
+    const auto steps = RunCountingSteps(f.Write(), r, ends);
+    const auto requests = ParseCsv(r.requestsCsv);
+    REQUIRE(requests.size() == std::size_t(count));
+    long long fed = 0;
+    int longPrompts = 0;
+    for (const auto& q : requests)
+    {
+        fed += std::stoi(q.at("prompt_tokens")) + std::stoi(q.at("output_tokens")) - 1;
+        longPrompts += std::stoi(q.at("prompt_tokens")) > 5;
+    }
+    CHECK(longPrompts > 0); // some prompts must span several steps
+    long long stepTokens = 0;
+    int full = 0;
+    for (const std::string& step : steps)
+    {
+        const int tokens = std::stoi(step.substr(step.find(':') + 1));
+        CHECK(tokens <= 5);
+        full += tokens == 5;
+        stepTokens += tokens;
+    }
+    CHECK(full > 0); // the budget binds
+    CHECK(stepTokens == fed);
+}
+
+TEST_CASE("serving: chunked prefill scores every token as prefill-first does", "[serving][chunked]")
+{
+    // Chunks of 3, 3 and 2 tokens (budget 3) against whole prompts: the same per-request NLLs
+    // to float rounding (attention over cached chunks is the prompt's attention).
+    ScenarioFixture whole;
+    TraceRequests(whole, "0,8,4\n0,8,4\n0.001,6,3\n", 2);
+    const ScenarioResult a = RunScenario(ScenarioConfig::Load(whole.Write()));
+    ScenarioFixture chunked;
+    TraceRequests(chunked, "0,8,4\n0,8,4\n0.001,6,3\n", 2);
+    Chunked(chunked.config, 3);
+    const ScenarioResult b = RunScenario(ScenarioConfig::Load(chunked.Write()));
+    std::map<std::pair<std::string, std::string>, double> nllA, nllB;
+    for (const auto& row : ParseCsv(a.tokensCsv))
+    {
+        nllA[{row.at("request"), row.at("position")}] = std::stod(row.at("nll"));
+    }
+    for (const auto& row : ParseCsv(b.tokensCsv))
+    {
+        nllB[{row.at("request"), row.at("position")}] = std::stod(row.at("nll"));
+    }
+    REQUIRE(nllA.size() == 11);
+    REQUIRE(nllB.size() == nllA.size());
+    for (const auto& [key, nll] : nllA)
+    {
+        INFO("request " << key.first << " position " << key.second);
+        REQUIRE(nllB.count(key) == 1);
+        CHECK(nllB.at(key) == Approx(nll).epsilon(1e-5));
+    }
+    std::map<std::string, double> perRequestA;
+    for (const auto& row : ParseCsv(a.requestsCsv))
+    {
+        perRequestA[row.at("request")] = std::stod(row.at("nll_per_token"));
+    }
+    const auto requestsB = ParseCsv(b.requestsCsv);
+    REQUIRE(requestsB.size() == 3);
+    for (const auto& row : requestsB)
+    {
+        CHECK(std::stod(row.at("nll_per_token")) ==
+              Approx(perRequestA.at(row.at("request"))).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("serving: chunked prefill's config is checked", "[serving][chunked]")
+{
+    ScenarioFixture f;
+    TraceRequests(f, "0,8,6\n", 2);
+    f.config["serving"]["prefill"] = "chunked";
+    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
+                      Catch::Contains("serving.chunk_tokens") && Catch::Contains("required"));
+    Chunked(f.config, 1);
+    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
+                      Catch::Contains("serving.chunk_tokens") && Catch::Contains("2"));
+    f.config["serving"] = {{"max_batch", 2}, {"chunk_tokens", 4}};
+    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
+                      Catch::Contains("serving.chunk_tokens") && Catch::Contains("chunked"));
+    f.config["serving"] = {{"max_batch", 2}, {"prefill", "sarathi"}};
+    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
+                      Catch::Contains("serving.prefill") && Catch::Contains("chunked"));
 }

@@ -120,6 +120,70 @@ TEST_CASE("teacher forcing: a pass's NLL is the model's own prediction of the ne
     }
 }
 
+TEST_CASE("teacher forcing: a prefill fed in chunks predicts what the whole prompt does",
+          "[teacher-forcing][chunked]")
+{
+    TempDir dir;
+    auto model = LoadTiny(dir, 8);
+    const std::vector<int> text = Text(30);
+    // Context 8, prompt 5, 9 predictions; prefill chunks of at most 2 tokens: the first window
+    // feeds positions 0-1, 2-3, 4 (which predicts), then decodes 5..7; the second re-reads the
+    // last 4 tokens fed with the next one, again as 2 + 2 + 1, then decodes once more.
+    TeacherForcedStream whole(*model, text, 5, 9);
+    TeacherForcedStream chunked(*model, text, 5, 9);
+    std::vector<double> wholeNll, chunkedNll;
+    while (!whole.Finished())
+    {
+        RunTopK(whole.StartPass());
+        wholeNll.push_back(whole.FinishPass(true).nll);
+    }
+    std::vector<std::string> seen;
+    while (!chunked.Finished())
+    {
+        const int left = chunked.NextPassPrefillTokens();
+        LayerStepper& pass = chunked.StartPass(2);
+        seen.push_back(std::string(chunked.PassIsPrefill() ? "P" : "D") +
+                       std::to_string(chunked.LastPosition()) + "x" +
+                       std::to_string(chunked.TokensFed()) + "/" + std::to_string(left) +
+                       (chunked.PassPredicts() ? "!" : ""));
+        RunTopK(pass);
+        const PassScore s = chunked.FinishPass(true);
+        if (chunked.PassPredicts())
+        {
+            chunkedNll.push_back(s.nll);
+            CHECK(s.kl == 0.0);
+        }
+        else
+        {
+            CHECK(s.nll == 0.0); // an early chunk scores nothing
+        }
+    }
+    const std::vector<std::string> expected = {"P1x2/5",
+                                               "P3x2/3",
+                                               "P4x1/1!",
+                                               "D5x1/0!",
+                                               "D6x1/0!",
+                                               "D7x1/0!",
+                                               "P1x2/5",
+                                               "P3x2/3",
+                                               "P4x1/1!",
+                                               "D5x1/0!",
+                                               "D6x1/0!",
+                                               "D7x1/0!",
+                                               "P1x2/5",
+                                               "P3x2/3",
+                                               "P4x1/1!"};
+    CHECK(seen == expected);
+    REQUIRE(chunkedNll.size() == 9);
+    REQUIRE(wholeNll.size() == 9);
+    for (std::size_t i = 0; i < 9; ++i)
+    {
+        INFO("prediction " << i);
+        CHECK(chunkedNll[i] == Approx(wholeNll[i]).epsilon(1e-5));
+    }
+    CHECK_THROWS_WITH(chunked.StartPass(0), Catch::Contains("at least one token"));
+}
+
 TEST_CASE("teacher forcing: a pass routed otherwise is scored against the top-k reference",
           "[teacher-forcing]")
 {

@@ -6,9 +6,9 @@ Usage: reproduce.py [--jobs N] [--quick] [--bin DIR] [--out DIR] [--configs DIR]
        reproduce.py --sync-policies [--configs DIR]
 
   --jobs N      wdmoe-run processes at a time (default: the number of cores)
-  --quick       the same sweeps with few scored tokens and few values per axis (the first, the
-                reference value the report compares at, and the last; the first and
-                last run): a test of the
+  --quick       the same sweeps with few scored tokens (the serving sweep: few requests) and
+                few values per axis (the first, the reference value the report compares at,
+                and the last; the first and last run): a test of the
                 whole pipeline in seconds, not a result. Default --out: results/paper-quick
   --bin DIR     where wdmoe-sweep, wdmoe-run and wdmoe-compare are (default: build/bin of this repository;
                 ./wdmoe reproduce builds them first)
@@ -39,7 +39,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "plots"))
 import wdmoe_results  # noqa: E402 (result files are read in one place, for figures and report)
-from wdmoe_results import REPLICATE_AXES  # noqa: E402
+from wdmoe_results import REPLICATE_AXES, tpot_knee  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLOT_SCRIPT = os.path.join(REPO, "plots", "plot_results.py")
@@ -48,6 +48,8 @@ PLOT_SCRIPT = os.path.join(REPO, "plots", "plot_results.py")
 SWEEP_CWD = ".sweep-cwd"
 QUICK_DIR = ".quick-sweeps"  # the derived sweep files of --quick, inside OUT
 QUICK_SCORED_TOKENS = 8
+QUICK_REQUESTS = 3  # --quick's requests per serving point
+RATE_AXIS = "workload.requests.rate_per_s"
 BASELINE_WDMOE = "top-2 + equal"
 BASELINE_MEMORY = "top-2 + minmax"
 # "Without accuracy loss" for our perplexity: at most this much above the unchanged model's.
@@ -409,8 +411,51 @@ def memory_section(res, reference):
     return text
 
 
+def serving_section(res):
+    """Per load and policy: TTFT and TPOT percentiles, throughput and energy per output token;
+    then per policy the knee (TPOT p99 twice its value at the lightest load) and the energy per
+    output token at the lightest and the heaviest load."""
+    rates = res.values(RATE_AXIS)
+    policies = res.values("policy")
+
+    def energy(where):
+        return mean(r["summary"]["energy"]["per_output_token_j"] for r in res.rows
+                    if all(number(r[a]) == v for a, v in where.items())
+                    and "energy" in r["summary"])
+
+    rows = []
+    for rate in rates:
+        for p in policies:
+            where = {RATE_AXIS: rate, "policy": p}
+            rows.append([axis_text(rate), p]
+                        + [fmt(res.metric(where, f"{m}_ms") / 1e3, 2)
+                           for m in ("ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99")]
+                        + [fmt(res.metric(where, "throughput_requests_per_s"), 4),
+                           fmt(energy(where), 1)])
+    text = [table(["load (requests/s)", "policy", "TTFT p50 (s)", "TTFT p99 (s)",
+                   "TPOT p50 (s)", "TPOT p99 (s)", "throughput (requests/s)",
+                   "energy per output token (J)"], rows)]
+    knees = []
+    for p in policies:
+        p99 = [res.metric({RATE_AXIS: r, "policy": p}, "tpot_p99_ms") for r in rates]
+        knee = tpot_knee(rates, p99)
+        knees.append([p, fmt(p99[0] / 1e3, 2),
+                      axis_text(knee) if knee is not None else f"beyond {axis_text(rates[-1])}",
+                      fmt(energy({RATE_AXIS: rates[0], "policy": p}), 1),
+                      fmt(energy({RATE_AXIS: rates[-1], "policy": p}), 1)])
+    text.append(f"The knee: the offered load at which TPOT p99 first reaches twice its value at "
+                f"the lightest load ({axis_text(rates[0])} requests/s); energy: the devices' "
+                f"joules per output token (`summary.json` energy.per_output_token_j, compute and "
+                f"radio, idle power included), at the lightest and the heaviest load.")
+    text.append(table(["policy", f"TPOT p99 at {axis_text(rates[0])}/s (s)",
+                       "knee (requests/s)", f"energy per output token at {axis_text(rates[0])}/s "
+                       "(J)", f"energy per output token at {axis_text(rates[-1])}/s (J)"], knees))
+    return text
+
+
 # name, paper, title, figures, reference point {axis: value} (kept by --quick; the anchors
-# compare there), section function
+# compare there), section function; quick_axes: --quick's extra axes (default: few scored
+# tokens)
 REPRODUCTIONS = [
     {"sweep": "wdmoe-devices", "title": "WDMoE: latency vs number of devices",
      "figures": ["latency-vs-devices.png"], "reference": {"devices.count": 8},
@@ -427,6 +472,10 @@ REPRODUCTIONS = [
      "title": "AdapMoE: latency vs cache size, with and without prefetch",
      "figures": ["cache-vs-memory.png"], "reference": {"devices.memory_fraction": 0.5},
      "section": lambda r: memory_section(r, 0.5)},
+    {"sweep": "serving-load", "title": "Serving many users: latency and energy vs offered load",
+     "figures": ["serving-vs-load.png"], "reference": {RATE_AXIS: 0.0125},
+     "quick_axes": {"workload.requests.count": [QUICK_REQUESTS]},
+     "section": serving_section},
 ]
 
 
@@ -549,7 +598,8 @@ def find_sweeps(config_dir):
 def quick_sweep(path, reproduction, out_dir):
     """A derived sweep file for --quick: base made absolute, each value list cut to its first,
     reference and last value (all policies; the first and last run), plus a one-value
-    workload.scored_tokens axis. Returns its path (same file name, so the same result folder name)."""
+    workload.scored_tokens axis (or the reproduction's quick_axes). Returns its path (same file
+    name, so the same result folder name)."""
     with open(path, encoding="utf-8") as f:
         sweep = json.load(f)
     sweep["base"] = os.path.abspath(os.path.join(os.path.dirname(path), sweep["base"]))
@@ -564,7 +614,8 @@ def quick_sweep(path, reproduction, out_dir):
             else:
                 keep = [values[0], reproduction["reference"].get(axis), values[-1]]
                 axes[axis] = [v for i, v in enumerate(values) if v in keep and v not in values[:i]]
-        axes["workload.scored_tokens"] = [QUICK_SCORED_TOKENS]
+        axes.update(reproduction.get("quick_axes",
+                                     {"workload.scored_tokens": [QUICK_SCORED_TOKENS]}))
         sweep["axes"] = axes
     else:
         sweep["points"] = [dict(p, **{"workload.scored_tokens": QUICK_SCORED_TOKENS})

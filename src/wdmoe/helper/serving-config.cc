@@ -89,6 +89,31 @@ ReadLength(const JsonConfigReader& r, const std::string& key, int fallback)
     return {low, int(range.Integer("max", low, low, 1 << 20))};
 }
 
+/// The "serving" object: the batch, the prefill rule (and chunked prefill's budget) and the
+/// KV memory share.
+void
+ReadBatching(const JsonConfigReader& b, ServingConfig& s)
+{
+    b.AllowOnly({"max_batch", "prefill", "chunk_tokens", "kv_memory_fraction"});
+    s.maxBatch = uint32_t(b.Integer("max_batch", 8, 1, 1 << 16));
+    s.prefill = b.Choice("prefill", "prefill-first", {"prefill-first", "chunked"});
+    if (s.prefill == "chunked")
+    {
+        if (!b.Has("chunk_tokens"))
+        {
+            b.Fail("chunk_tokens", "is required with prefill \"chunked\" (a step's token budget)");
+        }
+        // At least the batch size: the decode tokens of a full batch but one leave a waiting
+        // prefill at least one token of every step.
+        s.chunkTokens = uint32_t(b.Integer("chunk_tokens", 0, s.maxBatch, 1 << 20));
+    }
+    else if (b.Has("chunk_tokens"))
+    {
+        b.Fail("chunk_tokens", "is for prefill \"chunked\"");
+    }
+    s.kvMemoryFraction = b.Number("kv_memory_fraction", 0.5, 1e-12, 1);
+}
+
 } // namespace
 
 std::vector<RequestSpec>
@@ -197,11 +222,7 @@ ReadServing(const JsonConfigReader& root, const JsonConfigReader& workload)
         s.tracePath = root.PathRelativeToFile(r.String("trace"));
         w.trace = ReadRequestTrace(s.tracePath);
     }
-    const JsonConfigReader b = root.Object("serving");
-    b.AllowOnly({"max_batch", "prefill", "kv_memory_fraction"});
-    s.maxBatch = uint32_t(b.Integer("max_batch", 8, 1, 1 << 16));
-    s.prefill = b.Choice("prefill", "prefill-first", {"prefill-first"});
-    s.kvMemoryFraction = b.Number("kv_memory_fraction", 0.5, 1e-12, 1);
+    ReadBatching(root.Object("serving"), s);
     return s;
 }
 

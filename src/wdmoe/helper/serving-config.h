@@ -22,6 +22,8 @@ struct ServingConfig
     uint32_t maxBatch = 8;         ///< "serving.max_batch": requests running at once
     double kvMemoryFraction = 0.5; ///< "serving.kv_memory_fraction" of the BS profile's memory
     std::string prefill = "prefill-first"; ///< "serving.prefill": the step composition rule
+    /// "serving.chunk_tokens": a step's token budget with prefill "chunked" (0 otherwise)
+    uint32_t chunkTokens = 0;
 };
 
 /// The workload's "requests" object and the top-level "serving" object, or none when

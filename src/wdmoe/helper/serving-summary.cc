@@ -150,8 +150,8 @@ ServingSummary(const ServingConfig& config,
     long long decodeSteps = 0, decodePasses = 0;
     for (const StepRecord& step : stats.Steps())
     {
-        decodeSteps += step.phase == PassPhase::DECODE;
-        decodePasses += step.phase == PassPhase::DECODE ? step.requests : 0;
+        decodeSteps += step.decodes > 0; // decode-only, or mixed with prefill chunks
+        decodePasses += step.decodes;
     }
     const ServingWorkload& w = config.workload;
     nlohmann::ordered_json s;
@@ -160,6 +160,8 @@ ServingSummary(const ServingConfig& config,
     s["trace"] = w.poisson ? nullptr : nlohmann::ordered_json(config.tracePath);
     s["max_batch"] = config.maxBatch;
     s["prefill"] = config.prefill;
+    s["chunk_tokens"] = config.prefill == "chunked" ? nlohmann::ordered_json(config.chunkTokens)
+                                                    : nlohmann::ordered_json();
     s["kv_memory_bytes"] = kvMemoryBytes;
     s["kv_bytes_per_token"] = kvBytesPerToken;
     s["requests"] = n;

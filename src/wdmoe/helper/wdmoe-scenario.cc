@@ -143,6 +143,7 @@ ConfigureHelper(WdmoeHelper& helper,
     if (c.serving)
     {
         helper.SetBsAttribute("MaxBatch", UintegerValue(c.serving->maxBatch));
+        helper.SetBsAttribute("ChunkTokens", UintegerValue(c.serving->chunkTokens));
         helper.SetBsAttribute("KvMemoryBytes", DoubleValue(KvMemoryBytes(c, in)));
         helper.SetRequests(in.tokens, c.serving->workload);
     }

@@ -29,8 +29,9 @@ BatchStep::Start(std::vector<Lane*> lanes)
     m_first.assign(1, 0);
     for (Lane* lane : m_lanes)
     {
-        const LayerStepper& pass = lane->stream->StartPass();
+        const LayerStepper& pass = lane->stream->StartPass(lane->prefillChunk);
         ++lane->passes;
+        lane->predicts = lane->stream->PassPredicts();
         TokenRecord& r = lane->record;
         r = TokenRecord();
         r.phase = lane->stream->PassIsPrefill() ? PassPhase::PREFILL : PassPhase::DECODE;
@@ -38,13 +39,6 @@ BatchStep::Start(std::vector<Lane*> lanes)
         r.tokensFed = lane->stream->TokensFed();
         r.position = lane->stream->LastPosition();
         m_first.push_back(m_first.back() + pass.Tokens());
-    }
-    for (const Lane* lane : m_lanes)
-    {
-        if (lane->record.phase != m_lanes[0]->record.phase)
-        {
-            throw std::logic_error("a step mixes prefills and decode steps");
-        }
     }
 }
 
@@ -60,10 +54,18 @@ BatchStep::Layer() const
     return PassOf(0).Layer();
 }
 
-bool
-BatchStep::IsPrefill() const
+PassPhase
+BatchStep::Phase() const
 {
-    return m_lanes[0]->record.phase == PassPhase::PREFILL;
+    const PassPhase first = m_lanes[0]->record.phase;
+    for (const Lane* lane : m_lanes)
+    {
+        if (lane->record.phase != first)
+        {
+            return PassPhase::MIXED;
+        }
+    }
+    return first;
 }
 
 void
@@ -159,6 +161,7 @@ BatchStep::Finish(const TokenRecord& timing)
     for (Lane* lane : m_lanes)
     {
         TokenRecord& r = lane->record;
+        step.decodes += r.phase == PassPhase::DECODE;
         const wdmoe::llm::PassScore score = lane->stream->FinishPass(r.routedLikeTopK);
         r.nll = score.nll;
         r.kl = score.kl;

@@ -35,6 +35,10 @@ struct Lane
     std::unique_ptr<wdmoe::llm::TeacherForcedStream> stream;
     TokenRecord record; ///< its pass in flight: its own counts and score
     int passes = 0;     ///< passes started (0: its prefill has not started)
+    /// The most prompt tokens its next pass may prefill (chunked prefill's share of the step's
+    /// token budget); the default takes the whole prompt.
+    int prefillChunk = 1 << 30;
+    bool predicts = true; ///< its pass in flight predicts a token (not a prefill's early chunk)
 };
 
 /**
@@ -42,8 +46,8 @@ struct Lane
  * The passes of a step: every lane's pass starts together, and the step's tokens are the lanes'
  * tokens one after the other (token t belongs to the lane whose range holds it). Attention runs
  * per lane on its own cache; the experts' decisions come for all tokens at once and each lane
- * runs its share, so that a lane computes exactly what it would alone. A step is all prefills
- * or all decode steps (prefill-first scheduling).
+ * runs its share, so that a lane computes exactly what it would alone. A step is all prefills,
+ * all decode steps (prefill-first scheduling), or both (chunked prefill: MIXED).
  */
 class BatchStep
 {
@@ -60,7 +64,8 @@ class BatchStep
     int Tokens() const { return m_first.back(); }
 
     int Layer() const;
-    bool IsPrefill() const;
+    /// PREFILL or DECODE when every lane's pass is one, else MIXED.
+    PassPhase Phase() const;
 
     /// Attention and router of the current layer, lane by lane.
     void Attend();
@@ -80,7 +85,8 @@ class BatchStep
     /// Each lane runs its share of `decisions` and moves to the next layer.
     void RunExperts(const std::vector<wdmoe::llm::RoutingDecision>& decisions);
     bool Done() const;
-    /// After the last layer: each lane's prediction scored into its record, and the step's
+    /// After the last layer: each predicting lane's prediction scored into its record (a
+    /// prefill's early chunk scores nothing: its record's NLL stays 0), and the step's
     /// timing (start, latency and its breakdown, from `timing`) copied into every lane's
     /// record, since the passes ran together. Returns the step's own record.
     StepRecord Finish(const TokenRecord& timing);

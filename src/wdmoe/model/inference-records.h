@@ -26,18 +26,23 @@ struct LayerStats
     long long cacheMisses = 0;
 };
 
-/// A pass of the model: a window's prompt, or one decode step.
+/// A pass of the model: a window's prompt (or a chunk of it), or one decode step. A step of
+/// chunked prefill that carries both is MIXED (steps and their transfers only; a pass is
+/// never mixed).
 enum class PassPhase
 {
     PREFILL,
-    DECODE
+    DECODE,
+    MIXED
 };
 
-/// "prefill" or "decode", as tokens.csv writes it.
+/// "prefill", "decode" or "mixed", as tokens.csv and transfers.csv write it.
 inline const char*
 PassPhaseName(PassPhase phase)
 {
-    return phase == PassPhase::PREFILL ? "prefill" : "decode";
+    return phase == PassPhase::PREFILL  ? "prefill"
+           : phase == PassPhase::DECODE ? "decode"
+                                        : "mixed";
 }
 
 /// What happened to one scored token (a decode step) or one prefill.
@@ -87,6 +92,7 @@ struct StepRecord
 {
     PassPhase phase = PassPhase::DECODE;
     int requests = 0; ///< passes in the step
+    int decodes = 0;  ///< of them decode steps (one token each)
     int tokens = 0;   ///< tokens fed, summed over its passes
     Time start;
     Time duration;

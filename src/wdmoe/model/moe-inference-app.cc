@@ -46,6 +46,12 @@ MoeInferenceApp::GetTypeId()
                           UintegerValue(8),
                           MakeUintegerAccessor(&MoeInferenceApp::m_maxBatch),
                           MakeUintegerChecker<uint32_t>(1))
+            .AddAttribute("ChunkTokens",
+                          "Serving: the token budget of a step of chunked prefill (decode tokens "
+                          "plus prefill chunks); 0 schedules prefill-first",
+                          UintegerValue(0),
+                          MakeUintegerAccessor(&MoeInferenceApp::m_chunkTokens),
+                          MakeUintegerChecker<uint32_t>())
             .AddAttribute("KvMemoryBytes",
                           "Serving: the BS memory for the requests' KV caches; a request waits "
                           "for admission until its whole footprint fits (0: unlimited)",
@@ -247,7 +253,8 @@ MoeInferenceApp::StartApplication()
                         m_maxBatch,
                         m_kvMemoryBytes > 0 ? m_kvMemoryBytes
                                             : std::numeric_limits<double>::infinity(),
-                        m_cost.KvBytesPerToken());
+                        m_cost.KvBytesPerToken(),
+                        int(m_chunkTokens));
     m_serving.SetRandomVariables(m_interarrival, m_promptLengths, m_outputLengths);
     m_idle = true;
     m_serving.Start(MakeCallback(&MoeInferenceApp::OnArrival, this));
@@ -289,7 +296,7 @@ MoeInferenceApp::StartPass()
     }
     m_step.Start(lanes);
     m_current = TokenRecord();
-    m_current.phase = m_step.IsPrefill() ? PassPhase::PREFILL : PassPhase::DECODE;
+    m_current.phase = m_step.Phase();
     m_current.start = Simulator::Now();
     StartLayer();
 }
@@ -380,10 +387,15 @@ void
 MoeInferenceApp::DecideDecode(LayerStats& stats)
 {
     // Every decode token of the step (one per request) is selected for on its own: the rule
-    // prices the token's experts as if they were the layer's only work.
+    // prices the token's experts as if they were the layer's only work. A step's prefill chunks
+    // (chunked prefill) keep their candidates, as a prefill step does.
     const int layer = m_step.Layer();
     for (int i = 0; i < m_step.Tokens(); ++i)
     {
+        if (m_step.RecordOf(i).phase != PassPhase::DECODE)
+        {
+            continue;
+        }
         ++stats.tokenLayers;
         stats.singleExpert += m_decisions[i].experts.size() == 1;
         if (m_policy.selectionRule->KeepsEveryCandidate())
@@ -425,7 +437,7 @@ MoeInferenceApp::DispatchLayer()
     m_dispatchAt = Simulator::Now();
     m_layer = LayerStats();
     GateTokens();
-    if (m_current.phase == PassPhase::DECODE)
+    if (m_current.phase != PassPhase::PREFILL)
     {
         DecideDecode(m_layer);
     }
@@ -556,6 +568,8 @@ MoeInferenceApp::AccountDevices()
 {
     // What the devices found in their memories, and the layer's critical path: the device that
     // returned last (all parts), else nothing.
+    // The layer's decode memory figures come from decode-only steps: a device's hits in a mixed
+    // step (chunked prefill) served prefill and decode tokens at once and cannot be split.
     const bool decode = m_current.phase == PassPhase::DECODE;
     LayerStats& stats = m_layer;
     const Exchange* critical = nullptr;
@@ -609,7 +623,7 @@ MoeInferenceApp::ReturnedExperts()
         TokenRecord& record = m_step.RecordOf(int(token));
         const std::size_t kept = final[token].experts.size();
         record.expertsRun += int(kept);
-        m_layer.expertsRun += m_current.phase == PassPhase::DECODE ? kept : 0;
+        m_layer.expertsRun += record.phase == PassPhase::DECODE ? kept : 0;
         record.emptyLayers += kept == 0; // the residual stream alone goes on
     }
     return final;
@@ -643,10 +657,14 @@ MoeInferenceApp::FinishPass()
     std::vector<Lane*> lanes;
     for (std::size_t i = 0; i < m_step.Lanes(); ++i)
     {
+        lanes.push_back(&m_step.LaneAt(i));
+        if (!m_step.LaneAt(i).predicts)
+        {
+            continue; // a prefill's early chunk: no token yet (tokens.csv has scored tokens)
+        }
         const TokenRecord& r = m_step.LaneAt(i).record;
         m_tokenLatencyTrace(m_tokensDone++, r.latency);
         m_tokenTrace(r);
-        lanes.push_back(&m_step.LaneAt(i));
     }
     m_stepTrace(step);
     if (m_servingOn)

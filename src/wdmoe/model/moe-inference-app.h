@@ -164,6 +164,7 @@ class MoeInferenceApp : public Application
     Ptr<UniformRandomVariable> m_promptLengths;
     Ptr<UniformRandomVariable> m_outputLengths;
     uint32_t m_maxBatch = 8;
+    uint32_t m_chunkTokens = 0; ///< serving: chunked prefill's step budget (0: prefill-first)
     double m_kvMemoryBytes = 0;
     bool m_idle = false; ///< serving: no request to run; the next arrival starts a step
 

@@ -19,8 +19,16 @@ RequestScheduler::Configure(std::shared_ptr<wdmoe::llm::MixtralModel> model,
                             const ServingWorkload& workload,
                             std::size_t maxBatch,
                             double kvBudgetBytes,
-                            double kvBytesPerToken)
+                            double kvBytesPerToken,
+                            int chunkTokens)
 {
+    if (chunkTokens < 0 || (chunkTokens > 0 && std::size_t(chunkTokens) < maxBatch))
+    {
+        throw std::invalid_argument(
+            "a chunked prefill's token budget (" + std::to_string(chunkTokens) +
+            ") must be at least the batch size (" + std::to_string(maxBatch) + ")");
+    }
+    m_chunkTokens = chunkTokens;
     m_model = std::move(model);
     m_tokens = tokens;
     m_workload = workload;
@@ -146,13 +154,47 @@ RequestScheduler::NextStep()
             r.outputTokens);
         m_running.push_back(std::move(lane));
     }
-    // Prefill-first: the admitted requests' prefills, else a decode step of everyone.
+    return m_chunkTokens > 0 ? ChunkedStep() : PrefillFirstStep();
+}
+
+std::vector<Lane*>
+RequestScheduler::PrefillFirstStep()
+{
+    // The admitted requests' whole prefills, else a decode step of everyone.
     std::vector<Lane*> prefills, decodes;
     for (const auto& lane : m_running)
     {
-        (lane->passes == 0 ? prefills : decodes).push_back(lane.get());
+        (lane->stream->NextPassPrefillTokens() > 0 ? prefills : decodes).push_back(lane.get());
     }
     return prefills.empty() ? decodes : prefills;
+}
+
+std::vector<Lane*>
+RequestScheduler::ChunkedStep()
+{
+    // Decode tokens first (stall-free: a running decode never waits for a prefill), then the
+    // budget's rest in prefill chunks, first admitted first.
+    int budget = m_chunkTokens;
+    for (const auto& lane : m_running)
+    {
+        budget -= lane->stream->NextPassPrefillTokens() == 0;
+    }
+    std::vector<Lane*> step;
+    for (const auto& lane : m_running)
+    {
+        const int prompt = lane->stream->NextPassPrefillTokens();
+        if (prompt == 0)
+        {
+            step.push_back(lane.get());
+        }
+        else if (budget > 0)
+        {
+            lane->prefillChunk = std::min(prompt, budget);
+            budget -= lane->prefillChunk;
+            step.push_back(lane.get());
+        }
+    }
+    return step;
 }
 
 std::vector<RequestRecord>
@@ -163,9 +205,9 @@ RequestScheduler::StepDone(const std::vector<Lane*>& lanes)
     {
         RequestRecord& r = m_records.at(lane->request);
         r.nll += lane->record.nll;
-        if (lane->record.phase == PassPhase::PREFILL)
+        if (lane->record.phase == PassPhase::PREFILL && lane->predicts)
         {
-            r.firstToken = Simulator::Now();
+            r.firstToken = Simulator::Now(); // the prompt's last chunk predicted
         }
         if (lane->stream->Finished())
         {

@@ -30,21 +30,31 @@ namespace ns3
  * Arrivals, admission and step composition of a serving BS. Request i scores its own window of
  * the text: the windows (prompt + output tokens each) follow one another from the text's start
  * and wrap to its start when the next one would run past its end. Service order: admission is
- * first come, first served (RequestQueue); a step is prefill-first: when admitted requests wait
- * for their prefill, the step is all of their prefills (in admission order), else it is one
- * decode step of every running request (in admission order). A request leaves after its last
- * output token.
+ * first come, first served (RequestQueue); then the prefill rule composes the step from the
+ * running requests, in admission order:
+ * - prefill-first (chunkTokens 0): when admitted requests wait for their prefill, the step is
+ *   all of their whole prefills, else it is one decode step of every running request;
+ * - chunked (chunkTokens > 0, Sarathi-Serve's stall-free batching): the step carries one
+ *   decode token of every request whose prefill is done, and the rest of the token budget
+ *   goes to prefill chunks, request by request in admission order (each takes what is left of
+ *   its prompt or of the budget, whichever is less); a prompt may thus span several steps, and
+ *   its first output token comes with its last chunk. The budget must be at least the batch
+ *   size, so that a waiting prefill always gets a token.
+ * A request leaves after its last output token.
  */
 class RequestScheduler
 {
   public:
-    /// kvBudgetBytes: the BS's KV memory; kvBytesPerToken: what one token holds of it.
+    /// kvBudgetBytes: the BS's KV memory; kvBytesPerToken: what one token holds of it;
+    /// chunkTokens: the token budget of a step of chunked prefill (0: prefill-first). Throws
+    /// std::invalid_argument for a budget below maxBatch.
     void Configure(std::shared_ptr<wdmoe::llm::MixtralModel> model,
                    const std::vector<int>& tokens,
                    const ServingWorkload& workload,
                    std::size_t maxBatch,
                    double kvBudgetBytes,
-                   double kvBytesPerToken);
+                   double kvBytesPerToken,
+                   int chunkTokens = 0);
     /// The Poisson process's gaps (its Mean is set to 1 / rate here) and the draws of uniform
     /// prompt and output lengths.
     void SetRandomVariables(Ptr<ExponentialRandomVariable> gaps,
@@ -74,11 +84,15 @@ class RequestScheduler
     void Arrive(RequestSpec spec);
     /// Where the next request's window of `length` tokens starts.
     std::size_t NextWindow(int length);
+    /// The step's lanes by the prefill rule, from the running requests.
+    std::vector<Lane*> PrefillFirstStep();
+    std::vector<Lane*> ChunkedStep();
 
     std::shared_ptr<wdmoe::llm::MixtralModel> m_model;
     std::vector<int> m_tokens;
     ServingWorkload m_workload;
     double m_kvBytesPerToken = 0;
+    int m_chunkTokens = 0;
     RequestQueue m_queue;
     /// A length of [low, high]: low when high <= low, else drawn uniformly.
     int Length(Ptr<UniformRandomVariable> draw, int low, int high) const;

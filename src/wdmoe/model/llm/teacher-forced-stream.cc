@@ -64,28 +64,47 @@ TeacherForcedStream::TeacherForcedStream(MixtralModel& model,
 
 TeacherForcedStream::~TeacherForcedStream() = default;
 
-LayerStepper&
-TeacherForcedStream::StartPass()
+int
+TeacherForcedStream::NextPassPrefillTokens() const
 {
+    if (m_nextToken < m_promptEnd)
+    {
+        return m_promptEnd - m_nextToken; // a chunked prefill goes on
+    }
+    return m_window < 0 || m_cache.Length() >= m_cache.Capacity() ? m_promptTokens : 0;
+}
+
+void
+TeacherForcedStream::StartWindow()
+{
+    // The first window starts at the text's beginning; a later one re-reads the last
+    // promptTokens - 1 tokens fed and feeds the next token with them.
+    const int begin = m_window < 0 ? 0 : m_nextToken - m_promptTokens + 1;
+    ++m_window;
+    m_cache.Clear();
+    m_referenceCache.Clear();
+    m_referenceLags = true;
+    m_nextToken = begin;
+    m_promptEnd = begin + m_promptTokens;
+}
+
+LayerStepper&
+TeacherForcedStream::StartPass(int maxPrefillTokens)
+{
+    if (maxPrefillTokens < 1)
+    {
+        throw std::invalid_argument("a prefill chunk needs at least one token");
+    }
     m_passTokens.clear();
-    m_prefill = m_window < 0 || m_cache.Length() >= m_cache.Capacity();
-    if (m_prefill)
+    m_prefill = NextPassPrefillTokens() > 0;
+    if (m_prefill && m_nextToken >= m_promptEnd)
     {
-        // The first window starts at the text's beginning; a later one re-reads the last
-        // promptTokens - 1 tokens fed and feeds the next token with them.
-        const int begin = m_window < 0 ? 0 : m_nextToken - m_promptTokens + 1;
-        ++m_window;
-        m_cache.Clear();
-        m_referenceCache.Clear();
-        m_referenceLags = true;
-        m_passTokens.assign(m_tokens.begin() + begin, m_tokens.begin() + begin + m_promptTokens);
-        m_nextToken = begin + m_promptTokens;
+        StartWindow();
     }
-    else
-    {
-        m_passTokens.push_back(m_tokens[m_nextToken]); // teacher forcing: the true token
-        ++m_nextToken;
-    }
+    const int fed = m_prefill ? std::min(maxPrefillTokens, m_promptEnd - m_nextToken) : 1;
+    // Teacher forcing: the true tokens.
+    m_passTokens.assign(m_tokens.begin() + m_nextToken, m_tokens.begin() + m_nextToken + fed);
+    m_nextToken += fed;
     m_lengthBeforePass = m_cache.Length();
     m_pass = std::make_unique<LayerStepper>(m_model,
                                             m_cache,
@@ -130,6 +149,7 @@ TeacherForcedStream::ReferenceLogits(const float* logits, bool routedLikeTopK)
     {
         return logits;
     }
+    const bool wanted = logits != nullptr;
     if (m_referenceLags)
     {
         // The first pass of this window to route otherwise: until it, the run's cache held the
@@ -138,17 +158,24 @@ TeacherForcedStream::ReferenceLogits(const float* logits, bool routedLikeTopK)
         m_referenceCache.Truncate(m_lengthBeforePass);
         m_referenceLags = false;
     }
-    m_reference.resize(m_passTokens.size() * std::size_t(m_model.Config().vocabSize));
+    m_reference.resize(wanted ? m_passTokens.size() * std::size_t(m_model.Config().vocabSize) : 0);
     m_model.Forward(m_referenceCache,
                     m_passTokens.data(),
                     int(m_passTokens.size()),
-                    m_reference.data());
-    return m_reference.data();
+                    wanted ? m_reference.data() : nullptr);
+    return wanted ? m_reference.data() : nullptr;
 }
 
 PassScore
 TeacherForcedStream::FinishPass(bool routedLikeTopK)
 {
+    if (!PassPredicts())
+    {
+        // A chunk of a prefill: its keys and values are cached (the reference's too), no LM head.
+        m_pass.reset();
+        ReferenceLogits(nullptr, routedLikeTopK);
+        return PassScore();
+    }
     const int vocab = m_model.Config().vocabSize;
     const std::size_t n = m_passTokens.size();
     std::vector<float> logits(n * vocab);

@@ -31,7 +31,11 @@ struct PassScore
 /**
  * The passes of a teacher-forced workload over `tokens`: windows of promptTokens prefill, then
  * decode steps of the true tokens until the context is full (the next window re-reads the last
- * promptTokens - 1 tokens fed), until scoredTokens predictions have been scored. The caller
+ * promptTokens - 1 tokens fed), until scoredTokens predictions have been scored. A prefill may
+ * be fed in chunks (StartPass's maxPrefillTokens, as chunked prefill does): each chunk appends
+ * its tokens to the cache, and only the last one predicts (the window's first scored token;
+ * attention over the cached chunks computes what one pass over the whole prompt would, to float
+ * rounding). The caller
  * routes each pass layer by layer (Pass()); the stream keeps a reference cache for the model's
  * own top-k, so that every prediction is compared with the unmodified model's.
  */
@@ -46,9 +50,16 @@ class TeacherForcedStream
                         int scoredTokens);
     ~TeacherForcedStream();
 
-    /// Starts the next pass: a new window's prefill when the cache is full (or at the start),
-    /// else one decode step of the next true token.
-    LayerStepper& StartPass();
+    /// Starts the next pass: the rest of a prefill under way (at most maxPrefillTokens of it);
+    /// else a new window's prefill when the cache is full (or at the start), also of at most
+    /// maxPrefillTokens; else one decode step of the next true token.
+    LayerStepper& StartPass(int maxPrefillTokens = 1 << 30);
+
+    /// The prompt tokens the next pass would prefill (0: it is a decode step).
+    int NextPassPrefillTokens() const;
+
+    /// The pass in flight predicts a token: a decode step or the last chunk of a prefill.
+    bool PassPredicts() const { return !m_prefill || m_nextToken == m_promptEnd; }
 
     LayerStepper& Pass() { return *m_pass; }
 
@@ -70,14 +81,19 @@ class TeacherForcedStream
 
     /// After the pass's last layer: its prediction of the true next token. routedLikeTopK:
     /// every layer of the pass ran the model's own top-k (then, while the whole window did, the
-    /// reference is the pass itself, bit for bit).
+    /// reference is the pass itself, bit for bit). A pass that does not predict (a prefill's
+    /// chunk before its last) scores nothing: a zero PassScore, nothing counted as scored.
     PassScore FinishPass(bool routedLikeTopK);
 
     /// Every prediction the workload asks for has been scored.
     bool Finished() const;
 
   private:
+    /// The top-k model's logits of the pass (null when `logits` is null: its cache is kept up
+    /// to date only).
     const float* ReferenceLogits(const float* logits, bool routedLikeTopK);
+    /// Starts a window: its prompt's first token is the next to feed.
+    void StartWindow();
 
     MixtralModel& m_model;
     std::vector<int> m_tokens;
@@ -95,6 +111,7 @@ class TeacherForcedStream
     std::vector<float> m_reference;
     int m_lengthBeforePass = 0;
     int m_nextToken = 0; ///< index in m_tokens of the next token to feed (and to predict)
+    int m_promptEnd = 0; ///< index in m_tokens just past the current window's prompt
     int m_scored = 0;
     int m_window = -1;
     bool m_prefill = false;
