@@ -131,6 +131,10 @@ const std::vector<std::string> kServingContext = {
     R"(workload={"text": "text.txt", "requests": {"arrivals": "poisson", "rate_per_s": 50, )"
     R"("count": 4, "prompt_tokens": 6, "output_tokens": 4}})"};
 
+/// The same with chunked prefill (where serving.chunk_tokens applies).
+const std::vector<std::string> kChunkedContext = {kServingContext[0],
+                                                  R"(serving.prefill="chunked")"};
+
 /// For every accepted key: a change of its value that must show in the results.
 const std::map<std::string, Change>&
 Changes()
@@ -230,6 +234,10 @@ Changes()
           R"({"arrivals": "poisson", "rate_per_s": 50, "count": 5, "prompt_tokens": 6, )"
           R"("output_tokens": 4})"}},
         {"serving.max_batch", {kServingContext, "1"}},
+        // Chunked steps mix decodes with prefill chunks; a budget of 8 (the default is 512)
+        // splits the four 6-token prompts over several steps.
+        {"serving.prefill", {kServingContext, R"("chunked")"}},
+        {"serving.chunk_tokens", {kChunkedContext, "8"}},
         {"serving.kv_memory_fraction", {kServingContext, "2e-5"}}, // 1.6 MB: one 1.18 MB request
     };
     return changes;
@@ -242,7 +250,6 @@ Inert()
     static const std::map<std::string, Change> inert = {
         {"description", {{}, R"("another description")"}},
         {"model.threads", {{}, "2"}}, // kernel threads: speed only, the same numbers
-        {"serving.prefill", {kServingContext, R"("prefill-first")"}}, // the only rule so far
     };
     return inert;
 }
@@ -258,9 +265,16 @@ TEST_CASE("config fields: every accepted key changes the results (or is inert by
     {
         accepted.insert(key);
     }
-    for (const char* object :
-         {"model", "workload", "cell", "bs", "devices", "placement", "policy", "lte", "energy",
-          "serving"})
+    for (const char* object : {"model",
+                               "workload",
+                               "cell",
+                               "bs",
+                               "devices",
+                               "placement",
+                               "policy",
+                               "lte",
+                               "energy",
+                               "serving"})
     {
         accepted.erase(object);
         const bool serving = std::string(object) == "serving";

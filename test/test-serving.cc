@@ -527,8 +527,10 @@ TEST_CASE("serving: chunked prefill's config is checked", "[serving][chunked]")
     ScenarioFixture f;
     TraceRequests(f, "0,8,6\n", 2);
     f.config["serving"]["prefill"] = "chunked";
-    CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
-                      Catch::Contains("serving.chunk_tokens") && Catch::Contains("required"));
+    CHECK(ScenarioConfig::Load(f.Write()).serving->chunkTokens == 512); // the default budget
+    f.config["serving"]["max_batch"] = 600;
+    CHECK(ScenarioConfig::Load(f.Write()).serving->chunkTokens == 600); // at least the batch
+    f.config["serving"]["max_batch"] = 2;
     Chunked(f.config, 1);
     CHECK_THROWS_WITH(ScenarioConfig::Load(f.Write()),
                       Catch::Contains("serving.chunk_tokens") && Catch::Contains("2"));

@@ -94,18 +94,19 @@ ReadLength(const JsonConfigReader& r, const std::string& key, int fallback)
 void
 ReadBatching(const JsonConfigReader& b, ServingConfig& s)
 {
+    constexpr int64_t kDefaultChunkTokens = 512;
     b.AllowOnly({"max_batch", "prefill", "chunk_tokens", "kv_memory_fraction"});
     s.maxBatch = uint32_t(b.Integer("max_batch", 8, 1, 1 << 16));
     s.prefill = b.Choice("prefill", "prefill-first", {"prefill-first", "chunked"});
     if (s.prefill == "chunked")
     {
-        if (!b.Has("chunk_tokens"))
-        {
-            b.Fail("chunk_tokens", "is required with prefill \"chunked\" (a step's token budget)");
-        }
         // At least the batch size: the decode tokens of a full batch but one leave a waiting
-        // prefill at least one token of every step.
-        s.chunkTokens = uint32_t(b.Integer("chunk_tokens", 0, s.maxBatch, 1 << 20));
+        // prefill at least one token of every step. The default is a budget Sarathi-Serve
+        // evaluates (512 tokens), or the batch size when that is larger.
+        s.chunkTokens = uint32_t(b.Integer("chunk_tokens",
+                                           std::max<int64_t>(kDefaultChunkTokens, s.maxBatch),
+                                           s.maxBatch,
+                                           1 << 20));
     }
     else if (b.Has("chunk_tokens"))
     {
