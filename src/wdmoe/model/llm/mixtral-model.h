@@ -79,6 +79,10 @@ class MixtralModel
 
     DType WeightDType() const { return m_dtype; }
 
+    /// The type attention, router, LM head and embedding are held in for compute: float32,
+    /// widened at load (rounded through WeightDType() first); experts stay in WeightDType().
+    DType DenseDType() const { return DType::F32; }
+
     ExpertLayout Layout() const { return m_layout; }
 
     KernelIsa Isa() const { return m_isa; }
