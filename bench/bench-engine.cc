@@ -27,15 +27,17 @@ namespace
 const char* kUsage =
     "usage: wdmoe bench engine [--model DIR] [--prompt TEXT] [--prefill N] [--tokens N]\n"
     "                          [--runs N] [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
-    "                          [--torch-dtype float32|stored] [--python PATH]\n"
-    "                          [--reference SCRIPT]\n"
+    "                          [--dense widened|stored] [--torch-dtype float32|stored]\n"
+    "                          [--python PATH] [--reference SCRIPT]\n"
     "Prefill and decode tokens/s of a model at batch 1 (default models/kjv-moe; a prefill of\n"
     "64 tokens, the prompt's tokens repeated; 64 greedy decode tokens; median of 7 runs after\n"
     "a warm-up; 1 thread) for this engine and for PyTorch (tools/moe_reference.py decode,\n"
     "weights widened to float32 unless --torch-dtype stored) on the same weights and token\n"
     "ids; prints both, torch_speedup = ours / torch for decode and prefill, the weight bytes a\n"
-    "decode token reads and the GB/s that implies. Without python3-torch it says so and\n"
-    "skips the ratios.\n";
+    "decode token reads and the GB/s that implies. --dense stored keeps attention, router,\n"
+    "LM head and embedding in the checkpoint's type on every thread (default widened:\n"
+    "float32 through Eigen on one thread). Without python3-torch it says so and skips the\n"
+    "ratios.\n";
 
 struct Options
 {
@@ -46,6 +48,7 @@ struct Options
     std::string torchDType = "float32";
     int prefill = 64, tokens = 64, runs = 7, threads = 1;
     KernelIsa isa = BestKernelIsa();
+    DenseWeights dense = DenseWeights::WidenedF32;
 };
 
 /// Medians over the timed runs, and the greedy tokens of the last run.
@@ -134,6 +137,15 @@ ParseOptions(int argc, char** argv)
             {
                 args.Fail("--torch-dtype expects float32 or stored, got '" + o.torchDType + "'");
             }
+        }
+        else if (a == "--dense")
+        {
+            const std::string v = args.Value();
+            if (v != "widened" && v != "stored")
+            {
+                args.Fail("--dense expects widened or stored, got '" + v + "'");
+            }
+            o.dense = v == "stored" ? DenseWeights::Stored : DenseWeights::WidenedF32;
         }
         else if (a == "--kernel")
         {
@@ -286,6 +298,7 @@ main(int argc, char** argv)
         LoadOptions options;
         options.threads = o.threads;
         options.isa = o.isa;
+        options.dense = o.dense;
         auto model = MixtralModel::Load(o.modelDir, options);
         auto tokenizer = Tokenizer::ForModel(o.modelDir, model->Config());
         const std::vector<int> prompt = tokenizer->Encode(o.prompt);
