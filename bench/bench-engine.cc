@@ -1,7 +1,9 @@
-// Decode speed of the embedded model at batch 1: this engine against Debian's PyTorch running
-// the same weights on the same prompt, measured in the same run. Prints `name: value` lines.
+// Prefill and decode speed of a model folder at batch 1: this engine against Debian's PyTorch
+// running the same weights on the same prompt, measured in the same run, with the weight bytes a
+// decode token reads and the bandwidth that implies. Prints `name: value` lines.
 
 #include "bench-util.h"
+#include "decode-traffic.h"
 #include "evaluation.h"
 #include "mixtral-model.h"
 #include "tokenizer.h"
@@ -23,12 +25,38 @@ namespace
 {
 
 const char* kUsage =
-    "usage: wdmoe bench engine [--model DIR] [--prompt TEXT] [--tokens N] [--runs N]\n"
-    "                          [--threads N] [--python PATH] [--reference SCRIPT]\n"
-    "Decode tokens/s of a model at batch 1 (default models/kjv-moe, 64 tokens, median of\n"
-    "7 runs, 1 thread) for this engine and for PyTorch (tools/moe_reference.py decode) on\n"
-    "the same weights and prompt; prints both and torch_speedup = ours / torch. Without\n"
-    "python3-torch it says so and skips the ratio.\n";
+    "usage: wdmoe bench engine [--model DIR] [--prompt TEXT] [--prefill N] [--tokens N]\n"
+    "                          [--runs N] [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
+    "                          [--dense widened|stored] [--torch-dtype float32|stored]\n"
+    "                          [--python PATH] [--reference SCRIPT]\n"
+    "Prefill and decode tokens/s of a model at batch 1 (default models/kjv-moe; a prefill of\n"
+    "64 tokens, the prompt's tokens repeated; 64 greedy decode tokens; median of 7 runs after\n"
+    "a warm-up; 1 thread) for this engine and for PyTorch (tools/moe_reference.py decode,\n"
+    "weights widened to float32 unless --torch-dtype stored) on the same weights and token\n"
+    "ids; prints both, torch_speedup = ours / torch for decode and prefill, the weight bytes a\n"
+    "decode token reads and the GB/s that implies. --dense stored keeps attention, router,\n"
+    "LM head and embedding in the checkpoint's type on every thread (default widened:\n"
+    "float32 through Eigen on one thread). Without python3-torch it says so and skips the\n"
+    "ratios.\n";
+
+struct Options
+{
+    std::string modelDir = "models/kjv-moe";
+    std::string prompt = "And God said unto Moses,";
+    std::string python = "/usr/bin/python3";
+    std::string reference = "tools/moe_reference.py";
+    std::string torchDType = "float32";
+    int prefill = 64, tokens = 64, runs = 7, threads = 1;
+    KernelIsa isa = BestKernelIsa();
+    DenseWeights dense = DenseWeights::WidenedF32;
+};
+
+/// Medians over the timed runs, and the greedy tokens of the last run.
+struct Speeds
+{
+    double prefill = 0, decode = 0, decodeMin = 0, decodeMax = 0;
+    std::vector<int> generated;
+};
 
 std::string
 ShellQuote(const std::string& s)
@@ -62,134 +90,261 @@ Capture(const std::string& command, int* status)
     return out;
 }
 
-} // namespace
-
-int
-main(int argc, char** argv)
+Options
+ParseOptions(int argc, char** argv)
 {
-    std::string modelDir = "models/kjv-moe";
-    std::string prompt = "And God said unto Moses,";
-    std::string python = "/usr/bin/python3";
-    std::string reference = "tools/moe_reference.py";
-    int tokens = 64, runs = 7, threads = 1;
+    Options o;
     wdmoe::bench::BenchArgs args("bench engine", kUsage, argc, argv);
     while (args.Next())
     {
         const std::string& a = args.Flag();
         if (a == "--model")
         {
-            modelDir = args.Value();
+            o.modelDir = args.Value();
         }
         else if (a == "--prompt")
         {
-            prompt = args.Value();
+            o.prompt = args.Value();
+        }
+        else if (a == "--prefill")
+        {
+            o.prefill = args.PositiveInt();
         }
         else if (a == "--tokens")
         {
-            tokens = args.PositiveInt();
+            o.tokens = args.PositiveInt();
         }
         else if (a == "--runs")
         {
-            runs = args.PositiveInt();
+            o.runs = args.PositiveInt();
         }
         else if (a == "--threads")
         {
-            threads = args.PositiveInt();
+            o.threads = args.PositiveInt();
         }
         else if (a == "--python")
         {
-            python = args.Value();
+            o.python = args.Value();
         }
         else if (a == "--reference")
         {
-            reference = args.Value();
+            o.reference = args.Value();
+        }
+        else if (a == "--torch-dtype")
+        {
+            o.torchDType = args.Value();
+            if (o.torchDType != "float32" && o.torchDType != "stored")
+            {
+                args.Fail("--torch-dtype expects float32 or stored, got '" + o.torchDType + "'");
+            }
+        }
+        else if (a == "--dense")
+        {
+            const std::string v = args.Value();
+            if (v != "widened" && v != "stored")
+            {
+                args.Fail("--dense expects widened or stored, got '" + v + "'");
+            }
+            o.dense = v == "stored" ? DenseWeights::Stored : DenseWeights::WidenedF32;
+        }
+        else if (a == "--kernel")
+        {
+            const std::string v = args.Value();
+            if (v != "auto" && !ParseKernelIsa(v, &o.isa))
+            {
+                args.Fail("--kernel expects auto, avx512, avx2 or scalar, got '" + v + "'");
+            }
         }
         else
         {
             args.Unknown();
         }
     }
+    return o;
+}
 
+/// The prompt's token ids, repeated (or cut) to exactly n tokens.
+std::vector<int>
+PrefillIds(const std::vector<int>& prompt, int n)
+{
+    std::vector<int> ids;
+    for (int i = 0; i < n; ++i)
+    {
+        ids.push_back(prompt[std::size_t(i) % prompt.size()]);
+    }
+    return ids;
+}
+
+double
+Seconds(std::chrono::steady_clock::time_point start)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+/// One warm-up run, then `runs` timed ones: the prefill in one Forward, then `tokens` greedy
+/// decode steps.
+Speeds
+MeasureOurs(MixtralModel& model, const std::vector<int>& ids, int tokens, int runs)
+{
+    const int vocab = model.Config().vocabSize;
+    std::vector<double> prefillRates, decodeRates;
+    std::vector<float> logits(ids.size() * vocab);
+    Speeds speeds;
+    for (int run = 0; run <= runs; ++run)
+    {
+        KvCache cache = model.NewCache(int(ids.size()) + tokens);
+        auto start = std::chrono::steady_clock::now();
+        model.Forward(cache, ids.data(), int(ids.size()), logits.data());
+        const double prefillS = Seconds(start);
+        const float* last = &logits[(ids.size() - 1) * vocab];
+        int next = int(std::max_element(last, last + vocab) - last);
+        std::vector<int> out;
+        start = std::chrono::steady_clock::now();
+        for (int i = 0; i < tokens; ++i)
+        {
+            out.push_back(next);
+            model.Forward(cache, &next, 1, logits.data());
+            next = int(std::max_element(logits.data(), logits.data() + vocab) - logits.data());
+        }
+        const double decodeS = Seconds(start);
+        if (run > 0)
+        {
+            prefillRates.push_back(ids.size() / prefillS);
+            decodeRates.push_back(tokens / decodeS);
+        }
+        speeds.generated = out;
+    }
+    speeds.prefill = Median(prefillRates);
+    speeds.decode = Median(decodeRates);
+    speeds.decodeMin = *std::min_element(decodeRates.begin(), decodeRates.end());
+    speeds.decodeMax = *std::max_element(decodeRates.begin(), decodeRates.end());
+    return speeds;
+}
+
+/// Weight bytes per decode token: at the checkpoint's type, as this engine holds them and as
+/// the PyTorch reference holds them; with the GB/s each engine's decode speed implies.
+void
+PrintTraffic(const MixtralModel& model, const Options& o, double ours, double torch)
+{
+    const ModelConfig& c = model.Config();
+    const std::size_t stored = DTypeSize(model.WeightDType());
+    const DecodeTraffic file = DecodeTrafficPerToken(c, stored, stored);
+    const DecodeTraffic held = DecodeTrafficPerToken(c, DTypeSize(model.DenseDType()), stored);
+    const std::size_t torchBytes = o.torchDType == "stored" ? stored : sizeof(float);
+    const DecodeTraffic theirs = DecodeTrafficPerToken(c, torchBytes, torchBytes);
+    std::printf("weight_dtype: %s\n", DTypeName(model.WeightDType()));
+    std::printf("dense_dtype: %s\n", DTypeName(model.DenseDType()));
+    std::printf("weight_bytes_per_token: %llu\n", (unsigned long long)file.Total());
+    std::printf("weight_bytes_attention: %llu\n", (unsigned long long)file.attention);
+    std::printf("weight_bytes_router: %llu\n", (unsigned long long)file.router);
+    std::printf("weight_bytes_experts: %llu\n", (unsigned long long)file.experts);
+    std::printf("weight_bytes_lm_head: %llu\n", (unsigned long long)file.lmHead);
+    std::printf("weight_bytes_embedding_row: %llu\n", (unsigned long long)file.embeddingRow);
+    std::printf("wdmoe_bytes_per_token: %llu\n", (unsigned long long)held.Total());
+    std::printf("wdmoe_decode_gbps: %.2f\n", held.Total() * ours / 1e9);
+    if (torch > 0)
+    {
+        std::printf("torch_bytes_per_token: %llu\n", (unsigned long long)theirs.Total());
+        std::printf("torch_decode_gbps: %.2f\n", theirs.Total() * torch / 1e9);
+    }
+}
+
+std::string
+JoinIds(const std::vector<int>& ids)
+{
+    std::string s;
+    for (int id : ids)
+    {
+        s += (s.empty() ? "" : ",") + std::to_string(id);
+    }
+    return s;
+}
+
+/// The PyTorch reference on the same ids; false (and a line saying why) without python3-torch.
+/// Throws std::runtime_error when the reference fails.
+bool
+RunTorch(const Options& o, const std::vector<int>& ids, nlohmann::json* result)
+{
+    int status = 0;
+    Capture(o.python + " -c 'import torch' 2>/dev/null", &status);
+    if (status != 0)
+    {
+        std::printf("torch: not installed (apt-get install python3-torch); torch_speedup "
+                    "skipped\n");
+        return false;
+    }
+    const std::string command = o.python + " " + ShellQuote(o.reference) + " decode " +
+                                ShellQuote(o.modelDir) + " --ids " + JoinIds(ids) + " --tokens " +
+                                std::to_string(o.tokens) + " --runs " + std::to_string(o.runs) +
+                                " --threads " + std::to_string(o.threads) + " --dtype " +
+                                o.torchDType;
+    const std::string out = Capture(command, &status);
+    if (status != 0)
+    {
+        throw std::runtime_error("the PyTorch reference failed: " + command);
+    }
+    *result = nlohmann::json::parse(out);
+    return true;
+}
+
+} // namespace
+
+int
+main(int argc, char** argv)
+{
+    const Options o = ParseOptions(argc, argv);
     try
     {
         LoadOptions options;
-        options.threads = threads;
-        auto model = MixtralModel::Load(modelDir, options);
-        auto tokenizer = Tokenizer::ForModel(modelDir, model->Config());
-        const std::vector<int> ids = tokenizer->Encode(prompt);
-        const int vocab = model->Config().vocabSize;
-        if (ids.empty() || int(ids.size()) + tokens > model->Config().maxPositionEmbeddings)
+        options.threads = o.threads;
+        options.isa = o.isa;
+        options.dense = o.dense;
+        auto model = MixtralModel::Load(o.modelDir, options);
+        auto tokenizer = Tokenizer::ForModel(o.modelDir, model->Config());
+        const std::vector<int> prompt = tokenizer->Encode(o.prompt);
+        if (prompt.empty() || o.prefill + o.tokens > model->Config().maxPositionEmbeddings)
         {
-            std::cerr << "bench engine: prompt + --tokens must fit the context of "
+            std::cerr << "bench engine: the prompt must not be empty and --prefill + --tokens "
+                         "must fit the context of "
                       << model->Config().maxPositionEmbeddings << " tokens\n";
             return 2;
         }
-
-        std::vector<double> rates;
-        std::vector<int> generated;
-        std::vector<float> logits(ids.size() * vocab);
-        for (int run = 0; run <= runs; ++run) // run 0 warms up
-        {
-            KvCache cache = model->NewCache();
-            model->Forward(cache, ids.data(), int(ids.size()), logits.data());
-            const float* last = &logits[(ids.size() - 1) * vocab];
-            int next = int(std::max_element(last, last + vocab) - last);
-            std::vector<int> out;
-            const auto start = std::chrono::steady_clock::now();
-            for (int i = 0; i < tokens; ++i) // exactly `tokens` decode steps
-            {
-                out.push_back(next);
-                model->Forward(cache, &next, 1, logits.data());
-                next = int(std::max_element(logits.data(), logits.data() + vocab) - logits.data());
-            }
-            const double s =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            if (run > 0)
-            {
-                rates.push_back(tokens / s);
-            }
-            generated = out;
-        }
-        const double ours = Median(rates);
-        std::printf("model: %s\n", modelDir.c_str());
-        std::printf("threads: %d\n", threads);
-        std::printf("decode_tokens: %d\n", tokens);
-        std::printf("runs: %d\n", runs);
+        const std::vector<int> ids = PrefillIds(prompt, o.prefill);
+        const Speeds ours = MeasureOurs(*model, ids, o.tokens, o.runs);
+        std::printf("model: %s\n", o.modelDir.c_str());
+        std::printf("threads: %d\n", o.threads);
+        std::printf("prefill_tokens: %d\n", o.prefill);
+        std::printf("decode_tokens: %d\n", o.tokens);
+        std::printf("runs: %d\n", o.runs);
         std::printf("kernel: %s\n", KernelIsaName(model->Isa()));
-        std::printf("wdmoe_tokens_per_s: %.1f\n", ours);
-        std::printf("wdmoe_tokens_per_s_min: %.1f\n",
-                    *std::min_element(rates.begin(), rates.end()));
-        std::printf("wdmoe_tokens_per_s_max: %.1f\n",
-                    *std::max_element(rates.begin(), rates.end()));
+        std::printf("wdmoe_tokens_per_s: %.1f\n", ours.decode);
+        std::printf("wdmoe_tokens_per_s_min: %.1f\n", ours.decodeMin);
+        std::printf("wdmoe_tokens_per_s_max: %.1f\n", ours.decodeMax);
+        std::printf("wdmoe_prefill_tokens_per_s: %.1f\n", ours.prefill);
         std::fflush(stdout);
 
-        int status = 0;
-        const std::string probe = Capture(python + " -c 'import torch' 2>/dev/null", &status);
-        if (status != 0)
+        nlohmann::json torch;
+        if (!RunTorch(o, ids, &torch))
         {
-            std::printf("torch: not installed (apt-get install python3-torch); torch_speedup "
-                        "skipped\n");
+            PrintTraffic(*model, o, ours.decode, 0.0);
             return 0;
         }
-        const std::string command = python + " " + ShellQuote(reference) + " decode " +
-                                    ShellQuote(modelDir) + " --prompt " + ShellQuote(prompt) +
-                                    " --tokens " + std::to_string(tokens) + " --runs " +
-                                    std::to_string(runs) + " --threads " + std::to_string(threads);
-        const std::string out = Capture(command, &status);
-        if (status != 0)
-        {
-            std::cerr << "bench engine: the PyTorch reference failed: " << command << "\n";
-            return 1;
-        }
-        const nlohmann::json torch = nlohmann::json::parse(out);
         const double theirs = torch.at("tokens_per_second").get<double>();
-        const bool same = torch.at("tokens").get<std::vector<int>>() == generated;
+        const double theirPrefill = torch.at("prefill_tokens_per_second").get<double>();
+        const bool same = torch.at("tokens").get<std::vector<int>>() == ours.generated;
         std::printf("torch_version: %s\n", torch.at("torch_version").get<std::string>().c_str());
+        std::printf("torch_weights_dtype: %s\n",
+                    torch.at("weights_dtype").get<std::string>().c_str());
         std::printf("torch_tokens_per_s: %.1f\n", theirs);
+        std::printf("torch_prefill_tokens_per_s: %.1f\n", theirPrefill);
+        PrintTraffic(*model, o, ours.decode, theirs);
         std::printf("same_tokens: %s\n", same ? "true" : "false");
-        std::printf("torch_speedup: %.2f\n", ours / theirs);
+        std::printf("torch_speedup: %.2f\n", ours.decode / theirs);
+        std::printf("torch_prefill_speedup: %.2f\n", ours.prefill / theirPrefill);
         std::printf("target_torch_speedup: 5\n");
-        return same ? 0 : 1;
+        // Only the float32 reference must agree token for token: with --torch-dtype stored,
+        // PyTorch's activations are bf16/f16 too and round differently from ours (float32).
+        return same || o.torchDType == "stored" ? 0 : 1;
     }
     catch (const std::exception& e)
     {

@@ -844,3 +844,63 @@ TEST_CASE("MatrixVectorForward matches the reference on random shapes", "[expert
     CHECK_THROWS_AS(MatrixVectorForward(bad, v.data() + 8, y.data(), nullptr, KernelIsa::Scalar),
                     std::invalid_argument);
 }
+
+TEST_CASE("MatrixForward matches the reference for several vectors at once", "[expert-kernel]")
+{
+    // Y = X W^T row by row against double-precision sums, the bound of MatrixVectorForward's
+    // test; n vectors share each weight row (the batch kernels' path).
+    std::mt19937 rng(123);
+    std::uniform_int_distribution<int> dim(1, 200);
+    ThreadPool pool(2);
+    const double u = std::ldexp(1.0, -24);
+    for (int n : {2, 5, 17})
+    {
+        const int rows = n == 17 ? 600 : dim(rng);
+        const int cols = n == 17 ? 257 : dim(rng);
+        for (DType dtype : {DType::F32, DType::BF16, DType::F16})
+        {
+            const StoredMatrix m = MakeMatrix(dtype, rows, cols, cols, 1, rng);
+            const std::vector<float> X = RandomVector(std::size_t(n) * std::size_t(cols), rng);
+            MatrixWeights mw;
+            mw.dtype = dtype;
+            mw.data = m.Data();
+            mw.rows = rows;
+            mw.cols = cols;
+            for (KernelIsa isa : IsasToTest())
+            {
+                std::vector<float> Y(std::size_t(n) * std::size_t(rows), -1.0f);
+                MatrixForward(mw, X.data(), n, Y.data(), &pool, isa);
+                int bad = 0;
+                for (int t = 0; t < n; ++t)
+                {
+                    for (int r = 0; r < rows; ++r)
+                    {
+                        double want = 0, absSum = 0;
+                        for (int c = 0; c < cols; ++c)
+                        {
+                            const double p = m.At(r, c) * X[std::size_t(t) * cols + c];
+                            want += p;
+                            absSum += std::abs(p);
+                        }
+                        const double bound = 2 * cols * u / (1 - cols * u) * absSum + 1e-30;
+                        bad += !(std::abs(Y[std::size_t(t) * rows + r] - want) <= bound);
+                    }
+                }
+                INFO(DTypeLabel(dtype) << " " << KernelIsaName(isa) << " n " << n << " rows "
+                                       << rows << " cols " << cols);
+                CHECK(bad == 0);
+            }
+        }
+    }
+    std::vector<float> v(16, 1.0f);
+    MatrixWeights w;
+    w.data = v.data();
+    w.rows = 4;
+    w.cols = 4;
+    std::vector<float> y(8);
+    CHECK_THROWS_AS(MatrixForward(w, v.data(), 0, y.data(), nullptr, KernelIsa::Scalar),
+                    std::invalid_argument);
+    // Two vectors in, the second output row overlapping the input: refused.
+    CHECK_THROWS_AS(MatrixForward(w, v.data(), 2, v.data() + 6, nullptr, KernelIsa::Scalar),
+                    std::invalid_argument);
+}

@@ -362,6 +362,52 @@ TEST_CASE("model: tied embeddings use embed_tokens as the LM head", "[model][loa
     CHECK_THROWS_WITH(MixtralModel::Load(tied.Path()), Catch::Contains("lm_head.weight"));
 }
 
+TEST_CASE("model: dense weights in their stored type match PyTorch and the widened path",
+          "[model][golden]")
+{
+    // The f32 4-layer model and the bf16 32-layer one, 2 threads: only the order of the
+    // float32 sums differs from the widened path, so the golden bar (1e-4) holds, prefill and
+    // decode alike.
+    for (const std::string& dir : {kModelDir, std::string(WDMOE_SOURCE_DIR) + "/models/kjv-moe-32"})
+    {
+        const nlohmann::json golden = ReadJson(dir + "/golden.json");
+        const std::vector<int> ids = golden["input_ids"].get<std::vector<int>>();
+        LoadOptions stored;
+        stored.dense = DenseWeights::Stored;
+        stored.threads = 2;
+        auto model = MixtralModel::Load(dir, stored);
+        INFO(dir);
+        CHECK(model->DenseDType() == model->WeightDType());
+        CHECK(MaxAbsDiff(PrefillLogits(*model, ids), golden["logits"]) <= 1e-4);
+        CHECK(MaxAbsDiff(DecodeLogits(*model, ids), golden["logits"]) <= 1e-4);
+    }
+    CHECK(MixtralModel::Load(kModelDir)->DenseDType() == DType::F32);
+
+    // Tied embeddings in bf16: the LM head reads the stored embedding table.
+    TinyModel tiny(5);
+    TempDir tied;
+    nlohmann::json config = tiny.Config();
+    config["tie_word_embeddings"] = true;
+    std::vector<TestTensor> tensors;
+    for (TestTensor t : tiny.Classic(DType::BF16))
+    {
+        if (t.name != "lm_head.weight")
+        {
+            tensors.push_back(t);
+        }
+    }
+    WriteModel(tied, config, tensors);
+    LoadOptions stored;
+    stored.dense = DenseWeights::Stored;
+    auto widened = PrefillLogits(*MixtralModel::Load(tied.Path()), kTinyIds);
+    auto inStoredType = PrefillLogits(*MixtralModel::Load(tied.Path(), stored), kTinyIds);
+    REQUIRE(widened.size() == inStoredType.size());
+    for (std::size_t i = 0; i < widened.size(); ++i)
+    {
+        REQUIRE(inStoredType[i] == Approx(widened[i]).margin(1e-4));
+    }
+}
+
 TEST_CASE("loader: a checkpoint that disagrees with config.json is a clear error", "[loader]")
 {
     TinyModel tiny(5);

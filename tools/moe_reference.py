@@ -3,7 +3,8 @@
 golden file the C++ tests compare against, and decode with a KV cache for the engine benchmark.
 
   /usr/bin/python3 tools/moe_reference.py golden MODEL_DIR      # writes MODEL_DIR/golden.json
-  /usr/bin/python3 tools/moe_reference.py decode MODEL_DIR --prompt TEXT --tokens N --runs R
+  /usr/bin/python3 tools/moe_reference.py decode MODEL_DIR --ids 1,2,3 --tokens N --runs R \
+      [--threads T] [--dtype float32|stored]    # prefill + decode tokens/s, as JSON
 
 The golden file holds, for a fixed prompt: the logits of every position and the gate
 probabilities of every layer (the model's own top-2), the logits when every layer is forced
@@ -18,6 +19,7 @@ import struct
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -27,36 +29,63 @@ import train_moe  # noqa: E402  (the model definition the weights were trained w
 GOLDEN_PROMPT = "In the beginning God created the heaven and the earth.\nAnd the earth was"
 
 
-def read_safetensors(path):
-    """name -> float32 tensor, for F32 and BF16 files."""
+SAFETENSORS_DTYPES = {"F32": np.float32, "BF16": np.uint16, "F16": np.float16}
+
+
+def read_safetensors(path, keep_dtype=False):
+    """name -> tensor, read through a memory map so a checkpoint of several GB is never held
+    twice. float32 by default; keep_dtype keeps BF16 and F16 tensors in their own type."""
     with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    base = 8 + n
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
     out = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        begin, end = info["data_offsets"]
-        buf = bytearray(raw[base + begin:base + end])
-        if info["dtype"] == "F32":
-            t = torch.frombuffer(buf, dtype=torch.float32)
-        elif info["dtype"] == "BF16":
-            t = torch.frombuffer(buf, dtype=torch.bfloat16).float()
-        else:
+        if info["dtype"] not in SAFETENSORS_DTYPES:
             raise SystemExit(f"{path}: {name}: dtype {info['dtype']} not handled here")
-        out[name] = t.reshape(info["shape"]).clone()
+        begin, end = info["data_offsets"]
+        raw = data[begin:end].view(SAFETENSORS_DTYPES[info["dtype"]]).reshape(info["shape"])
+        if info["dtype"] == "BF16":
+            # bfloat16 is the top half of a float32: widen exactly, or reinterpret as is.
+            t = torch.from_numpy(np.array(raw).view(np.int16))
+            t = t.view(torch.bfloat16) if keep_dtype else t.view(torch.bfloat16).float()
+        elif info["dtype"] == "F16":
+            t = torch.from_numpy(np.array(raw))
+            t = t if keep_dtype else t.float()
+        else:
+            t = torch.from_numpy(np.array(raw))
+        out[name] = t
     return out
 
 
-def load_model(model_dir):
+def load_model(model_dir, keep_dtype=False):
+    """The model with the folder's weights. Parameters are built uninitialised and then
+    replaced by the file's tensors, so a large checkpoint costs its own size once, not a
+    random initialisation plus a copy."""
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg = json.load(f)
-    model = train_moe.Mixtral(cfg)
-    weights = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    saved = torch.nn.Linear.reset_parameters, torch.nn.Embedding.reset_parameters
+    torch.nn.Linear.reset_parameters = lambda self: None
+    torch.nn.Embedding.reset_parameters = lambda self: None
+    try:
+        model = train_moe.Mixtral(cfg)  # torch.empty parameters: untouched, so not resident
+    finally:
+        torch.nn.Linear.reset_parameters, torch.nn.Embedding.reset_parameters = saved
+    weights = read_safetensors(os.path.join(model_dir, "model.safetensors"), keep_dtype)
     state = {k[len("model."):] if k.startswith("model.") else k: v for k, v in weights.items()}
-    model.load_state_dict(state, strict=True)
+    expected = set(model.state_dict().keys())
+    if set(state) != expected:
+        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+        raise SystemExit(f"{model_dir}: tensors missing {missing[:5]}, unexpected {extra[:5]}")
+    for name, tensor in state.items():
+        owner, _, leaf = name.rpartition(".")
+        module = model.get_submodule(owner)
+        if tuple(getattr(module, leaf).shape) != tuple(tensor.shape):
+            raise SystemExit(f"{model_dir}: {name} has shape {tuple(tensor.shape)}, the config "
+                             f"gives {tuple(getattr(module, leaf).shape)}")
+        setattr(module, leaf, torch.nn.Parameter(tensor, requires_grad=False))
     model.eval()
     return model, cfg
 
@@ -109,17 +138,21 @@ def write_golden(model_dir, greedy_tokens=48):
 
 
 @torch.no_grad()
-def decode_step(model, cfg, token, position, cache):
-    """One token through the model with a KV cache (cache: per layer [keys, values])."""
-    hd = cfg["head_dim"]
-    x = model.embed_tokens(torch.tensor([[token]]))
-    cos, sin = train_moe.rope_cos_sin(torch.tensor([position]), hd, cfg["rope_theta"])
+def forward_step(model, cfg, tokens, position0, cache):
+    """tokens (a list) at positions position0.. through the model with a KV cache (cache: per
+    layer [keys, values]), causal within the step; returns the last position's logits."""
+    hd, n = cfg["head_dim"], len(tokens)
+    x = model.embed_tokens(torch.tensor([tokens]))
+    cos, sin = train_moe.rope_cos_sin(torch.arange(position0, position0 + n), hd, cfg["rope_theta"])
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    # query i sees every cached position and the step's positions up to its own
+    mask = torch.full((n, position0 + n), float("-inf")).triu(position0 + 1).to(x.dtype)
     for layer, kv in zip(model.layers, cache):
         att = layer.self_attn
         h = layer.input_layernorm(x)
-        q = att.q_proj(h).view(1, 1, att.h, hd).transpose(1, 2)
-        k = att.k_proj(h).view(1, 1, att.kv, hd).transpose(1, 2)
-        v = att.v_proj(h).view(1, 1, att.kv, hd).transpose(1, 2)
+        q = att.q_proj(h).view(1, n, att.h, hd).transpose(1, 2)
+        k = att.k_proj(h).view(1, n, att.kv, hd).transpose(1, 2)
+        v = att.v_proj(h).view(1, n, att.kv, hd).transpose(1, 2)
         q = q * cos + train_moe.rotate_half(q) * sin
         k = k * cos + train_moe.rotate_half(k) * sin
         kv[0] = k if kv[0] is None else torch.cat([kv[0], k], dim=2)
@@ -127,37 +160,43 @@ def decode_step(model, cfg, token, position, cache):
         rep = att.h // att.kv
         keys = kv[0].repeat_interleave(rep, dim=1)
         values = kv[1].repeat_interleave(rep, dim=1)
-        probs = F.softmax(q @ keys.transpose(2, 3) / hd ** 0.5, dim=-1)
-        out = (probs @ values).transpose(1, 2).reshape(1, 1, att.h * hd)
+        scores = q @ keys.transpose(2, 3) / hd ** 0.5 + mask
+        probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(x.dtype)
+        out = (probs @ values).transpose(1, 2).reshape(1, n, att.h * hd)
         x = x + att.o_proj(out)
         moe_out, _ = layer.block_sparse_moe(layer.post_attention_layernorm(x))
         x = x + moe_out
-    return model.lm_head(model.norm(x))[0, -1]
+    return model.lm_head(model.norm(x[:, -1:]))[0, -1]
 
 
 @torch.no_grad()
-def benchmark_decode(model_dir, prompt, tokens, runs, threads):
+def benchmark(model_dir, ids, tokens, runs, threads, keep_dtype):
+    """Prefill of ids in one step, then `tokens` greedy decode steps, timed apart, as the C++
+    side times them; the median of runs after one warm-up run."""
     torch.set_num_threads(threads)
-    model, cfg = load_model(model_dir)
-    ids = list(prompt.encode())
-    rates, generated = [], []
+    model, cfg = load_model(model_dir, keep_dtype)
+    prefill_rates, decode_rates, generated = [], [], []
     for run in range(runs + 1):  # the first run warms up and is not counted
         cache = [[None, None] for _ in model.layers]
-        logits = None
-        for pos, t in enumerate(ids):  # prefill, one token at a time
-            logits = decode_step(model, cfg, t, pos, cache)
+        start = time.perf_counter()
+        logits = forward_step(model, cfg, ids, 0, cache)
+        prefill_s = time.perf_counter() - start
         out = []
         start = time.perf_counter()
-        for i in range(tokens):  # exactly `tokens` decode steps, as the C++ side times
+        for i in range(tokens):  # exactly `tokens` decode steps
             nxt = int(logits.argmax())
             out.append(nxt)
-            logits = decode_step(model, cfg, nxt, len(ids) + i, cache)
-        elapsed = time.perf_counter() - start
+            logits = forward_step(model, cfg, [nxt], len(ids) + i, cache)
+        decode_s = time.perf_counter() - start
         if run > 0:
-            rates.append(tokens / elapsed)
+            prefill_rates.append(len(ids) / prefill_s)
+            decode_rates.append(tokens / decode_s)
         generated = out
-    return {"tokens_per_second": statistics.median(rates), "runs": runs,
-            "threads": threads, "tokens": generated, "torch_version": torch.__version__}
+    return {"tokens_per_second": statistics.median(decode_rates),
+            "prefill_tokens_per_second": statistics.median(prefill_rates),
+            "runs": runs, "threads": threads, "tokens": generated,
+            "weights_dtype": str(model.lm_head.weight.dtype).replace("torch.", ""),
+            "torch_version": torch.__version__}
 
 
 def main():
@@ -167,17 +206,21 @@ def main():
     g.add_argument("model_dir")
     d = sub.add_parser("decode")
     d.add_argument("model_dir")
-    d.add_argument("--prompt", required=True)
+    d.add_argument("--ids", required=True, help="prompt token ids, comma-separated")
     d.add_argument("--tokens", type=int, default=64)
     d.add_argument("--runs", type=int, default=5)
     d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--dtype", choices=["float32", "stored"], default="float32",
+                   help="float32: widen every weight (exact for bf16/f16); stored: keep the "
+                   "file's type, activations in it too")
     args = ap.parse_args()
     if args.cmd == "golden":
         golden = write_golden(args.model_dir)
         print(f"wrote {args.model_dir}/golden.json; greedy: {golden['greedy_text']!r}")
     else:
-        print(json.dumps(benchmark_decode(args.model_dir, args.prompt, args.tokens, args.runs,
-                                          args.threads)))
+        ids = [int(t) for t in args.ids.split(",")]
+        print(json.dumps(benchmark(args.model_dir, ids, args.tokens, args.runs, args.threads,
+                                   args.dtype == "stored")))
 
 
 if __name__ == "__main__":

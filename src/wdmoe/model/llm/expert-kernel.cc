@@ -501,11 +501,12 @@ ExpertForwardBatch(const ExpertWeights& w,
 }
 
 void
-MatrixVectorForward(const MatrixWeights& m,
-                    const float* x,
-                    float* y,
-                    ThreadPool* pool,
-                    KernelIsa isa)
+MatrixForward(const MatrixWeights& m,
+              const float* X,
+              int n,
+              float* Y,
+              ThreadPool* pool,
+              KernelIsa isa)
 {
     // The down phase of the expert kernels on its own: an expert whose w2 is this matrix
     // (d_model = rows, d_ff = cols). w1 and w3 are never read; they point at the matrix only
@@ -520,25 +521,40 @@ MatrixVectorForward(const MatrixWeights& m,
     w.w2RowStride = m.rowStride;
     const ExpertWeights checked = CheckedWeights(w);
     CheckKernelIsaSupported(isa);
-    if (x == nullptr || y == nullptr)
+    if (X == nullptr || Y == nullptr || n < 1)
     {
-        throw std::invalid_argument("MatrixVectorForward: null x or y");
+        throw std::invalid_argument("MatrixForward: null X or Y, or n < 1");
     }
-    if (RangesOverlap(x, static_cast<std::size_t>(m.cols), y, static_cast<std::size_t>(m.rows)))
+    const std::size_t nn = static_cast<std::size_t>(n);
+    if (RangesOverlap(X,
+                      nn * static_cast<std::size_t>(m.cols),
+                      Y,
+                      nn * static_cast<std::size_t>(m.rows)))
     {
-        throw std::invalid_argument("MatrixVectorForward: y overlaps x");
+        throw std::invalid_argument("MatrixForward: Y overlaps X");
     }
     const RowKernels kernels = KernelsFor(isa);
     const int splitBlock = detail::PairSplitBlock(isa, m.dtype);
     if (splitBlock != 0)
     {
-        x = PairSplitRows(x, 1, m.cols, splitBlock, Scratch(static_cast<std::size_t>(m.cols)));
+        X = PairSplitRows(X, n, m.cols, splitBlock, Scratch(nn * static_cast<std::size_t>(m.cols)));
     }
     const std::size_t rowBytes = static_cast<std::size_t>(m.cols) * DTypeSize(m.dtype);
-    const std::size_t work = rowBytes * static_cast<std::size_t>(m.rows);
+    // As in RunExpert: a batch does n times the arithmetic on each row it reads.
+    const std::size_t work = rowBytes * static_cast<std::size_t>(m.rows) * nn;
     ForRowChunks(m.rows, rowBytes, work, pool, [&](int begin, int end) {
-        kernels.down(checked, x, 1, begin, end, y);
+        kernels.down(checked, X, n, begin, end, Y);
     });
+}
+
+void
+MatrixVectorForward(const MatrixWeights& m,
+                    const float* x,
+                    float* y,
+                    ThreadPool* pool,
+                    KernelIsa isa)
+{
+    MatrixForward(m, x, 1, y, pool, isa);
 }
 
 } // namespace llm

@@ -91,6 +91,16 @@ void MatrixVectorForward(const MatrixWeights& m,
                          ThreadPool* pool,
                          KernelIsa isa);
 
+/// Y = X W^T for n vectors: X is [n][cols], Y [n][rows] (no overlap); each weight row is read
+/// once for all n. The same kernels, threading and accuracy as MatrixVectorForward, which is
+/// this with n = 1. Errors as ExpertForward's; std::invalid_argument for n < 1.
+void MatrixForward(const MatrixWeights& m,
+                   const float* X,
+                   int n,
+                   float* Y,
+                   ThreadPool* pool,
+                   KernelIsa isa);
+
 } // namespace llm
 } // namespace wdmoe
 

@@ -5,7 +5,6 @@
 #include "safetensors.h"
 #include "thread-pool.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,20 +18,6 @@ namespace llm
 
 namespace
 {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstRowMap = Eigen::Map<const RowMatrix>;
-using RowMap = Eigen::Map<RowMatrix>;
-
-/// out[n][rows] = in[n][cols] * W^T, with W stored [rows][cols] as Hugging Face's Linear.
-void
-Linear(const std::vector<float>& w, int rows, int cols, const float* in, int n, float* out)
-{
-    ConstRowMap weight(w.data(), rows, cols);
-    ConstRowMap x(in, n, cols);
-    RowMap y(out, n, rows);
-    y.noalias() = x * weight.transpose();
-}
 
 /// Hugging Face's MixtralRMSNorm: x / sqrt(mean(x^2) + eps) * weight, in float32.
 void
@@ -115,8 +100,8 @@ struct MixtralModel::Layer
 {
     std::vector<float> inputNorm;
     std::vector<float> postNorm;
-    std::vector<float> wq, wk, wv, wo; ///< [out][in]
-    std::vector<float> gate;           ///< [experts][d_model]
+    DenseMatrix wq, wk, wv, wo; ///< [out][in]
+    DenseMatrix gate;           ///< [experts][d_model]
     std::vector<ExpertWeights> experts;
 };
 
@@ -149,6 +134,7 @@ MixtralModel::Load(const std::string& modelDir, const LoadOptions& options)
     model->m_config = ModelConfig::Load(modelDir + "/config.json");
     CheckKernelIsaSupported(options.isa);
     model->m_isa = options.isa;
+    model->m_dense = options.dense;
     model->m_pool = std::make_unique<ThreadPool>(options.threads);
     model->m_store = std::make_shared<WeightStore>(WeightStore::Open(modelDir));
     try
@@ -194,7 +180,7 @@ MixtralModel::LoadWeights(const WeightStore& store, const LoadOptions& options)
     const TensorView& embed = store.Get("model.embed_tokens.weight", {c.vocabSize, d});
     m_dtype = options.overrideDType ? options.dtype : embed.dtype;
     m_layout = DetectLayout(store);
-    m_embed = Widen(embed, m_dtype);
+    m_embed = LoadDense(embed);
     for (int l = 0; l < c.numHiddenLayers; ++l)
     {
         m_layers.push_back(LoadLayer(store, l));
@@ -206,7 +192,7 @@ MixtralModel::LoadWeights(const WeightStore& store, const LoadOptions& options)
     }
     else
     {
-        m_lmHead = Widen(store.Get("lm_head.weight", {c.vocabSize, d}), m_dtype);
+        m_lmHead = LoadDense(store.Get("lm_head.weight", {c.vocabSize, d}));
     }
 
     // transformers computes inv_freq in float32: 1 / theta^(2i / head_dim).
@@ -228,13 +214,13 @@ MixtralModel::LoadLayer(const WeightStore& store, int l)
     auto layer = std::make_unique<Layer>();
     layer->inputNorm = Widen(store.Get(p + "input_layernorm.weight", {d}), m_dtype);
     layer->postNorm = Widen(store.Get(p + "post_attention_layernorm.weight", {d}), m_dtype);
-    layer->wq = Widen(store.Get(p + "self_attn.q_proj.weight", {qWidth, d}), m_dtype);
-    layer->wk = Widen(store.Get(p + "self_attn.k_proj.weight", {kvWidth, d}), m_dtype);
-    layer->wv = Widen(store.Get(p + "self_attn.v_proj.weight", {kvWidth, d}), m_dtype);
-    layer->wo = Widen(store.Get(p + "self_attn.o_proj.weight", {d, qWidth}), m_dtype);
+    layer->wq = LoadDense(store.Get(p + "self_attn.q_proj.weight", {qWidth, d}));
+    layer->wk = LoadDense(store.Get(p + "self_attn.k_proj.weight", {kvWidth, d}));
+    layer->wv = LoadDense(store.Get(p + "self_attn.v_proj.weight", {kvWidth, d}));
+    layer->wo = LoadDense(store.Get(p + "self_attn.o_proj.weight", {d, qWidth}));
     const std::string router =
         m_layout == ExpertLayout::Classic ? "block_sparse_moe.gate.weight" : "mlp.gate.weight";
-    layer->gate = Widen(store.Get(p + router, {c.numLocalExperts, d}), m_dtype);
+    layer->gate = LoadDense(store.Get(p + router, {c.numLocalExperts, d}));
     for (int e = 0; e < c.numLocalExperts; ++e)
     {
         layer->experts.push_back(LoadExpert(store, p, e));
@@ -286,6 +272,23 @@ MixtralModel::ExpertMatrix(const TensorView& t, std::size_t offsetElements, std:
     m_ownedExperts.emplace_back(count * DTypeSize(m_dtype));
     FromF32(m_dtype, wide.data(), m_ownedExperts.back().data(), count);
     return m_ownedExperts.back().data();
+}
+
+DenseMatrix
+MixtralModel::LoadDense(const TensorView& t)
+{
+    const int rows = int(t.shape.at(0));
+    const int cols = int(t.shape.at(1));
+    if (m_dense == DenseWeights::WidenedF32)
+    {
+        return DenseMatrix::Widened(Widen(t, m_dtype), rows, cols);
+    }
+    MatrixWeights stored;
+    stored.dtype = m_dtype;
+    stored.data = ExpertMatrix(t, 0, std::size_t(t.Numel()));
+    stored.rows = rows;
+    stored.cols = cols;
+    return DenseMatrix::Stored(stored);
 }
 
 int
@@ -395,9 +398,7 @@ LayerStepper::LayerStepper(MixtralModel& model, KvCache& cache, const int* token
                                         " is outside the vocabulary [0, " +
                                         std::to_string(c.vocabSize) + ")");
         }
-        std::memcpy(&m_x[std::size_t(i) * d],
-                    &model.m_embed[std::size_t(tokens[i]) * d],
-                    sizeof(float) * d);
+        model.m_embed.Row(tokens[i], &m_x[std::size_t(i) * d]);
     }
 }
 
@@ -439,7 +440,7 @@ LayerStepper::Attend()
                 c.rmsNormEps,
                 &m_normed[std::size_t(i) * d]);
     }
-    Linear(layer.gate, c.numLocalExperts, d, m_normed.data(), m_n, m_probs.data());
+    layer.gate.Apply(m_normed.data(), m_n, m_probs.data(), m_model.m_pool.get(), m_model.m_isa);
     for (int i = 0; i < m_n; ++i)
     {
         SoftmaxInPlace(&m_probs[std::size_t(i) * c.numLocalExperts], c.numLocalExperts);
@@ -480,12 +481,11 @@ LayerStepper::PredictNextLayer(int token, float* probs) const
     // The router of the next layer on this layer's MoE input: the same Linear and softmax
     // as Attend(), so a prediction equals the next router wherever the two inputs agree.
     const MixtralModel::Layer& next = *m_model.m_layers[m_layer + 1];
-    Linear(next.gate,
-           c.numLocalExperts,
-           c.hiddenSize,
-           &m_normed[std::size_t(token) * c.hiddenSize],
-           1,
-           probs);
+    next.gate.Apply(&m_normed[std::size_t(token) * c.hiddenSize],
+                    1,
+                    probs,
+                    m_model.m_pool.get(),
+                    m_model.m_isa);
     SoftmaxInPlace(probs, c.numLocalExperts);
 }
 
@@ -592,7 +592,7 @@ LayerStepper::Logits(float* logits)
                 c.rmsNormEps,
                 &m_normed[std::size_t(i) * d]);
     }
-    Linear(m_model.m_lmHead, c.vocabSize, d, m_normed.data(), m_n, logits);
+    m_model.m_lmHead.Apply(m_normed.data(), m_n, logits, m_model.m_pool.get(), m_model.m_isa);
 }
 
 void
@@ -612,10 +612,11 @@ MixtralModel::Attention(int layerIndex, KvCache& cache, int n, const float* norm
     std::vector<float> q(std::size_t(n) * qWidth);
     float* keys = cache.m_keys[layerIndex].data();
     float* values = cache.m_values[layerIndex].data();
-    Linear(layer.wq, qWidth, d, normed, n, q.data());
+    ThreadPool* pool = m_pool.get();
+    layer.wq.Apply(normed, n, q.data(), pool, m_isa);
     // Keys and values go straight into the cache rows of their positions.
-    Linear(layer.wk, kvWidth, d, normed, n, keys + std::size_t(position0) * kvWidth);
-    Linear(layer.wv, kvWidth, d, normed, n, values + std::size_t(position0) * kvWidth);
+    layer.wk.Apply(normed, n, keys + std::size_t(position0) * kvWidth, pool, m_isa);
+    layer.wv.Apply(normed, n, values + std::size_t(position0) * kvWidth, pool, m_isa);
     for (int i = 0; i < n; ++i)
     {
         const int position = position0 + i;
@@ -661,7 +662,7 @@ MixtralModel::Attention(int layerIndex, KvCache& cache, int n, const float* norm
             }
         }
     }
-    Linear(layer.wo, d, qWidth, context.data(), n, out);
+    layer.wo.Apply(context.data(), n, out, pool, m_isa);
 }
 
 } // namespace llm

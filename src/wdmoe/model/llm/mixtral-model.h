@@ -2,6 +2,7 @@
 #ifndef WDMOE_LLM_MIXTRAL_MODEL_H
 #define WDMOE_LLM_MIXTRAL_MODEL_H
 
+#include "dense-matrix.h"
 #include "dtype.h"
 #include "expert-kernel.h"
 #include "model-config.h"
@@ -30,6 +31,9 @@ struct LoadOptions
     /// Expert kernel threads; <= 0: one per hardware core.
     int threads = 0;
     KernelIsa isa = BestKernelIsa();
+    /// Attention, router, LM head and embedding: float32 copies through Eigen on one thread
+    /// (the default, which the golden results pin), or the stored type on every thread.
+    DenseWeights dense = DenseWeights::WidenedF32;
 };
 
 /// Which tensor layout the checkpoint uses for its experts.
@@ -79,6 +83,13 @@ class MixtralModel
 
     DType WeightDType() const { return m_dtype; }
 
+    /// The type attention, router, LM head and embedding are held in for compute: float32
+    /// when widened at load (rounded through WeightDType() first), else WeightDType(); the
+    /// experts are always in WeightDType().
+    DType DenseDType() const { return m_dense == DenseWeights::Stored ? m_dtype : DType::F32; }
+
+    DenseWeights Dense() const { return m_dense; }
+
     ExpertLayout Layout() const { return m_layout; }
 
     KernelIsa Isa() const { return m_isa; }
@@ -119,6 +130,8 @@ class MixtralModel
     /// count elements of t from offsetElements, in the model's dtype: in the mapping when t
     /// has it, else converted once into a buffer the model owns.
     const void* ExpertMatrix(const TensorView& t, std::size_t offsetElements, std::size_t count);
+    /// A dense matrix [rows][cols] held as m_dense says.
+    DenseMatrix LoadDense(const TensorView& t);
     void Attention(int layerIndex, KvCache& cache, int n, const float* normed, float* out);
 
     ModelConfig m_config;
@@ -126,12 +139,13 @@ class MixtralModel
     DType m_dtype = DType::F32;
     ExpertLayout m_layout = ExpertLayout::Classic;
     KernelIsa m_isa = KernelIsa::Scalar;
+    DenseWeights m_dense = DenseWeights::WidenedF32;
     std::unique_ptr<ThreadPool> m_pool;
     std::shared_ptr<WeightStore> m_store; ///< keeps the mappings alive
     std::vector<std::unique_ptr<Layer>> m_layers;
-    std::vector<float> m_embed;  ///< [vocab][d_model]
-    std::vector<float> m_norm;   ///< final RMSNorm weight
-    std::vector<float> m_lmHead; ///< [vocab][d_model]; a copy of m_embed when tied
+    DenseMatrix m_embed;       ///< [vocab][d_model]
+    std::vector<float> m_norm; ///< final RMSNorm weight
+    DenseMatrix m_lmHead;      ///< [vocab][d_model]; a copy of m_embed when tied
     std::vector<float> m_invFreq;
     std::vector<std::vector<std::uint8_t>> m_ownedExperts; ///< converted expert weights
     TopKRouting m_topK;
