@@ -532,119 +532,15 @@ DownRowsBatch(const ExpertWeights& w, const float* H, int n, int rowBegin, int r
     }
 }
 
-// ---- Row-range entry points per dtype ----------------------------------------------------------
-
-template <DType T>
-WDMOE_AVX512_TARGET static void
-GateUpRows(const ExpertWeights& w, const float* X, int n, int rowBegin, int rowEnd, float* H)
-{
-    if (n != 1)
-    {
-        GateUpRowsBatch<T>(w, X, n, rowBegin, rowEnd, H);
-        return;
-    }
-    constexpr std::size_t es = kElemSize<T>;
-    const auto* w1 = static_cast<const unsigned char*>(w.w1);
-    const auto* w3 = static_cast<const unsigned char*>(w.w3);
-    const std::size_t stride1 = w.w1RowStride * es;
-    const std::size_t stride3 = w.w3RowStride * es;
-    // Rows i, i + q, i + 2q, i + 3q go together so each row stream runs on through q
-    // consecutive rows (long streams keep the hardware prefetcher trained; see the AVX2 file).
-    const int quarter = (rowEnd - rowBegin) / 4;
-    for (int i = rowBegin; i < rowBegin + quarter; ++i)
-    {
-        const unsigned char* row1[4];
-        const unsigned char* row3[4];
-        for (int j = 0; j < 4; ++j)
-        {
-            const auto r = static_cast<std::size_t>(i + j * quarter);
-            row1[j] = w1 + r * stride1;
-            row3[j] = w3 + r * stride3;
-        }
-        float h[4];
-        GateUpFourRows<T>(row1, row3, X, w.dModel, h);
-        for (int j = 0; j < 4; ++j)
-        {
-            H[HIndex<T>(i + j * quarter, w.dFf)] = h[j];
-        }
-    }
-    for (int r = rowBegin + 4 * quarter; r < rowEnd; ++r)
-    {
-        const float g = DotRow<T>(w1 + static_cast<std::size_t>(r) * stride1, X, w.dModel);
-        const float u = DotRow<T>(w3 + static_cast<std::size_t>(r) * stride3, X, w.dModel);
-        H[HIndex<T>(r, w.dFf)] = SiluTimes(g, u);
-    }
-}
-
-template <DType T>
-WDMOE_AVX512_TARGET static void
-DownRows(const ExpertWeights& w, const float* H, int n, int rowBegin, int rowEnd, float* Y)
-{
-    if (n != 1)
-    {
-        DownRowsBatch<T>(w, H, n, rowBegin, rowEnd, Y);
-        return;
-    }
-    constexpr std::size_t es = kElemSize<T>;
-    const auto* w2 = static_cast<const unsigned char*>(w.w2);
-    const std::size_t stride = w.w2RowStride * es;
-    // Rows an eighth of the range apart, as in GateUpRows, for long row streams.
-    const int eighth = (rowEnd - rowBegin) / 8;
-    for (int i = rowBegin; i < rowBegin + eighth; ++i)
-    {
-        const unsigned char* row[8];
-        for (int j = 0; j < 8; ++j)
-        {
-            row[j] = w2 + static_cast<std::size_t>(i + j * eighth) * stride;
-        }
-        float y[8];
-        DownEightRows<T>(row, H, w.dFf, y);
-        for (int j = 0; j < 8; ++j)
-        {
-            Y[i + j * eighth] = y[j];
-        }
-    }
-    for (int i = rowBegin + 8 * eighth; i < rowEnd; ++i)
-    {
-        Y[i] = DotRow<T>(w2 + static_cast<std::size_t>(i) * stride, H, w.dFf);
-    }
-}
-
 } // namespace
 
-void
-GateUpRowsAvx512(const ExpertWeights& w, const float* X, int n, int rowBegin, int rowEnd, float* H)
-{
-    switch (w.dtype)
-    {
-    case DType::F32:
-        GateUpRows<DType::F32>(w, X, n, rowBegin, rowEnd, H);
-        break;
-    case DType::BF16:
-        GateUpRows<DType::BF16>(w, X, n, rowBegin, rowEnd, H);
-        break;
-    case DType::F16:
-        GateUpRows<DType::F16>(w, X, n, rowBegin, rowEnd, H);
-        break;
-    }
-}
-
-void
-DownRowsAvx512(const ExpertWeights& w, const float* H, int n, int rowBegin, int rowEnd, float* Y)
-{
-    switch (w.dtype)
-    {
-    case DType::F32:
-        DownRows<DType::F32>(w, H, n, rowBegin, rowEnd, Y);
-        break;
-    case DType::BF16:
-        DownRows<DType::BF16>(w, H, n, rowBegin, rowEnd, Y);
-        break;
-    case DType::F16:
-        DownRows<DType::F16>(w, H, n, rowBegin, rowEnd, Y);
-        break;
-    }
-}
+#define WDMOE_ISA_TARGET WDMOE_AVX512_TARGET
+#define WDMOE_ISA_GATE_UP_ROWS GateUpRowsAvx512
+#define WDMOE_ISA_DOWN_ROWS DownRowsAvx512
+#include "expert-kernel-rows.inc"
+#undef WDMOE_ISA_TARGET
+#undef WDMOE_ISA_GATE_UP_ROWS
+#undef WDMOE_ISA_DOWN_ROWS
 
 } // namespace detail
 } // namespace llm
