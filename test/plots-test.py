@@ -22,18 +22,17 @@ from checks import check, png_size
 # What plot_results.py makes from each committed result folder.
 EXPECTED = {
     "run": ["latency-cdf.png", "experts-per-layer.png", "prefetch-accuracy.png"],
-    "policies": ["latency-cdf.png", "accuracy-vs-latency.png", "experts-per-layer.png",
-                 "prefetch-accuracy.png"],
+    "policies": ["latency-cdf.png", "accuracy-vs-latency.png", "energy-vs-latency.png",
+                 "experts-per-layer.png", "prefetch-accuracy.png"],
     "sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png"],
     "memory-sweep": ["cache-vs-memory.png"],
     "threshold-sweep": ["experts-perplexity-vs-threshold.png"],
     "serving-sweep": ["serving-vs-load.png"],
 }
-# ... and the figures it skips there, one stderr line each (the sweep lacks their axis; the
-# committed comparison ran without energy.enabled).
+# ... and the figures it skips there, one stderr line each (the sweep lacks their axis).
 NOT_MADE = {
     "run": [],
-    "policies": ["energy-vs-latency.png"],
+    "policies": [],
     "sweep": ["cache-vs-memory.png", "experts-perplexity-vs-threshold.png",
               "serving-vs-load.png"],
     "memory-sweep": ["latency-vs-devices.png", "latency-vs-bandwidth.png",
