@@ -74,6 +74,17 @@ ExpertDeviceApp::ExpertDeviceApp()
 }
 
 void
+ExpertDeviceApp::DoDispose()
+{
+    // Transfers still in flight when the run ends hold callbacks to this app; the transport
+    // holds them, and this app held the transport: release it so the cycle is broken (a run
+    // whose deadline dropped every expert leaked the channel, the pools and the requests).
+    m_transport = nullptr;
+    m_answered = MakeNullCallback<void, uint32_t, ExpertRequestPtr>();
+    Application::DoDispose();
+}
+
+void
 ExpertDeviceApp::SetTransport(Ptr<ExpertTransport> transport, uint32_t index)
 {
     m_transport = transport;

@@ -90,6 +90,9 @@ class ExpertDeviceApp : public Application
 
     typedef void (*ExpertTracedCallback)(uint32_t layer, uint32_t expert, uint32_t device);
 
+  protected:
+    void DoDispose() override;
+
   private:
     void StartApplication() override;
     void StopApplication() override;
