@@ -254,9 +254,9 @@ InstallEnergy(const ScenarioConfig& c,
     // The devices' radiated power is the channel's (their group's power_dbm, else
     // cell.device_power_dbm).
     std::vector<double> txPowerW;
-    for (double dbm : DevicePowers(c))
+    for (int d = 0; d < c.devices; ++d)
     {
-        txPowerW.push_back(std::pow(10.0, (dbm - 30) / 10));
+        txPowerW.push_back(helper.GetChannel()->GetDeviceTxPowerW(uint32_t(d)));
     }
     energy->Install(apps, helper.GetTransport(), txPowerW, BatteryJoules(c));
     if (!c.serving)

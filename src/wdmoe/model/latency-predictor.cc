@@ -59,8 +59,7 @@ LatencyPredictor::DeviceEnergy(uint32_t device,
         return rate > 0 ? std::min(WdmoeChannel::kUnreachableSeconds, onAir / rate)
                         : WdmoeChannel::kUnreachableSeconds;
     };
-    // The device's radiated power is the channel's (per device with device groups).
-    const double txPowerW = std::pow(10.0, (m_channel->GetDeviceTxPowerDbm(device) - 30) / 10);
+    const double txPowerW = m_channel->GetDeviceTxPowerW(device);
     return (p.activePowerW - p.idlePowerW) * busy +
            txPowerW / p.paEfficiency * airtime(WdmoeChannel::UPLINK, m_band.ulHz) +
            p.radioRxPowerW * airtime(WdmoeChannel::DOWNLINK, m_band.dlHz);

@@ -275,6 +275,12 @@ WdmoeChannel::GetDeviceTxPowerDbm(uint32_t dev) const
     return link.ownTxPower ? link.txPowerDbm : m_deviceTxPowerDbm;
 }
 
+double
+WdmoeChannel::GetDeviceTxPowerW(uint32_t dev) const
+{
+    return DbToLinear(GetDeviceTxPowerDbm(dev) - 30.0);
+}
+
 uint32_t
 WdmoeChannel::GetNDevices() const
 {

@@ -167,6 +167,9 @@ class WdmoeChannel : public Object
     /// \return the device's transmit power in dBm: its own, else DeviceTxPowerDbm
     double GetDeviceTxPowerDbm(uint32_t dev) const;
 
+    /// \return the same in watts (what the energy model and the energy rule price)
+    double GetDeviceTxPowerW(uint32_t dev) const;
+
     /**
      * \param dev the device index
      * \return rx power - tx power in dB (negative) for the current positions: the loss model
