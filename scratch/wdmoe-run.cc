@@ -217,7 +217,7 @@ main(int argc, char** argv)
         return 0;
     }
 
-    std::string traceDir; // lte.pcap, lte.netanim: the run's provisional trace folder
+    std::string traceDir; // lte.pcap, lte.netanim, lte.stats: the run's provisional trace folder
     try
     {
         if (IsPolicyComparison(configPath))
@@ -226,7 +226,7 @@ main(int argc, char** argv)
             return RunComparison(comparison, configPath, outDir);
         }
         ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
-        if (config.ltePcap || config.lteNetAnim)
+        if (config.ltePcap || config.lteNetAnim || config.lteStats)
         {
             // Written under a provisional name; WriteScenarioResult renames it once the run
             // succeeded, and a failed run removes it.

@@ -225,6 +225,7 @@ Changes()
         // Files beside the results (test-lte-transport.cc reads them), listed in the summary.
         {"lte.pcap", {kLteContext, "true"}},
         {"lte.netanim", {kLteContext, "true"}},
+        {"lte.stats", {kLteContext, "true"}},
         // The summary gains its "energy"; a battery this small switches the devices off.
         {"energy.enabled", {{}, "true"}},
         {"energy.battery_wh", {{"energy.enabled=true", "cell.layer_deadline_ms=50"}, "1e-6"}},

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 using namespace ns3;
 using wdmoe::test::ErrorOf;
@@ -406,6 +407,62 @@ MagicOf(const std::string& bytes)
 
 } // namespace
 
+/// Sum of column `column` over the data bearer's rows (LCID 3) of one of ns-3's RLC/PDCP
+/// statistics files (tab-separated, a header line starting with '%').
+uint64_t
+SumOfDataBearer(const std::string& path, std::size_t column)
+{
+    std::ifstream in(path);
+    REQUIRE(in.good());
+    std::string line;
+    std::getline(in, line);
+    REQUIRE(line.rfind("% start", 0) == 0);
+    uint64_t sum = 0;
+    while (std::getline(in, line))
+    {
+        std::istringstream fields(line);
+        std::vector<std::string> f;
+        for (std::string x; fields >> x;)
+        {
+            f.push_back(x);
+        }
+        REQUIRE(f.size() > column);
+        if (f[5] == "3")
+        {
+            sum += std::stoull(f[column]);
+        }
+    }
+    return sum;
+}
+
+TEST_CASE("lte transport: lte.stats writes ns-3's LTE statistics, one PDCP PDU per datagram",
+          "[lte]")
+{
+    LteFixture f;
+    f.config["transport"] = "lte";
+    const ScenarioResult plain = RunScenario(ScenarioConfig::Load(f.Write()));
+    f.config["lte"]["stats"] = true;
+    ScenarioConfig config = ScenarioConfig::Load(f.Write());
+    config.traceDir = f.dir.File("stats/lte-traces.partial");
+    const ScenarioResult traced = RunScenario(config);
+    CHECK(traced.tokensCsv == plain.tokensCsv);
+    WriteScenarioResult(traced, f.dir.File("stats"));
+    const std::string dir = f.dir.File("stats/lte-traces/");
+    for (const std::string& name : LteTransport::StatsFiles())
+    {
+        INFO(name);
+        CHECK(std::filesystem::file_size(dir + name) > 0);
+    }
+    // Every datagram of a direction is one PDCP SDU on the data bearer (columns: start, end,
+    // cell, IMSI, RNTI, LCID, nTxPDUs, TxBytes, nRxPDUs, ...), over all the epochs.
+    const auto& lte = traced.summary["lte"];
+    CHECK(SumOfDataBearer(dir + "DlPdcpStats.txt", 8) ==
+          lte["downlink"]["datagrams"].get<uint64_t>());
+    CHECK(SumOfDataBearer(dir + "UlPdcpStats.txt", 8) ==
+          lte["uplink"]["datagrams"].get<uint64_t>());
+    CHECK(traced.summary["lte"]["trace_files"].size() == LteTransport::StatsFiles().size());
+}
+
 TEST_CASE("lte transport: lte.pcap and lte.netanim write the cell's traces, and only then", "[lte]")
 {
     LteFixture f;
@@ -455,5 +512,5 @@ TEST_CASE("lte transport: lte.pcap and lte.netanim write the cell's traces, and 
 
     // Without a folder from the program, the options are refused.
     const std::string none = ErrorOf([&] { RunScenario(ScenarioConfig::Load(f.Write())); });
-    CHECK_THAT(none, Catch::Contains("lte.pcap and lte.netanim need a folder"));
+    CHECK_THAT(none, Catch::Contains("lte.pcap, lte.netanim and lte.stats need a folder"));
 }

@@ -366,7 +366,7 @@ ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
                              {TransportKind::LINK, TransportKind::LTE},
                              &TransportKindName);
     const JsonConfigReader lte = root.Object("lte");
-    lte.AllowOnly({"scheduler", "packet_bytes", "rlc", "pcap", "netanim"});
+    lte.AllowOnly({"scheduler", "packet_bytes", "rlc", "pcap", "netanim", "stats"});
     if (c.transport != TransportKind::LTE)
     {
         if (root.Has("lte"))
@@ -382,6 +382,7 @@ ReadTransport(const JsonConfigReader& root, ScenarioConfig& c)
     c.lteRlc = ReadChoice(lte, "rlc", LteRlc::AM, {LteRlc::AM, LteRlc::UM}, &LteRlcName);
     c.ltePcap = lte.Bool("pcap", false);
     c.lteNetAnim = lte.Bool("netanim", false);
+    c.lteStats = lte.Bool("stats", false);
     const JsonConfigReader cell = root.Object("cell");
     if (c.duplex != DuplexMode::FDD)
     {

@@ -167,6 +167,7 @@ struct ScenarioConfig
     LteRlc lteRlc = LteRlc::AM;                         ///< "lte.rlc"
     bool ltePcap = false;                               ///< "lte.pcap"
     bool lteNetAnim = false;                            ///< "lte.netanim"
+    bool lteStats = false;                              ///< "lte.stats"
     /// Where the LTE transport writes its pcap and NetAnim files while it runs (not read from
     /// the file: the program that runs the scenario sets it; wdmoe-run uses
     /// <outDir>/lte-traces.partial). Needed when lte.pcap or lte.netanim is true.

@@ -166,6 +166,20 @@ ConfigureHelper(WdmoeHelper& helper,
     helper.SetCacheAllocation(c.cacheAllocation, in.routingProfile);
 }
 
+/// lte.pcap, lte.netanim and lte.stats write into the folder the program gives, made here.
+void
+MakeTraceDir(const ScenarioConfig& c)
+{
+    if (c.traceDir.empty())
+    {
+        throw std::invalid_argument(c.file +
+                                    ": lte.pcap, lte.netanim and lte.stats need a folder for "
+                                    "their files from the program that runs the scenario (wdmoe "
+                                    "run gives one; policy comparisons and sweeps do not)");
+    }
+    CreateResultDirectory(c.traceDir);
+}
+
 /// The LTE transport of the config, built on the cell's nodes (before WdmoeHelper::Install).
 Ptr<LteTransport>
 MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
@@ -179,6 +193,14 @@ MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
         "Rlc",
         EnumValue(c.lteRlc == LteRlc::UM ? LteTransport::RLC_UM : LteTransport::RLC_AM));
     lte->SetAttribute("FlowMonitor", BooleanValue(true));
+    if (c.ltePcap || c.lteNetAnim || c.lteStats)
+    {
+        MakeTraceDir(c);
+    }
+    if (c.lteStats)
+    {
+        lte->SetAttribute("StatsDirectory", StringValue(c.traceDir));
+    }
     lte->SetAttribute("BsTxPowerDbm", DoubleValue(c.bsPowerDbm));
     lte->SetAttribute("DeviceTxPowerDbm", DoubleValue(c.devicePowerDbm));
     lte->SetDeviceTxPowers(DevicePowers(c));
@@ -204,15 +226,10 @@ EnableLteTraces(const ScenarioConfig& c, LteTransport& lte)
     {
         return;
     }
-    if (c.traceDir.empty())
-    {
-        throw std::invalid_argument(c.file +
-                                    ": lte.pcap and lte.netanim need a folder for their files "
-                                    "from the program that runs the scenario (wdmoe run gives "
-                                    "one; policy comparisons and sweeps do not)");
-    }
-    CreateResultDirectory(c.traceDir);
-    lte.EnableTraces(c.traceDir, c.ltePcap, c.lteNetAnim);
+    LteTransport::TraceOptions options;
+    options.pcap = c.ltePcap;
+    options.netanim = c.lteNetAnim;
+    lte.EnableTraces(c.traceDir, options);
 }
 
 /// The battery capacity of the config (J; infinity: none).

@@ -31,6 +31,7 @@
 #include "ns3/point-to-point-epc-helper.h"
 #include "ns3/point-to-point-helper.h"
 #include "ns3/propagation-loss-model.h"
+#include "ns3/radio-bearer-stats-calculator.h"
 #include "ns3/simulator.h"
 #include "ns3/socket.h"
 #include "ns3/spectrum-channel.h"
@@ -142,6 +143,13 @@ LteTransport::GetTypeId()
                           BooleanValue(false),
                           MakeBooleanAccessor(&LteTransport::m_flowMonitorEnabled),
                           MakeBooleanChecker())
+            .AddAttribute("StatsDirectory",
+                          "Folder (existing when the simulation runs) for ns-3's LTE PHY, MAC, "
+                          "RLC and PDCP statistics (StatsFiles); empty: none. Set before "
+                          "Install.",
+                          StringValue(""),
+                          MakeStringAccessor(&LteTransport::m_statsDir),
+                          MakeStringChecker())
             .AddTraceSource("Rx",
                             "A datagram of a transfer arrived (device, direction, payload bytes "
                             "with our header).",
@@ -303,9 +311,18 @@ LteTransport::Install(Ptr<Node> bs, NodeContainer devices)
     // RLC entities are made when a bearer is set up, so only their defaults reach them.
     Config::SetDefault("ns3::LteRlcAm::MaxTxBufferSize", UintegerValue(kRlcBufferBytes));
     Config::SetDefault("ns3::LteRlcUm::MaxTxBufferSize", UintegerValue(kRlcBufferBytes));
+    if (!m_statsDir.empty())
+    {
+        NameStatsFiles();
+    }
     InstallEpcAndEdge();
     InstallRadio(bs, devices);
     InstallSockets(devices);
+    if (!m_statsDir.empty())
+    {
+        m_lte->EnableTraces();
+        m_statsEnabled = true;
+    }
     if (m_flowMonitorEnabled)
     {
         m_flowHelper = std::make_unique<FlowMonitorHelper>();
@@ -471,11 +488,56 @@ LteTransport::InstallSockets(NodeContainer devices)
     m_edgeSocket->SetRecvCallback(MakeCallback(&LteTransport::Receive, this));
 }
 
+const std::vector<std::string>&
+LteTransport::StatsFiles()
+{
+    static const std::vector<std::string> files = {"DlRsrpSinrStats.txt",
+                                                   "UlSinrStats.txt",
+                                                   "UlInterferenceStats.txt",
+                                                   "DlMacStats.txt",
+                                                   "UlMacStats.txt",
+                                                   "DlTxPhyStats.txt",
+                                                   "UlTxPhyStats.txt",
+                                                   "DlRxPhyStats.txt",
+                                                   "UlRxPhyStats.txt",
+                                                   "DlRlcStats.txt",
+                                                   "UlRlcStats.txt",
+                                                   "DlPdcpStats.txt",
+                                                   "UlPdcpStats.txt"};
+    return files;
+}
+
 void
-LteTransport::EnableTraces(const std::string& dir, bool pcap, bool netanim)
+LteTransport::NameStatsFiles() const
+{
+    // The calculators are made by EnableTraces, so their defaults name the files; the same
+    // order as StatsFiles.
+    const std::vector<std::pair<std::string, std::string>> attributes = {
+        {"ns3::PhyStatsCalculator", "DlRsrpSinrFilename"},
+        {"ns3::PhyStatsCalculator", "UlSinrFilename"},
+        {"ns3::PhyStatsCalculator", "UlInterferenceFilename"},
+        {"ns3::MacStatsCalculator", "DlOutputFilename"},
+        {"ns3::MacStatsCalculator", "UlOutputFilename"},
+        {"ns3::PhyTxStatsCalculator", "DlTxOutputFilename"},
+        {"ns3::PhyTxStatsCalculator", "UlTxOutputFilename"},
+        {"ns3::PhyRxStatsCalculator", "DlRxOutputFilename"},
+        {"ns3::PhyRxStatsCalculator", "UlRxOutputFilename"},
+        {"ns3::RadioBearerStatsCalculator", "DlRlcOutputFilename"},
+        {"ns3::RadioBearerStatsCalculator", "UlRlcOutputFilename"},
+        {"ns3::RadioBearerStatsCalculator", "DlPdcpOutputFilename"},
+        {"ns3::RadioBearerStatsCalculator", "UlPdcpOutputFilename"}};
+    for (std::size_t i = 0; i < attributes.size(); ++i)
+    {
+        Config::SetDefault(attributes[i].first + "::" + attributes[i].second,
+                           StringValue(m_statsDir + "/" + StatsFiles()[i]));
+    }
+}
+
+void
+LteTransport::EnableTraces(const std::string& dir, const TraceOptions& options)
 {
     NS_ABORT_MSG_UNLESS(m_lte, "LteTransport::EnableTraces needs Install first");
-    if (!pcap && !netanim)
+    if (!options.pcap && !options.netanim)
     {
         return;
     }
@@ -489,18 +551,27 @@ LteTransport::EnableTraces(const std::string& dir, bool pcap, bool netanim)
     cell.pgw = m_epc->GetPgwNode();
     cell.sgw = m_epc->GetSgwNode();
     cell.edge = m_edge;
-    m_traces = std::make_unique<LteCellTraces>(cell, dir, pcap, netanim);
+    m_traces = std::make_unique<LteCellTraces>(cell, dir, options.pcap, options.netanim);
 }
 
 std::vector<std::string>
 LteTransport::CloseTraces()
 {
-    if (!m_traces)
+    std::vector<std::string> files;
+    if (m_statsEnabled)
     {
-        return {};
+        // The bearer statistics write their last, unfinished epoch when disposed.
+        m_lte->GetRlcStats()->Dispose();
+        m_lte->GetPdcpStats()->Dispose();
+        files = StatsFiles();
+        m_statsEnabled = false;
     }
-    m_traces->Close();
-    return m_traces->Files();
+    if (m_traces)
+    {
+        m_traces->Close();
+        files.insert(files.end(), m_traces->Files().begin(), m_traces->Files().end());
+    }
+    return files;
 }
 
 int64_t

@@ -81,13 +81,27 @@ class LteTransport : public ExpertTransport
      */
     void Install(Ptr<Node> bs, NodeContainer devices);
 
+    /// Which trace files EnableTraces writes.
+    struct TraceOptions
+    {
+        bool pcap = false;    ///< pcap of the EPC's links and every UE's bearer
+        bool netanim = false; ///< NetAnim XML of the cell
+    };
+
+    /// The files of ns-3's LTE statistics (LteHelper::EnableTraces) that the attribute
+    /// StatsDirectory asks for, in that folder: per TTI, PHY SINR/RSRP and transport blocks (with
+    /// their HARQ outcome), MAC scheduling decisions (MCS, blocks, TB size); per 0.25 s epoch, RLC
+    /// and PDCP PDUs, bytes and delays per bearer.
+    static const std::vector<std::string>& StatsFiles();
+
     /**
-     * Writes pcap and/or NetAnim files of the cell into the folder dir (which must exist) while
-     * the simulation runs (LteCellTraces: the files and their names). Call after Install and
+     * Writes the trace files of options into the folder dir (which must exist) while the
+     * simulation runs (LteCellTraces: the files and their names). Call after Install and
      * before Simulator::Run; CloseTraces after it.
      */
-    void EnableTraces(const std::string& dir, bool pcap, bool netanim);
-    /// Flushes and closes the trace files; returns their names inside the folder.
+    void EnableTraces(const std::string& dir, const TraceOptions& options);
+    /// Flushes and closes the trace files; returns their names inside the folder (the
+    /// statistics' files are complete only once the simulation is destroyed).
     std::vector<std::string> CloseTraces();
 
     /// Fixed random streams for the LTE devices, the EPC and the path loss; returns how many
@@ -150,6 +164,10 @@ class LteTransport : public ExpertTransport
     void DoDispose() override;
 
   private:
+    /// Names ns-3's LTE statistics files after StatsDirectory (before the LteHelper makes
+    /// its calculators, at its first InstallEnbDevice).
+    void NameStatsFiles() const;
+
     struct Pending
     {
         uint32_t device;
@@ -209,6 +227,8 @@ class LteTransport : public ExpertTransport
     double m_minDistanceM;
 
     std::unique_ptr<LteCellTraces> m_traces;
+    std::string m_statsDir;      ///< StatsDirectory: empty for no statistics
+    bool m_statsEnabled = false; ///< the statistics are being written (CloseTraces not yet)
     Ptr<LteHelper> m_lte;
     Ptr<PointToPointEpcHelper> m_epc;
     Ptr<Node> m_edge;
