@@ -2,6 +2,7 @@
 // computed here from the closed forms of the system model, not by the code under test.
 
 #include "bandwidth-slices.h"
+#include "channel-path-gain-loss-model.h"
 #include "radio-fixture.h"
 #include "wdmoe-channel.h"
 
@@ -300,6 +301,38 @@ TEST_CASE("radio: 3GPP UMa through the channel equals ns-3's model", "[radio]")
         const double direct = model->CalcRxPower(0.0, bs, ue);
         CHECK(ch->ShadowingDb(0) != 0.0);
         CHECK(g - direct == Approx(ch->ShadowingDb(0)).margin(1e-9));
+    }
+
+    SECTION("the LTE transport's loss model: the channel's path gain, both ways")
+    {
+        // Log-distance with the channel's own shadowing (which the loss model alone lacks), and
+        // UMa with its LOS state and shadowing drawn once: LTE must see what the link sees.
+        for (bool uma : {false, true})
+        {
+            Ptr<WdmoeChannel> ch = CreateObject<WdmoeChannel>();
+            ch->SetAttribute("PropagationLossModel",
+                             PointerValue(uma ? WdmoeChannel::CreateThreeGppUma(3.5e9)
+                                              : WdmoeChannel::CreateLogDistance128()));
+            ch->SetAttribute("ShadowingSigmaDb", DoubleValue(8.0));
+            ch->SetBs(bs);
+            ch->AddDevice(ue);
+            ch->AddDevice(ue2);
+            ch->AssignStreams(0);
+            Ptr<ChannelPathGainLossModel> lte = CreateObject<ChannelPathGainLossModel>();
+            lte->SetChannel(ch);
+            INFO("uma " << uma);
+            CHECK(lte->AssignStreams(100) == 0);
+            CHECK(lte->CalcRxPower(23.0, bs, ue) == 23.0 + ch->PathGainDb(0));
+            CHECK(lte->CalcRxPower(23.0, ue, bs) == 23.0 + ch->PathGainDb(0));
+            CHECK(lte->CalcRxPower(46.0, bs, ue2) == 46.0 + ch->PathGainDb(1));
+            CHECK(uma == (ch->ShadowingDb(0) == 0.0));
+            if (!uma) // (the UMa model takes only BS-UE pairs)
+            {
+                // A pair without the BS (UE to UE) gets the loss model alone.
+                CHECK(lte->CalcRxPower(0.0, ue, ue2) ==
+                      ch->GetLossModel()->CalcRxPower(0.0, ue, ue2));
+            }
+        }
     }
     Simulator::Destroy();
 }

@@ -3,6 +3,7 @@
 #include "cache-allocation.h"
 #include "channel-aware-placement.h"
 #include "latency-predictor.h"
+#include "lte-transport.h"
 #include "mixtral-model.h"
 
 #include "ns3/double.h"
@@ -392,6 +393,11 @@ WdmoeHelper::Install(Ptr<Node> bs, NodeContainer devices)
     {
         link->SetChannel(c.channel, m_band);
         link->SetAccessOverhead(m_access);
+    }
+    Ptr<LteTransport> lte = DynamicCast<LteTransport>(c.transport);
+    if (lte && lte->UsesChannelPathGain())
+    {
+        lte->SetPathGainChannel(c.channel);
     }
     ConfigureBsApp();
     bs->AddApplication(c.bs);

@@ -206,14 +206,9 @@ MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
     lte->SetDeviceTxPowers(DevicePowers(c));
     lte->SetAttribute("BsNoiseFigureDb", DoubleValue(c.bsNoiseFigureDb));
     lte->SetAttribute("DeviceNoiseFigureDb", DoubleValue(c.deviceNoiseFigureDb));
-    if (c.propagation == CellPropagation::THREE_GPP_UMA)
-    {
-        lte->UseThreeGppUma(c.carrierHz);
-    }
-    else
-    {
-        lte->UseLogDistance128(c.minDistanceM);
-    }
+    // The abstract channel's loss object (WdmoeHelper::Install hands it over): one path gain
+    // per device for both transports.
+    lte->UseChannelPathGain();
     lte->Install(bs, devices);
     return lte;
 }

@@ -1,7 +1,9 @@
 #include "lte-transport.h"
 
+#include "channel-path-gain-loss-model.h"
 #include "lte-cell-traces.h"
 #include "uplink-power-aware-scheduler.h"
+#include "wdmoe-channel.h"
 
 #include "ns3/boolean.h"
 #include "ns3/channel-condition-model.h"
@@ -199,7 +201,7 @@ LteTransport::LteTransport()
       m_deviceNoiseFigureDb(7),
       m_flowMonitorEnabled(false),
       m_stalled(false),
-      m_threeGpp(true),
+      m_pathLoss(PathLoss::THREE_GPP_UMA),
       m_carrierHz(3.5e9),
       m_minDistanceM(35),
       m_nextId(0),
@@ -271,15 +273,40 @@ LteTransport::Schedulers()
 void
 LteTransport::UseThreeGppUma(double carrierHz)
 {
-    m_threeGpp = true;
+    m_pathLoss = PathLoss::THREE_GPP_UMA;
     m_carrierHz = carrierHz;
 }
 
 void
 LteTransport::UseLogDistance128(double minDistanceM)
 {
-    m_threeGpp = false;
+    m_pathLoss = PathLoss::LOG_DISTANCE_128;
     m_minDistanceM = minDistanceM;
+}
+
+void
+LteTransport::UseChannelPathGain()
+{
+    m_pathLoss = PathLoss::CHANNEL;
+}
+
+bool
+LteTransport::UsesChannelPathGain() const
+{
+    return m_pathLoss == PathLoss::CHANNEL;
+}
+
+void
+LteTransport::SetPathGainChannel(Ptr<WdmoeChannel> channel)
+{
+    NS_ABORT_MSG_UNLESS(m_lte && m_pathLoss == PathLoss::CHANNEL,
+                        "LteTransport::SetPathGainChannel needs UseChannelPathGain and Install");
+    for (Ptr<SpectrumChannel> spectrum :
+         {m_lte->GetDownlinkSpectrumChannel(), m_lte->GetUplinkSpectrumChannel()})
+    {
+        DynamicCast<ChannelPathGainLossModel>(spectrum->GetPropagationLossModel())
+            ->SetChannel(channel);
+    }
 }
 
 void
@@ -393,7 +420,11 @@ LteTransport::InstallRadio(Ptr<Node> bs, NodeContainer devices)
     }
     m_lte->SetEnbDeviceAttribute("DlBandwidth", UintegerValue(m_resourceBlocks));
     m_lte->SetEnbDeviceAttribute("UlBandwidth", UintegerValue(m_resourceBlocks));
-    if (m_threeGpp)
+    if (m_pathLoss == PathLoss::CHANNEL)
+    {
+        m_lte->SetPathlossModelType(ChannelPathGainLossModel::GetTypeId());
+    }
+    else if (m_pathLoss == PathLoss::THREE_GPP_UMA)
     {
         m_lte->SetPathlossModelType(ThreeGppUmaPropagationLossModel::GetTypeId());
     }
@@ -445,7 +476,7 @@ LteTransport::InstallRadio(Ptr<Node> bs, NodeContainer devices)
 void
 LteTransport::ConfigureLoss()
 {
-    if (!m_threeGpp)
+    if (m_pathLoss != PathLoss::THREE_GPP_UMA)
     {
         return;
     }

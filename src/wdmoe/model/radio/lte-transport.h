@@ -31,6 +31,7 @@ class PointToPointEpcHelper;
 class Packet;
 class Socket;
 class UplinkPowerAwareScheduler;
+class WdmoeChannel;
 
 /**
  * \ingroup wdmoe
@@ -69,6 +70,18 @@ class LteTransport : public ExpertTransport
     void UseThreeGppUma(double carrierHz);
     /// Path loss: 128.1 + 37.6 log10(d / 1 km) dB, as WdmoeChannel::CreateLogDistance128.
     void UseLogDistance128(double minDistanceM);
+    /**
+     * Path loss: the abstract channel's own (ChannelPathGainLossModel: its loss model, with one
+     * draw of the 3GPP LOS state and shadowing per device shared by both transports, plus its
+     * static shadowing). Call before Install, then SetPathGainChannel before Simulator::Run
+     * (WdmoeHelper::Install does, with the channel it makes).
+     */
+    void UseChannelPathGain();
+    /// Whether UseChannelPathGain was called.
+    bool UsesChannelPathGain() const;
+    /// The channel whose path gains the LTE channels see (after Install, with
+    /// UseChannelPathGain; aborts otherwise).
+    void SetPathGainChannel(Ptr<WdmoeChannel> channel);
     /// Each UE's own transmit power in dBm, in device order (before Install; empty, the
     /// default: DeviceTxPowerDbm for every UE; else one entry per device).
     void SetDeviceTxPowers(const std::vector<double>& dbm);
@@ -222,7 +235,15 @@ class LteTransport : public ExpertTransport
     bool m_stalled;
 
     // path loss
-    bool m_threeGpp;
+    /// Where the LTE channels' path loss comes from.
+    enum class PathLoss
+    {
+        THREE_GPP_UMA,
+        LOG_DISTANCE_128,
+        CHANNEL
+    };
+
+    PathLoss m_pathLoss;
     double m_carrierHz;
     double m_minDistanceM;
 

@@ -197,6 +197,7 @@ WdmoeChannel::DoDispose()
     m_lossModel = nullptr;
     m_bs = nullptr;
     m_links.clear();
+    m_deviceOfMobility.clear();
     Object::DoDispose();
 }
 
@@ -253,7 +254,26 @@ WdmoeChannel::AddDevice(Ptr<MobilityModel> device)
     link.shadowing->SetAttribute("Mean", DoubleValue(0.0));
     link.shadowing->SetAttribute("Variance", DoubleValue(1.0));
     m_links.push_back(link);
+    m_deviceOfMobility[PeekPointer(device)] = static_cast<uint32_t>(m_links.size() - 1);
     return static_cast<uint32_t>(m_links.size() - 1);
+}
+
+bool
+WdmoeChannel::IsBs(Ptr<MobilityModel> mobility) const
+{
+    return m_bs && mobility == m_bs;
+}
+
+bool
+WdmoeChannel::FindDevice(Ptr<MobilityModel> mobility, uint32_t& dev) const
+{
+    const auto it = m_deviceOfMobility.find(PeekPointer(mobility));
+    if (it == m_deviceOfMobility.end())
+    {
+        return false;
+    }
+    dev = it->second;
+    return true;
 }
 
 void

@@ -19,6 +19,7 @@
 #include <array>
 #include <complex>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -155,6 +156,18 @@ class WdmoeChannel : public Object
 
     /// \return the number of registered devices
     uint32_t GetNDevices() const;
+
+    /// \return whether mobility is the BS's mobility model
+    bool IsBs(Ptr<MobilityModel> mobility) const;
+    /**
+     * \param mobility a mobility model
+     * \param[out] dev the index of the device registered with it, when there is one
+     * \return whether a device is registered with that mobility model
+     */
+    bool FindDevice(Ptr<MobilityModel> mobility, uint32_t& dev) const;
+
+    /// \return the loss model (aborts when none is set)
+    Ptr<PropagationLossModel> GetLossModel() const;
 
     /**
      * Gives one device its own transmit power instead of the DeviceTxPowerDbm attribute (a
@@ -420,8 +433,6 @@ class WdmoeChannel : public Object
         std::array<SliceRateMemo, kSliceRateMemoSize> rateMemo[2];
     };
 
-    /// \return the loss model (aborts when none is set)
-    Ptr<PropagationLossModel> GetLossModel() const;
     /// \param dev the device index (aborts when out of range)
     /// \return the device's state
     DeviceLink& GetLink(uint32_t dev);
@@ -489,25 +500,26 @@ class WdmoeChannel : public Object
     Ptr<PropagationLossModel> m_lossModel;                     ///< path loss (+ maybe shadowing)
     mutable Ptr<PropagationLossModel> m_shadowingCheckedModel; ///< model m_modelHasShadowing is of
     mutable bool m_modelHasShadowing{false};                   ///< cached LossModelHasShadowing
-    Ptr<MobilityModel> m_bs;                                   ///< the BS position
-    std::vector<DeviceLink> m_links;                           ///< by device index
-    double m_shadowingSigmaDb;                                 ///< our shadowing sigma (dB)
-    Time m_coherenceTime;                                      ///< fading block length
-    std::string m_historyError;                                ///< see HistoryError
-    bool m_fadingEnabled;                                      ///< Rayleigh block fading on?
-    Time m_csiDelay;                                           ///< age of the BS's CSI
-    double m_coherenceBandwidthHz{0.0};                        ///< subband width (0: flat)
-    double m_uplinkBandwidthHz{0.0};                           ///< uplink pool (0: TotalBandwidth)
-    bool m_doppler{false};                                     ///< AR(1) blocks (else independent)
-    double m_carrierHz{3.5e9};                                 ///< for the Doppler shift
-    double m_minDopplerHz{0.0};                                ///< Doppler floor
-    double m_bsTxPowerDbm;        ///< BS power over the whole band (dBm)
-    double m_deviceTxPowerDbm;    ///< device power (dBm)
-    double m_noisePsdDbmPerHz;    ///< thermal noise PSD (dBm/Hz)
-    double m_bsNoiseFigureDb;     ///< BS receiver noise figure (dB)
-    double m_deviceNoiseFigureDb; ///< device receiver noise figure (dB)
-    double m_efficiency;          ///< eta in rate = eta B log2(1 + SNR)
-    double m_totalBandwidthHz;    ///< the band the BS power is spread over (Hz)
+    std::map<const MobilityModel*, uint32_t> m_deviceOfMobility; ///< FindDevice's index
+    Ptr<MobilityModel> m_bs;                                     ///< the BS position
+    std::vector<DeviceLink> m_links;                             ///< by device index
+    double m_shadowingSigmaDb;                                   ///< our shadowing sigma (dB)
+    Time m_coherenceTime;                                        ///< fading block length
+    std::string m_historyError;                                  ///< see HistoryError
+    bool m_fadingEnabled;                                        ///< Rayleigh block fading on?
+    Time m_csiDelay;                                             ///< age of the BS's CSI
+    double m_coherenceBandwidthHz{0.0};                          ///< subband width (0: flat)
+    double m_uplinkBandwidthHz{0.0}; ///< uplink pool (0: TotalBandwidth)
+    bool m_doppler{false};           ///< AR(1) blocks (else independent)
+    double m_carrierHz{3.5e9};       ///< for the Doppler shift
+    double m_minDopplerHz{0.0};      ///< Doppler floor
+    double m_bsTxPowerDbm;           ///< BS power over the whole band (dBm)
+    double m_deviceTxPowerDbm;       ///< device power (dBm)
+    double m_noisePsdDbmPerHz;       ///< thermal noise PSD (dBm/Hz)
+    double m_bsNoiseFigureDb;        ///< BS receiver noise figure (dB)
+    double m_deviceNoiseFigureDb;    ///< device receiver noise figure (dB)
+    double m_efficiency;             ///< eta in rate = eta B log2(1 + SNR)
+    double m_totalBandwidthHz;       ///< the band the BS power is spread over (Hz)
     /// By Direction: a mapping that replaces Efficiency x Shannon (none: Shannon).
     std::optional<LinkToSystemMapping> m_mapping[2];
     std::optional<TddPattern> m_tdd; ///< the slot pattern (none: each direction always on air)
