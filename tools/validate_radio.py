@@ -134,10 +134,13 @@ def verdict(link, lte):
     return passes, errors
 
 
-def cell_label(cell):
-    """'4 dev, 150 m, static' for the usual axes; 'axis=value' for others."""
+def cell_label(cell, constant=()):
+    """'4 dev, 150 m, static' for the usual axes; 'axis=value' for others; axes in constant
+    (one value over the whole sweep, e.g. cell.propagation in radio-uma.json) name no cell."""
     parts = []
     for axis, value in cell.items():
+        if axis in constant:
+            continue
         if axis == "devices.count":
             parts.append(f"{value} dev")
         elif axis == "devices.distance_m":
@@ -151,11 +154,19 @@ def cell_label(cell):
 
 # --- outputs ------------------------------------------------------------------------------------
 
+def constant_axes(cells):
+    """The cell axes with one value in every cell (when there is more than one cell)."""
+    if len(cells) < 2:
+        return set()
+    return {a for a in cells[0][0] if len({str(c[a]) for c, _, _ in cells}) == 1}
+
+
 def comparison_rows(cells):
     rows = []
+    constant = constant_axes(cells)
     for cell, link, lte in cells:
         passes, errors = verdict(link, lte)
-        row = {"cell": cell_label(cell)}
+        row = {"cell": cell_label(cell, constant)}
         row.update({f"cell.{a}": v for a, v in cell.items()})
         for key, _ in METRICS:
             row[f"link_{key}_ms"] = link[key]
@@ -220,8 +231,11 @@ def figure(cells, runs, out_dir):
     token latency; returns the path."""
     titles = [("dl", "downlink per layer (ms)"), ("ul", "uplink per layer (ms)"),
               ("rt", "round trip DL + UL per layer (ms)"), ("tok", "decode token latency (ms)")]
+    constant = constant_axes(cells)
+    common = ", ".join(f"{a}={cells[0][0][a]}" for a in sorted(constant))
     fig, axes = figures.new_figure("Abstract link vs ns-3 LTE on the validation cells "
-                                   "(bars: mean, ticks: p95)", runs, panels=4)
+                                   + (f"({common}) " if common else "")
+                                   + "(bars: mean, ticks: p95)", runs, panels=4)
     x = list(range(len(cells)))
     width = 0.4
     for ax, (key, title) in zip(axes, titles):
@@ -235,7 +249,7 @@ def figure(cells, runs, out_dir):
         ax.set_title(title, fontsize="medium")
         ax.set_yscale("log")
         ax.set_xticks(x)
-        ax.set_xticklabels([cell_label(c[0]) for c in cells], rotation=90, fontsize=6)
+        ax.set_xticklabels([cell_label(c[0], constant) for c in cells], rotation=90, fontsize=6)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize="small")
     return figures.save_atomically(fig, out_dir, FIGURE_NAME)
