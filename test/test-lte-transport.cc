@@ -407,6 +407,18 @@ MagicOf(const std::string& bytes)
 
 } // namespace
 
+/// Runs the fixture's config as wdmoe run does with trace files: into folder/lte-traces.partial,
+/// then the results written into folder (which renames it to folder/lte-traces).
+ScenarioResult
+RunTracedInto(LteFixture& f, const std::string& folder)
+{
+    ScenarioConfig config = ScenarioConfig::Load(f.Write());
+    config.traceDir = f.dir.File(folder + "/lte-traces.partial");
+    const ScenarioResult result = RunScenario(config);
+    WriteScenarioResult(result, f.dir.File(folder));
+    return result;
+}
+
 /// Sum of column `column` over the data bearer's rows (LCID 3) of one of ns-3's RLC/PDCP
 /// statistics files (tab-separated, a header line starting with '%').
 uint64_t
@@ -442,11 +454,8 @@ TEST_CASE("lte transport: lte.stats writes ns-3's LTE statistics, one PDCP PDU p
     f.config["transport"] = "lte";
     const ScenarioResult plain = RunScenario(ScenarioConfig::Load(f.Write()));
     f.config["lte"]["stats"] = true;
-    ScenarioConfig config = ScenarioConfig::Load(f.Write());
-    config.traceDir = f.dir.File("stats/lte-traces.partial");
-    const ScenarioResult traced = RunScenario(config);
+    const ScenarioResult traced = RunTracedInto(f, "stats");
     CHECK(traced.tokensCsv == plain.tokensCsv);
-    WriteScenarioResult(traced, f.dir.File("stats"));
     const std::string dir = f.dir.File("stats/lte-traces/");
     for (const std::string& name : LteTransport::StatsFiles())
     {
@@ -475,13 +484,10 @@ TEST_CASE("lte transport: lte.pcap and lte.netanim write the cell's traces, and 
 
     f.config["lte"]["pcap"] = true;
     f.config["lte"]["netanim"] = true;
-    ScenarioConfig config = ScenarioConfig::Load(f.Write());
-    config.traceDir = f.dir.File("traced/lte-traces.partial");
-    const ScenarioResult traced = RunScenario(config);
+    const ScenarioResult traced = RunTracedInto(f, "traced");
     // The files watch the run without changing it.
     CHECK(traced.tokensCsv == plain.tokensCsv);
-    WriteScenarioResult(traced, f.dir.File("traced"));
-    CHECK_FALSE(std::filesystem::exists(config.traceDir));
+    CHECK_FALSE(std::filesystem::exists(f.dir.File("traced/lte-traces.partial")));
     const std::string dir = f.dir.File("traced/lte-traces/");
     CHECK(traced.summary["lte"]["trace_files"].size() == traced.traceFiles.size());
     // 24-byte global header, then 16 bytes per packet record and its (at most 128) bytes.
