@@ -27,17 +27,16 @@ namespace
 const char* kUsage =
     "usage: wdmoe bench engine [--model DIR] [--prompt TEXT] [--prefill N] [--tokens N]\n"
     "                          [--runs N] [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
-    "                          [--dense widened|stored] [--torch-dtype float32|stored]\n"
+    "                          [--dense stored|widened] [--torch-dtype float32|stored]\n"
     "                          [--python PATH] [--reference SCRIPT]\n"
     "Prefill and decode tokens/s of a model at batch 1 (default models/kjv-moe; a prefill of\n"
     "64 tokens, the prompt's tokens repeated; 64 greedy decode tokens; median of 7 runs after\n"
     "a warm-up; 1 thread) for this engine and for PyTorch (tools/moe_reference.py decode,\n"
     "weights widened to float32 unless --torch-dtype stored) on the same weights and token\n"
     "ids; prints both, torch_speedup = ours / torch for decode and prefill, the weight bytes a\n"
-    "decode token reads and the GB/s that implies. --dense stored keeps attention, router,\n"
-    "LM head and embedding in the checkpoint's type on every thread (default widened:\n"
-    "float32 through Eigen on one thread). Without python3-torch it says so and skips the\n"
-    "ratios.\n";
+    "decode token reads and the GB/s that implies. Attention, router, LM head and embedding\n"
+    "run in the checkpoint's type on every thread (--dense widened: float32 copies through\n"
+    "Eigen on one thread). Without python3-torch it says so and skips the ratios.\n";
 
 struct Options
 {
@@ -48,7 +47,7 @@ struct Options
     std::string torchDType = "float32";
     int prefill = 64, tokens = 64, runs = 7, threads = 1;
     KernelIsa isa = BestKernelIsa();
-    DenseWeights dense = DenseWeights::WidenedF32;
+    DenseWeights dense = DenseWeights::Stored;
 };
 
 /// Medians over the timed runs, and the greedy tokens of the last run.
@@ -141,11 +140,10 @@ ParseOptions(int argc, char** argv)
         else if (a == "--dense")
         {
             const std::string v = args.Value();
-            if (v != "widened" && v != "stored")
+            if (!ParseDenseWeights(v, &o.dense))
             {
-                args.Fail("--dense expects widened or stored, got '" + v + "'");
+                args.Fail("--dense expects stored or widened, got '" + v + "'");
             }
-            o.dense = v == "stored" ? DenseWeights::Stored : DenseWeights::WidenedF32;
         }
         else if (a == "--kernel")
         {
@@ -317,6 +315,7 @@ main(int argc, char** argv)
         std::printf("decode_tokens: %d\n", o.tokens);
         std::printf("runs: %d\n", o.runs);
         std::printf("kernel: %s\n", KernelIsaName(model->Isa()));
+        std::printf("dense: %s\n", DenseWeightsName(model->Dense()));
         std::printf("wdmoe_tokens_per_s: %.1f\n", ours.decode);
         std::printf("wdmoe_tokens_per_s_min: %.1f\n", ours.decodeMin);
         std::printf("wdmoe_tokens_per_s_max: %.1f\n", ours.decodeMax);

@@ -50,20 +50,25 @@ struct InputError
 const char* kEvalUsage =
     "usage: wdmoe eval MODEL_DIR TEXT_FILE [--dtype f32|bf16|f16] [--max-tokens N]\n"
     "                  [--window N] [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
+    "                  [--dense stored|widened]\n"
     "Teacher-forced evaluation: scores every next token of TEXT_FILE in non-overlapping\n"
     "windows of --window tokens (default: the model's max_position_embeddings) and prints\n"
     "one JSON object with tokens, nll_per_token (nats), perplexity, top1_accuracy,\n"
-    "per-layer expert usage and timing.\n";
+    "per-layer expert usage and timing.\n"
+    "--dense widened runs attention, router and LM head on float32 copies through Eigen on\n"
+    "one thread (the engine's original path) instead of in the stored type on every thread.\n";
 
 const char* kGenerateUsage =
     "usage: wdmoe generate MODEL_DIR \"PROMPT\" [--tokens N] [--dtype f32|bf16|f16]\n"
     "                      [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
+    "                      [--dense stored|widened]\n"
     "Greedy continuation of PROMPT (default 64 tokens, bounded by the model's context);\n"
     "prints the prompt followed by the continuation.\n";
 
 const char* kCalibrateUsage =
     "usage: wdmoe calibrate MODEL_DIR TEXT_FILE [--window N] [--max-tokens N]\n"
     "                       [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
+    "                       [--dense stored|widened]\n"
     "AdapMoE's sensitivity calibration of a top-2 model: per layer, the mean increase of the\n"
     "NLL of TEXT_FILE (teacher forcing, non-overlapping windows of --window tokens, default\n"
     "the model's max_position_embeddings) when the second expert is dropped at that layer\n"
@@ -72,7 +77,7 @@ const char* kCalibrateUsage =
 
 const char* kRunUsage =
     "usage: wdmoe-llm run [CONFIG.json] [--outDir DIR] [--threads N]\n"
-    "                     [--kernel auto|avx512|avx2|scalar]\n"
+    "                     [--kernel auto|avx512|avx2|scalar] [--dense stored|widened]\n"
     "The engine alone (no cell): a config's held-out perplexity and a greedy continuation\n"
     "(default configs/engine.json). Prints a table and writes summary.json into --outDir\n"
     "(default results/<config name>/), atomically.\n";
@@ -173,6 +178,12 @@ ModelOptions(const Args& args)
         throw UsageError{"--kernel expects auto, avx512, avx2 or scalar, got '" + kernel->second +
                          "'"};
     }
+    auto dense = args.options.find("dense");
+    if (dense != args.options.end() && !ParseDenseWeights(dense->second, &options.dense))
+    {
+        throw UsageError{"--dense expects stored or widened, got '" +
+                         wdmoe::llm::CutForMessage(dense->second) + "'"};
+    }
     return options;
 }
 
@@ -231,6 +242,7 @@ ModelJson(const MixtralModel& m, const Tokenizer& tok)
     j["layout"] = m.Layout() == ExpertLayout::Classic ? "classic" : "packed";
     j["tokenizer"] = tok.Kind();
     j["kernel"] = KernelIsaName(m.Isa());
+    j["dense"] = DenseWeightsName(m.Dense());
     j["threads"] = m.Threads();
     return j;
 }
@@ -238,7 +250,8 @@ ModelJson(const MixtralModel& m, const Tokenizer& tok)
 int
 CmdEval(int argc, char** argv)
 {
-    Args args = ParseArgs(argc, argv, 2, {"dtype", "max-tokens", "window", "threads", "kernel"});
+    Args args =
+        ParseArgs(argc, argv, 2, {"dtype", "max-tokens", "window", "threads", "kernel", "dense"});
     if (args.positional.size() != 2)
     {
         throw UsageError{"eval takes MODEL_DIR and TEXT_FILE"};
@@ -266,7 +279,7 @@ CmdEval(int argc, char** argv)
 int
 CmdGenerate(int argc, char** argv)
 {
-    Args args = ParseArgs(argc, argv, 2, {"tokens", "dtype", "threads", "kernel"});
+    Args args = ParseArgs(argc, argv, 2, {"tokens", "dtype", "threads", "kernel", "dense"});
     if (args.positional.size() != 2)
     {
         throw UsageError{"generate takes MODEL_DIR and PROMPT"};
@@ -313,7 +326,7 @@ NameRelativeToModel(const std::string& modelDir, const std::string& textPath)
 int
 CmdCalibrate(int argc, char** argv)
 {
-    Args args = ParseArgs(argc, argv, 2, {"window", "max-tokens", "threads", "kernel"});
+    Args args = ParseArgs(argc, argv, 2, {"window", "max-tokens", "threads", "kernel", "dense"});
     if (args.positional.size() != 2)
     {
         throw UsageError{"calibrate takes MODEL_DIR and TEXT_FILE"};
@@ -357,7 +370,7 @@ CmdCalibrate(int argc, char** argv)
 int
 CmdRun(int argc, char** argv)
 {
-    Args args = ParseArgs(argc, argv, 2, {"config", "outDir", "threads", "kernel"});
+    Args args = ParseArgs(argc, argv, 2, {"config", "outDir", "threads", "kernel", "dense"});
     std::string configPath = "configs/engine.json";
     if (args.options.count("config"))
     {

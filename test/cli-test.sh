@@ -46,6 +46,20 @@ done
 grep -q '"tokens": 300,' <<<"$out" || { echo "FAIL: eval did not score exactly 300 tokens"; fails=$((fails + 1)); }
 expect 0 "^In the beginning" "$llm" generate models/kjv-moe "In the beginning" --tokens 10
 
+# Dense weights: stored by default, --dense widened asks for the float32 copies; the two sum in
+# different orders, so the NLLs agree to rounding but are reported as run.
+expect 2 "--dense expects stored or widened, got 'f64'" "$llm" eval models/kjv-moe models/kjv-moe/heldout.txt --dense f64
+widened=$("$llm" eval models/kjv-moe models/kjv-moe/heldout.txt --max-tokens 300 --dense widened)
+grep -q '"dense": "stored"' <<<"$out" || { echo "FAIL: eval's default is not dense stored"; fails=$((fails + 1)); }
+grep -q '"dense": "widened"' <<<"$widened" || { echo "FAIL: --dense widened not reported"; fails=$((fails + 1)); }
+nll() { sed -n 's/.*"nll_per_token": \([-0-9.e]*\).*/\1/p' <<<"$1"; }
+/usr/bin/python3 -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(not (0 < a and abs(a - b) < 1e-5 * a))' \
+    "$(nll "$out")" "$(nll "$widened")" ||
+    { echo "FAIL: stored and widened NLL differ by more than rounding: $(nll "$out") vs $(nll "$widened")"; fails=$((fails + 1)); }
+
+bench="$(dirname "$llm")/bench-engine"
+expect 2 "--dense expects stored or widened, got 'f64'" "$bench" --dense f64
+
 # A malformed config names the file and the dotted field; nothing is written.
 printf '{"model": "../models/kjv-moe", "evaluation": {"text": "x.txt", "max_tokns": 5}, "generation": {"prompt": "a"}}' >"$tmp/typo.json"
 expect 1 "typo.json: field \"evaluation.max_tokns\" is not a known key" "$llm" run "$tmp/typo.json" --outDir "$tmp/out-typo"

@@ -476,13 +476,27 @@ TEST_CASE("bad input: a tensor too large for the machine names file, tensor and 
     const std::string path = dir.File("model.safetensors");
     wdmoe::test::WriteRawSafetensors(path, header, {0, 0, 0, 0});
     REQUIRE(::truncate(path.c_str(), off_t(8 + header.size() + 4 + embedBytes)) == 0);
+    // Widened, the float32 copy is refused; stored (the default), the mapped tensor, which
+    // the load would read whole, is.
+    wdmoe::llm::LoadOptions widened;
+    widened.dense = wdmoe::llm::DenseWeights::WidenedF32;
     RequireBounded(
         [&] {
-            CHECK_THAT(ErrorOf([&] { wdmoe::llm::MixtralModel::Load(dir.Path()); }),
+            CHECK_THAT(ErrorOf([&] { wdmoe::llm::MixtralModel::Load(dir.Path(), widened); }),
                        Catch::StartsWith(path +
                                          ": tensor \"model.embed_tokens.weight\" [16777216, "
                                          "16384] in float32 needs 1.1 TB (1099511627776 bytes), "
                                          "more than the ") &&
+                           Catch::EndsWith(" of memory available"));
+        },
+        10,
+        100);
+    RequireBounded(
+        [&] {
+            CHECK_THAT(ErrorOf([&] { wdmoe::llm::MixtralModel::Load(dir.Path()); }),
+                       Catch::StartsWith(path + ": tensor \"model.embed_tokens.weight\" [16777216, "
+                                                "16384] in BF16 needs 550 GB (549755813888 bytes), "
+                                                "more than the ") &&
                            Catch::EndsWith(" of memory available"));
         },
         10,

@@ -362,26 +362,32 @@ TEST_CASE("model: tied embeddings use embed_tokens as the LM head", "[model][loa
     CHECK_THROWS_WITH(MixtralModel::Load(tied.Path()), Catch::Contains("lm_head.weight"));
 }
 
-TEST_CASE("model: dense weights in their stored type match PyTorch and the widened path",
+TEST_CASE("model: dense weights, stored (the default) and widened, both match PyTorch",
           "[model][golden]")
 {
-    // The f32 4-layer model and the bf16 32-layer one, 2 threads: only the order of the
-    // float32 sums differs from the widened path, so the golden bar (1e-4) holds, prefill and
-    // decode alike.
+    // The f32 4-layer model and the bf16 32-layer one, 2 threads: the two paths differ only
+    // in the order of the float32 sums (bf16 -> f32 widening is exact), so both stay within
+    // the golden bar (1e-4), prefill and decode alike.
     for (const std::string& dir : {kModelDir, std::string(WDMOE_SOURCE_DIR) + "/models/kjv-moe-32"})
     {
         const nlohmann::json golden = ReadJson(dir + "/golden.json");
         const std::vector<int> ids = golden["input_ids"].get<std::vector<int>>();
-        LoadOptions stored;
-        stored.dense = DenseWeights::Stored;
-        stored.threads = 2;
-        auto model = MixtralModel::Load(dir, stored);
-        INFO(dir);
-        CHECK(model->DenseDType() == model->WeightDType());
-        CHECK(MaxAbsDiff(PrefillLogits(*model, ids), golden["logits"]) <= 1e-4);
-        CHECK(MaxAbsDiff(DecodeLogits(*model, ids), golden["logits"]) <= 1e-4);
+        for (DenseWeights dense : {DenseWeights::Stored, DenseWeights::WidenedF32})
+        {
+            LoadOptions options;
+            options.dense = dense;
+            options.threads = 2;
+            auto model = MixtralModel::Load(dir, options);
+            INFO(dir << " dense " << DenseWeightsName(dense));
+            CHECK(model->DenseDType() ==
+                  (dense == DenseWeights::Stored ? model->WeightDType() : DType::F32));
+            CHECK(MaxAbsDiff(PrefillLogits(*model, ids), golden["logits"]) <= 1e-4);
+            CHECK(MaxAbsDiff(DecodeLogits(*model, ids), golden["logits"]) <= 1e-4);
+        }
     }
-    CHECK(MixtralModel::Load(kModelDir)->DenseDType() == DType::F32);
+    const auto byDefault = MixtralModel::Load(std::string(WDMOE_SOURCE_DIR) + "/models/kjv-moe-32");
+    CHECK(byDefault->Dense() == DenseWeights::Stored);
+    CHECK(byDefault->DenseDType() == DType::BF16);
 
     // Tied embeddings in bf16: the LM head reads the stored embedding table.
     TinyModel tiny(5);
@@ -397,10 +403,10 @@ TEST_CASE("model: dense weights in their stored type match PyTorch and the widen
         }
     }
     WriteModel(tied, config, tensors);
-    LoadOptions stored;
-    stored.dense = DenseWeights::Stored;
-    auto widened = PrefillLogits(*MixtralModel::Load(tied.Path()), kTinyIds);
-    auto inStoredType = PrefillLogits(*MixtralModel::Load(tied.Path(), stored), kTinyIds);
+    LoadOptions widenedF32;
+    widenedF32.dense = DenseWeights::WidenedF32;
+    auto widened = PrefillLogits(*MixtralModel::Load(tied.Path(), widenedF32), kTinyIds);
+    auto inStoredType = PrefillLogits(*MixtralModel::Load(tied.Path()), kTinyIds);
     REQUIRE(widened.size() == inStoredType.size());
     for (std::size_t i = 0; i < widened.size(); ++i)
     {

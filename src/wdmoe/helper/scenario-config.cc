@@ -44,7 +44,7 @@ void
 ReadModel(const JsonConfigReader& root, ScenarioConfig& c)
 {
     const JsonConfigReader model = root.Object("model");
-    model.AllowOnly({"path", "dtype", "threads", "kernel"});
+    model.AllowOnly({"path", "dtype", "threads", "kernel", "dense"});
     c.modelDir = root.PathRelativeToFile(model.String("path"));
     if (model.Has("dtype"))
     {
@@ -75,6 +75,11 @@ ReadModel(const JsonConfigReader& root, ScenarioConfig& c)
         model.Fail("kernel", e.what());
     }
     c.kernel = isa;
+    const std::string dense = model.String("dense", "stored");
+    if (!wdmoe::llm::ParseDenseWeights(dense, &c.dense))
+    {
+        model.Fail("dense", "must be \"stored\" or \"widened\", got " + QuoteForMessage(dense));
+    }
 }
 
 void

@@ -5,6 +5,7 @@
 #include "access-overhead.h"
 #include "bandwidth-allocation.h"
 #include "bandwidth-slices.h"
+#include "dense-matrix.h"
 #include "device-groups.h"
 #include "dtype.h"
 #include "expert-kernel.h"
@@ -106,6 +107,9 @@ struct ScenarioConfig
     /// "model.kernel": the expert kernels' instruction set ("auto": the widest this CPU has).
     /// The ISAs sum in different orders, so accuracy figures differ in their last digits.
     wdmoe::llm::KernelIsa kernel = wdmoe::llm::BestKernelIsa();
+    /// "model.dense": attention, router and LM head in the stored type on every thread, or
+    /// widened to float32 through Eigen on one thread (NLL's last digits differ).
+    wdmoe::llm::DenseWeights dense = wdmoe::llm::DenseWeights::Stored;
 
     // workload: teacher-forced scoring of a text
     std::string textPath;

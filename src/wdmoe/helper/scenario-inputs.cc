@@ -183,6 +183,7 @@ LoadInputs(const ScenarioConfig& c, const JsonConfigReader& root)
     wdmoe::llm::LoadOptions options;
     options.threads = c.threads;
     options.isa = c.kernel;
+    options.dense = c.dense;
     if (c.dtype)
     {
         options.overrideDType = true;

@@ -11,6 +11,26 @@ namespace wdmoe
 namespace llm
 {
 
+const char*
+DenseWeightsName(DenseWeights dense)
+{
+    return dense == DenseWeights::Stored ? "stored" : "widened";
+}
+
+bool
+ParseDenseWeights(const std::string& name, DenseWeights* out)
+{
+    for (DenseWeights d : {DenseWeights::Stored, DenseWeights::WidenedF32})
+    {
+        if (name == DenseWeightsName(d))
+        {
+            *out = d;
+            return true;
+        }
+    }
+    return false;
+}
+
 DenseMatrix
 DenseMatrix::Widened(std::vector<float> values, int rows, int cols)
 {

@@ -283,6 +283,12 @@ MixtralModel::LoadDense(const TensorView& t)
     {
         return DenseMatrix::Widened(Widen(t, m_dtype), rows, cols);
     }
+    // Kept in the mapping, it is still read whole at load (the finiteness check) and, for the
+    // LM head, at every token: a tensor larger than the memory would page for minutes, so it
+    // is refused by name and size as the widened copy is.
+    RequireMemory(t.file + ": tensor \"" + t.name + "\" " + t.ShapeString() + " in " +
+                      DTypeName(m_dtype),
+                  std::uint64_t(t.Numel()) * DTypeSize(m_dtype));
     MatrixWeights stored;
     stored.dtype = m_dtype;
     stored.data = ExpertMatrix(t, 0, std::size_t(t.Numel()));

@@ -31,9 +31,10 @@ struct LoadOptions
     /// Expert kernel threads; <= 0: one per hardware core.
     int threads = 0;
     KernelIsa isa = BestKernelIsa();
-    /// Attention, router, LM head and embedding: float32 copies through Eigen on one thread
-    /// (the default, which the golden results pin), or the stored type on every thread.
-    DenseWeights dense = DenseWeights::WidenedF32;
+    /// Attention, router, LM head and embedding: in the stored type through the expert
+    /// kernels on every thread (the default), or float32 copies through Eigen on one thread
+    /// (the engine's original path; it sums in another order, so NLL's last digits differ).
+    DenseWeights dense = DenseWeights::Stored;
 };
 
 /// Which tensor layout the checkpoint uses for its experts.
@@ -139,7 +140,7 @@ class MixtralModel
     DType m_dtype = DType::F32;
     ExpertLayout m_layout = ExpertLayout::Classic;
     KernelIsa m_isa = KernelIsa::Scalar;
-    DenseWeights m_dense = DenseWeights::WidenedF32;
+    DenseWeights m_dense = DenseWeights::Stored;
     std::unique_ptr<ThreadPool> m_pool;
     std::shared_ptr<WeightStore> m_store; ///< keeps the mappings alive
     std::vector<std::unique_ptr<Layer>> m_layers;
