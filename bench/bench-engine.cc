@@ -1,6 +1,8 @@
 // Prefill and decode speed of a model folder at batch 1: this engine against Debian's PyTorch
 // running the same weights on the same prompt, measured in the same run, with the weight bytes a
-// decode token reads and the bandwidth that implies. Prints `name: value` lines.
+// decode token reads and the bandwidth that implies; optionally against llama.cpp's llama-bench
+// on the same weights converted to GGUF (tools/export_gguf.py), alternating the two engines in
+// the same run. Prints `name: value` lines.
 
 #include "bench-util.h"
 #include "decode-traffic.h"
@@ -13,9 +15,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace wdmoe::llm;
@@ -28,7 +32,8 @@ const char* kUsage =
     "usage: wdmoe bench engine [--model DIR] [--prompt TEXT] [--prefill N] [--tokens N]\n"
     "                          [--runs N] [--threads N] [--kernel auto|avx512|avx2|scalar]\n"
     "                          [--dense stored|widened] [--torch-dtype float32|stored]\n"
-    "                          [--python PATH] [--reference SCRIPT]\n"
+    "                          [--python PATH] [--reference SCRIPT] [--no-torch]\n"
+    "                          [--llama-bench PATH --gguf FILE [--rounds N]]\n"
     "Prefill and decode tokens/s of a model at batch 1 (default models/kjv-moe; a prefill of\n"
     "64 tokens, the prompt's tokens repeated; 64 greedy decode tokens; median of 7 runs after\n"
     "a warm-up; 1 thread) for this engine and for PyTorch (tools/moe_reference.py decode,\n"
@@ -36,7 +41,11 @@ const char* kUsage =
     "ids; prints both, torch_speedup = ours / torch for decode and prefill, the weight bytes a\n"
     "decode token reads and the GB/s that implies. Attention, router, LM head and embedding\n"
     "run in the checkpoint's type on every thread (--dense widened: float32 copies through\n"
-    "Eigen on one thread). Without python3-torch it says so and skips the ratios.\n";
+    "Eigen on one thread). Without python3-torch (or with --no-torch) it skips PyTorch.\n"
+    "--llama-bench PATH --gguf FILE: also llama.cpp's llama-bench on FILE (the same weights,\n"
+    "tools/export_gguf.py) with the same threads, --tokens decode tokens (-p 0 -n N) and\n"
+    "--prefill prompt tokens (-p N -n 0), --runs repetitions; the two engines alternate\n"
+    "--rounds times (default 3) and llama_decode_speedup = ours / llama.cpp (medians).\n";
 
 struct Options
 {
@@ -45,6 +54,10 @@ struct Options
     std::string python = "/usr/bin/python3";
     std::string reference = "tools/moe_reference.py";
     std::string torchDType = "float32";
+    bool torch = true;
+    std::string llamaBench; ///< llama.cpp's llama-bench; empty: no llama.cpp comparison
+    std::string gguf;       ///< the GGUF file llama-bench runs
+    int rounds = 0;         ///< alternations of the two engines; 0: not given
     int prefill = 64, tokens = 64, runs = 7, threads = 1;
     KernelIsa isa = BestKernelIsa();
     DenseWeights dense = DenseWeights::Stored;
@@ -87,6 +100,53 @@ Capture(const std::string& command, int* status)
     }
     *status = ::pclose(pipe);
     return out;
+}
+
+void
+ParseLlamaOption(wdmoe::bench::BenchArgs& args, Options& o)
+{
+    if (args.Flag() == "--llama-bench")
+    {
+        o.llamaBench = args.Value();
+    }
+    else if (args.Flag() == "--gguf")
+    {
+        o.gguf = args.Value();
+    }
+    else
+    {
+        o.rounds = args.PositiveInt();
+    }
+}
+
+/// The llama.cpp options come together and name what exists, or the run stops before loading.
+void
+CheckLlamaOptions(wdmoe::bench::BenchArgs& args, Options& o)
+{
+    if (o.llamaBench.empty() != o.gguf.empty())
+    {
+        args.Fail("--llama-bench and --gguf go together (llama-bench runs the GGUF file)");
+    }
+    if (o.llamaBench.empty())
+    {
+        if (o.rounds > 0)
+        {
+            args.Fail("--rounds alternates this engine with llama.cpp: it needs --llama-bench");
+        }
+        return;
+    }
+    if (::access(o.llamaBench.c_str(), X_OK) != 0)
+    {
+        args.Fail("--llama-bench: '" + o.llamaBench + "' is not an executable file");
+    }
+    std::ifstream gguf(o.gguf, std::ios::binary);
+    char magic[4] = {};
+    if (!gguf.read(magic, 4) || std::string(magic, 4) != "GGUF")
+    {
+        args.Fail("--gguf: '" + o.gguf + "' is not a readable GGUF file (tools/export_gguf.py " +
+                  "writes one)");
+    }
+    o.rounds = o.rounds > 0 ? o.rounds : 3;
 }
 
 Options
@@ -145,6 +205,14 @@ ParseOptions(int argc, char** argv)
                 args.Fail("--dense expects stored or widened, got '" + v + "'");
             }
         }
+        else if (a == "--no-torch")
+        {
+            o.torch = false;
+        }
+        else if (a == "--llama-bench" || a == "--gguf" || a == "--rounds")
+        {
+            ParseLlamaOption(args, o);
+        }
         else if (a == "--kernel")
         {
             const std::string v = args.Value();
@@ -158,6 +226,7 @@ ParseOptions(int argc, char** argv)
             args.Unknown();
         }
     }
+    CheckLlamaOptions(args, o);
     return o;
 }
 
@@ -285,6 +354,99 @@ RunTorch(const Options& o, const std::vector<int>& ids, nlohmann::json* result)
     return true;
 }
 
+/// llama-bench's decode (tg) and prefill (pp) tokens/s: the medians of its samples.
+struct LlamaSpeeds
+{
+    double decode = 0, prefill = 0;
+    nlohmann::json test; ///< the decode test's record (build, KV type, flash attention, ...)
+};
+
+/// One run of llama-bench on the GGUF file: one prefill and one decode test, --runs
+/// repetitions each. Throws std::runtime_error when it fails.
+LlamaSpeeds
+RunLlamaBench(const Options& o)
+{
+    const std::string command = ShellQuote(o.llamaBench) + " -m " + ShellQuote(o.gguf) + " -t " +
+                                std::to_string(o.threads) + " -p " + std::to_string(o.prefill) +
+                                " -n " + std::to_string(o.tokens) + " -r " +
+                                std::to_string(o.runs) + " -o json 2>/dev/null";
+    int status = 0;
+    const std::string out = Capture(command, &status);
+    if (status != 0)
+    {
+        throw std::runtime_error("llama-bench failed (run it to see why): " + command);
+    }
+    LlamaSpeeds speeds;
+    for (const nlohmann::json& test : nlohmann::json::parse(out))
+    {
+        const double rate = Median(test.at("samples_ts").get<std::vector<double>>());
+        if (test.at("n_gen").get<int>() > 0)
+        {
+            speeds.decode = rate;
+            speeds.test = test;
+        }
+        else
+        {
+            speeds.prefill = rate;
+        }
+    }
+    if (speeds.decode <= 0 || speeds.prefill <= 0)
+    {
+        throw std::runtime_error("llama-bench printed no decode or no prefill test: " + command);
+    }
+    return speeds;
+}
+
+/// This engine and llama-bench alternately, o.rounds times (the host's load drifts, so each
+/// round's ratio compares neighbours in time); prints every round and llama.cpp's medians and
+/// returns this engine's medians over the rounds.
+Speeds
+CompareWithLlama(MixtralModel& model, const std::vector<int>& ids, const Options& o)
+{
+    std::vector<double> ours, oursPrefill, theirs, theirPrefill, ratios;
+    Speeds last;
+    LlamaSpeeds llama;
+    for (int round = 1; round <= o.rounds; ++round)
+    {
+        last = MeasureOurs(model, ids, o.tokens, o.runs);
+        llama = RunLlamaBench(o);
+        ours.push_back(last.decode);
+        oursPrefill.push_back(last.prefill);
+        theirs.push_back(llama.decode);
+        theirPrefill.push_back(llama.prefill);
+        ratios.push_back(last.decode / llama.decode);
+        std::printf("round_%d: wdmoe %.2f llama %.2f decode tokens/s (%.3fx), prefill %.2f vs "
+                    "%.2f\n",
+                    round,
+                    last.decode,
+                    llama.decode,
+                    ratios.back(),
+                    last.prefill,
+                    llama.prefill);
+        std::fflush(stdout);
+    }
+    const nlohmann::json& t = llama.test;
+    std::printf("llama_build: %s (%d)\n",
+                t.value("build_commit", "?").c_str(),
+                t.value("build_number", 0));
+    std::printf("llama_kv_type: %s\n", t.value("type_k", "?").c_str());
+    std::printf("llama_flash_attn: %d\n", t.value("flash_attn", -1));
+    std::printf("llama_decode_tok_s: %.2f\n", Median(theirs));
+    std::printf("llama_prefill_tok_s: %.2f\n", Median(theirPrefill));
+    Speeds speeds = last;
+    speeds.decode = Median(ours);
+    speeds.prefill = Median(oursPrefill);
+    speeds.decodeMin = *std::min_element(ours.begin(), ours.end());
+    speeds.decodeMax = *std::max_element(ours.begin(), ours.end());
+    std::printf("llama_decode_speedup: %.3f\n", speeds.decode / Median(theirs));
+    std::printf("llama_decode_speedup_rounds: %.3f-%.3f\n",
+                *std::min_element(ratios.begin(), ratios.end()),
+                *std::max_element(ratios.begin(), ratios.end()));
+    std::printf("llama_prefill_speedup: %.3f\n", speeds.prefill / Median(theirPrefill));
+    std::printf("target_llama_decode_speedup: 1.1\n");
+    return speeds;
+}
+
 } // namespace
 
 int
@@ -308,7 +470,6 @@ main(int argc, char** argv)
             return 2;
         }
         const std::vector<int> ids = PrefillIds(prompt, o.prefill);
-        const Speeds ours = MeasureOurs(*model, ids, o.tokens, o.runs);
         std::printf("model: %s\n", o.modelDir.c_str());
         std::printf("threads: %d\n", o.threads);
         std::printf("prefill_tokens: %d\n", o.prefill);
@@ -316,6 +477,8 @@ main(int argc, char** argv)
         std::printf("runs: %d\n", o.runs);
         std::printf("kernel: %s\n", KernelIsaName(model->Isa()));
         std::printf("dense: %s\n", DenseWeightsName(model->Dense()));
+        const Speeds ours = o.llamaBench.empty() ? MeasureOurs(*model, ids, o.tokens, o.runs)
+                                                 : CompareWithLlama(*model, ids, o);
         std::printf("wdmoe_tokens_per_s: %.1f\n", ours.decode);
         std::printf("wdmoe_tokens_per_s_min: %.1f\n", ours.decodeMin);
         std::printf("wdmoe_tokens_per_s_max: %.1f\n", ours.decodeMax);
@@ -323,6 +486,12 @@ main(int argc, char** argv)
         std::fflush(stdout);
 
         nlohmann::json torch;
+        if (!o.torch)
+        {
+            std::printf("torch: skipped (--no-torch)\n");
+            PrintTraffic(*model, o, ours.decode, 0.0);
+            return 0;
+        }
         if (!RunTorch(o, ids, &torch))
         {
             PrintTraffic(*model, o, ours.decode, 0.0);

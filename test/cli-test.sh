@@ -57,8 +57,52 @@ nll() { sed -n 's/.*"nll_per_token": \([-0-9.e]*\).*/\1/p' <<<"$1"; }
     "$(nll "$out")" "$(nll "$widened")" ||
     { echo "FAIL: stored and widened NLL differ by more than rounding: $(nll "$out") vs $(nll "$widened")"; fails=$((fails + 1)); }
 
+# bench engine's llama.cpp options: checked before anything loads; with a stand-in llama-bench
+# (canned JSON, and a check of the arguments it is given) the medians and ratios are llama's.
 bench="$(dirname "$llm")/bench-engine"
 expect 2 "--dense expects stored or widened, got 'f64'" "$bench" --dense f64
+expect 2 "--llama-bench and --gguf go together" "$bench" --gguf "$tmp/x.gguf"
+expect 2 "--rounds alternates this engine with llama.cpp: it needs --llama-bench" "$bench" --rounds 2
+expect 2 "--rounds expects a positive integer, got '0'" "$bench" --rounds 0
+expect 2 "--llama-bench: '$tmp/nope' is not an executable file" "$bench" --llama-bench "$tmp/nope" --gguf "$tmp/x.gguf"
+printf 'not a gguf file' >"$tmp/bad.gguf"
+expect 2 "--gguf: '$tmp/bad.gguf' is not a readable GGUF file" "$bench" --llama-bench /bin/true --gguf "$tmp/bad.gguf"
+printf 'GGUF' >"$tmp/x.gguf"
+cat >"$tmp/llama-bench" <<SH
+#!/bin/sh
+[ "\$*" = "-m $tmp/x.gguf -t 1 -p 8 -n 4 -r 3 -o json" ] || { echo "arguments: \$*" >&2; exit 3; }
+echo '[{"n_prompt": 8, "n_gen": 0, "build_commit": "abc", "samples_ts": [50, 70, 60]},'
+echo ' {"n_prompt": 0, "n_gen": 4, "build_commit": "abc", "type_k": "f16", "samples_ts": [12, 10, 11]}]'
+SH
+chmod +x "$tmp/llama-bench"
+fake=$("$bench" --model models/kjv-moe --prefill 8 --tokens 4 --runs 3 --rounds 2 --no-torch \
+    --llama-bench "$tmp/llama-bench" --gguf "$tmp/x.gguf" 2>&1)
+problems=$(/usr/bin/python3 - "$fake" <<'PY'
+import sys
+lines = dict(l.split(": ", 1) for l in sys.argv[1].splitlines() if ": " in l)
+bad = []
+want = {"llama_decode_tok_s": "11.00", "llama_prefill_tok_s": "60.00", "llama_kv_type": "f16",
+        "dense": "stored", "torch": "skipped (--no-torch)"}
+bad += ["%s: %r, want %r" % (k, lines.get(k), v) for k, v in want.items() if lines.get(k) != v]
+try:
+    ours, ratio = float(lines["wdmoe_tokens_per_s"]), float(lines["llama_decode_speedup"])
+    if abs(ratio - ours / 11.0) > 0.002 * ratio + 0.001:
+        bad.append("llama_decode_speedup %s is not %s / 11" % (ratio, ours))
+    if not ("round_1" in lines and "round_2" in lines and "round_3" not in lines):
+        bad.append("not exactly 2 rounds")
+except (KeyError, ValueError) as e:
+    bad.append("missing or bad line: %r" % e)
+print("\n".join(bad))
+PY
+)
+if [[ -n "$problems" ]]; then
+    echo "FAIL: bench engine with a stand-in llama-bench:"
+    echo "$problems"
+    echo "$fake" | tail -20
+    fails=$((fails + 1))
+else
+    echo "ok: bench engine with a stand-in llama-bench"
+fi
 
 # A malformed config names the file and the dotted field; nothing is written.
 printf '{"model": "../models/kjv-moe", "evaluation": {"text": "x.txt", "max_tokns": 5}, "generation": {"prompt": "a"}}' >"$tmp/typo.json"
