@@ -510,7 +510,6 @@ LayerStepper::RunExperts(const std::vector<RoutingDecision>& decisions)
     }
     const ModelConfig& c = m_model.m_config;
     const MixtralModel::Layer& layer = *m_model.m_layers[m_layer];
-    const int d = c.hiddenSize;
     const int experts = c.numLocalExperts;
 
     // Which tokens each expert serves, and with what weight.
@@ -606,7 +605,6 @@ MixtralModel::Attention(int layerIndex, KvCache& cache, int n, const float* norm
 {
     const ModelConfig& c = m_config;
     const Layer& layer = *m_layers[layerIndex];
-    const int d = c.hiddenSize;
     const int hd = c.headDim;
     const int heads = c.numAttentionHeads;
     const int kvHeads = c.numKeyValueHeads;
