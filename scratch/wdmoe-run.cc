@@ -226,7 +226,7 @@ main(int argc, char** argv)
             return RunComparison(comparison, configPath, outDir);
         }
         ScenarioConfig config = ScenarioConfig::Load(configPath, sets);
-        if (config.ltePcap || config.lteNetAnim || config.lteStats)
+        if (config.WritesLteTraces())
         {
             // Written under a provisional name; WriteScenarioResult renames it once the run
             // succeeded, and a failed run removes it.

@@ -915,6 +915,12 @@ ScenarioConfig::CellDevices() const
     return ExpandDeviceGroups(Groups(), devicePowerDbm, minDistanceM, radiusM);
 }
 
+bool
+ScenarioConfig::WritesLteTraces() const
+{
+    return ltePcap || lteNetAnim || lteStats;
+}
+
 std::string
 ScenarioConfig::PolicyName() const
 {

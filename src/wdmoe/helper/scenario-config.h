@@ -244,6 +244,9 @@ struct ScenarioConfig
     std::vector<DeviceGroup> Groups() const;
     /// Every device of the cell, in order, with the cell's defaults filled in.
     std::vector<CellDevice> CellDevices() const;
+    /// Whether the run writes LTE trace files (lte.pcap, lte.netanim or lte.stats) into
+    /// traceDir.
+    bool WritesLteTraces() const;
 };
 
 /// Applies "dotted.key=value" overrides to a config (value read as JSON when it parses, else

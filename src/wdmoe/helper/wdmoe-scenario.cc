@@ -193,7 +193,7 @@ MakeLteTransport(const ScenarioConfig& c, Ptr<Node> bs, NodeContainer devices)
         "Rlc",
         EnumValue(c.lteRlc == LteRlc::UM ? LteTransport::RLC_UM : LteTransport::RLC_AM));
     lte->SetAttribute("FlowMonitor", BooleanValue(true));
-    if (c.ltePcap || c.lteNetAnim || c.lteStats)
+    if (c.WritesLteTraces())
     {
         MakeTraceDir(c);
     }

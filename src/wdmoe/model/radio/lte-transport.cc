@@ -519,48 +519,57 @@ LteTransport::InstallSockets(NodeContainer devices)
     m_edgeSocket->SetRecvCallback(MakeCallback(&LteTransport::Receive, this));
 }
 
+namespace
+{
+
+/// Each statistics file and the calculator attribute (a default, path "Type::Attribute")
+/// that names it.
+struct StatsFile
+{
+    const char* attribute;
+    const char* name;
+};
+
+const StatsFile kStatsFiles[] = {
+    {"ns3::PhyStatsCalculator::DlRsrpSinrFilename", "DlRsrpSinrStats.txt"},
+    {"ns3::PhyStatsCalculator::UlSinrFilename", "UlSinrStats.txt"},
+    {"ns3::PhyStatsCalculator::UlInterferenceFilename", "UlInterferenceStats.txt"},
+    {"ns3::MacStatsCalculator::DlOutputFilename", "DlMacStats.txt"},
+    {"ns3::MacStatsCalculator::UlOutputFilename", "UlMacStats.txt"},
+    {"ns3::PhyTxStatsCalculator::DlTxOutputFilename", "DlTxPhyStats.txt"},
+    {"ns3::PhyTxStatsCalculator::UlTxOutputFilename", "UlTxPhyStats.txt"},
+    {"ns3::PhyRxStatsCalculator::DlRxOutputFilename", "DlRxPhyStats.txt"},
+    {"ns3::PhyRxStatsCalculator::UlRxOutputFilename", "UlRxPhyStats.txt"},
+    {"ns3::RadioBearerStatsCalculator::DlRlcOutputFilename", "DlRlcStats.txt"},
+    {"ns3::RadioBearerStatsCalculator::UlRlcOutputFilename", "UlRlcStats.txt"},
+    {"ns3::RadioBearerStatsCalculator::DlPdcpOutputFilename", "DlPdcpStats.txt"},
+    {"ns3::RadioBearerStatsCalculator::UlPdcpOutputFilename", "UlPdcpStats.txt"},
+};
+
+} // namespace
+
 const std::vector<std::string>&
 LteTransport::StatsFiles()
 {
-    static const std::vector<std::string> files = {"DlRsrpSinrStats.txt",
-                                                   "UlSinrStats.txt",
-                                                   "UlInterferenceStats.txt",
-                                                   "DlMacStats.txt",
-                                                   "UlMacStats.txt",
-                                                   "DlTxPhyStats.txt",
-                                                   "UlTxPhyStats.txt",
-                                                   "DlRxPhyStats.txt",
-                                                   "UlRxPhyStats.txt",
-                                                   "DlRlcStats.txt",
-                                                   "UlRlcStats.txt",
-                                                   "DlPdcpStats.txt",
-                                                   "UlPdcpStats.txt"};
+    static const std::vector<std::string> files = [] {
+        std::vector<std::string> names;
+        for (const StatsFile& f : kStatsFiles)
+        {
+            names.emplace_back(f.name);
+        }
+        return names;
+    }();
     return files;
 }
 
 void
 LteTransport::NameStatsFiles() const
 {
-    // The calculators are made by EnableTraces, so their defaults name the files; the same
-    // order as StatsFiles.
-    const std::vector<std::pair<std::string, std::string>> attributes = {
-        {"ns3::PhyStatsCalculator", "DlRsrpSinrFilename"},
-        {"ns3::PhyStatsCalculator", "UlSinrFilename"},
-        {"ns3::PhyStatsCalculator", "UlInterferenceFilename"},
-        {"ns3::MacStatsCalculator", "DlOutputFilename"},
-        {"ns3::MacStatsCalculator", "UlOutputFilename"},
-        {"ns3::PhyTxStatsCalculator", "DlTxOutputFilename"},
-        {"ns3::PhyTxStatsCalculator", "UlTxOutputFilename"},
-        {"ns3::PhyRxStatsCalculator", "DlRxOutputFilename"},
-        {"ns3::PhyRxStatsCalculator", "UlRxOutputFilename"},
-        {"ns3::RadioBearerStatsCalculator", "DlRlcOutputFilename"},
-        {"ns3::RadioBearerStatsCalculator", "UlRlcOutputFilename"},
-        {"ns3::RadioBearerStatsCalculator", "DlPdcpOutputFilename"},
-        {"ns3::RadioBearerStatsCalculator", "UlPdcpOutputFilename"}};
-    for (std::size_t i = 0; i < attributes.size(); ++i)
+    // The LteHelper makes its calculators when it initialises (its first InstallEnbDevice),
+    // so their defaults name the files.
+    for (const StatsFile& f : kStatsFiles)
     {
-        Config::SetDefault(attributes[i].first + "::" + attributes[i].second,
-                           StringValue(m_statsDir + "/" + StatsFiles()[i]));
+        Config::SetDefault(f.attribute, StringValue(m_statsDir + "/" + f.name));
     }
 }
 

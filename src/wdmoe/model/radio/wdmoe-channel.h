@@ -500,26 +500,28 @@ class WdmoeChannel : public Object
     Ptr<PropagationLossModel> m_lossModel;                     ///< path loss (+ maybe shadowing)
     mutable Ptr<PropagationLossModel> m_shadowingCheckedModel; ///< model m_modelHasShadowing is of
     mutable bool m_modelHasShadowing{false};                   ///< cached LossModelHasShadowing
-    std::map<const MobilityModel*, uint32_t> m_deviceOfMobility; ///< FindDevice's index
-    Ptr<MobilityModel> m_bs;                                     ///< the BS position
-    std::vector<DeviceLink> m_links;                             ///< by device index
-    double m_shadowingSigmaDb;                                   ///< our shadowing sigma (dB)
-    Time m_coherenceTime;                                        ///< fading block length
-    std::string m_historyError;                                  ///< see HistoryError
-    bool m_fadingEnabled;                                        ///< Rayleigh block fading on?
-    Time m_csiDelay;                                             ///< age of the BS's CSI
-    double m_coherenceBandwidthHz{0.0};                          ///< subband width (0: flat)
-    double m_uplinkBandwidthHz{0.0}; ///< uplink pool (0: TotalBandwidth)
-    bool m_doppler{false};           ///< AR(1) blocks (else independent)
-    double m_carrierHz{3.5e9};       ///< for the Doppler shift
-    double m_minDopplerHz{0.0};      ///< Doppler floor
-    double m_bsTxPowerDbm;           ///< BS power over the whole band (dBm)
-    double m_deviceTxPowerDbm;       ///< device power (dBm)
-    double m_noisePsdDbmPerHz;       ///< thermal noise PSD (dBm/Hz)
-    double m_bsNoiseFigureDb;        ///< BS receiver noise figure (dB)
-    double m_deviceNoiseFigureDb;    ///< device receiver noise figure (dB)
-    double m_efficiency;             ///< eta in rate = eta B log2(1 + SNR)
-    double m_totalBandwidthHz;       ///< the band the BS power is spread over (Hz)
+    Ptr<MobilityModel> m_bs;                                   ///< the BS position
+    std::vector<DeviceLink> m_links;                           ///< by device index
+    double m_shadowingSigmaDb;                                 ///< our shadowing sigma (dB)
+    Time m_coherenceTime;                                      ///< fading block length
+    std::string m_historyError;                                ///< see HistoryError
+    bool m_fadingEnabled;                                      ///< Rayleigh block fading on?
+    Time m_csiDelay;                                           ///< age of the BS's CSI
+    double m_coherenceBandwidthHz{0.0};                        ///< subband width (0: flat)
+    double m_uplinkBandwidthHz{0.0};                           ///< uplink pool (0: TotalBandwidth)
+    bool m_doppler{false};                                     ///< AR(1) blocks (else independent)
+    double m_carrierHz{3.5e9};                                 ///< for the Doppler shift
+    double m_minDopplerHz{0.0};                                ///< Doppler floor
+    double m_bsTxPowerDbm;        ///< BS power over the whole band (dBm)
+    double m_deviceTxPowerDbm;    ///< device power (dBm)
+    double m_noisePsdDbmPerHz;    ///< thermal noise PSD (dBm/Hz)
+    double m_bsNoiseFigureDb;     ///< BS receiver noise figure (dB)
+    double m_deviceNoiseFigureDb; ///< device receiver noise figure (dB)
+    double m_efficiency;          ///< eta in rate = eta B log2(1 + SNR)
+    double m_totalBandwidthHz;    ///< the band the BS power is spread over (Hz)
+    /// FindDevice's index: each device by its mobility model (PathGainDb's callers from ns-3's
+    /// LTE channels name a pair of mobility models, every TTI)
+    std::map<const MobilityModel*, uint32_t> m_deviceOfMobility;
     /// By Direction: a mapping that replaces Efficiency x Shannon (none: Shannon).
     std::optional<LinkToSystemMapping> m_mapping[2];
     std::optional<TddPattern> m_tdd; ///< the slot pattern (none: each direction always on air)
